@@ -288,6 +288,16 @@ smelt_fake_hub_clear_faults (SmeltFakeHub *hub)
   g_ptr_array_set_size (hub->faults, 0);
 }
 
+guint
+smelt_fake_hub_get_faults_left (SmeltFakeHub *hub)
+{
+  guint n = 0;
+
+  for (guint i = 0; i < hub->faults->len; i++)
+    n += ((Fault *) g_ptr_array_index (hub->faults, i))->count;
+  return n;
+}
+
 guint64
 smelt_fake_hub_get_bytes_served (SmeltFakeHub *hub,
                                  const char   *path_suffix)
@@ -881,6 +891,7 @@ typedef struct
   guint              idle_id;
   gulong             wrote_id;
   gulong             finished_id;
+  gulong             disconnected_id;
 } Stream;
 
 static void
@@ -891,6 +902,7 @@ stream_free (Stream *s)
   g_clear_handle_id (&s->idle_id, g_source_remove);
   g_clear_signal_handler (&s->wrote_id, s->msg);
   g_clear_signal_handler (&s->finished_id, s->msg);
+  g_clear_signal_handler (&s->disconnected_id, s->msg);
   g_object_unref (s->msg);
   g_bytes_unref (s->data);
   g_free (s->path);
@@ -926,6 +938,7 @@ stream_abort (gpointer data)
    * a connection dropped mid-body. */
   g_clear_signal_handler (&s->wrote_id, s->msg);
   g_clear_signal_handler (&s->finished_id, s->msg);
+  g_clear_signal_handler (&s->disconnected_id, s->msg);
   io = soup_server_message_steal_connection (s->msg);
   if (io != NULL)
     {
@@ -1186,6 +1199,7 @@ serve_content (SmeltFakeHub      *hub,
   g_ptr_array_add (hub->streams, s);
   s->wrote_id = g_signal_connect (msg, "wrote-chunk", G_CALLBACK (on_wrote_chunk_cb), s);
   s->finished_id = g_signal_connect (msg, "finished", G_CALLBACK (on_finished_cb), s);
+  s->disconnected_id = g_signal_connect (msg, "disconnected", G_CALLBACK (on_finished_cb), s);
   stream_push (s);
 }
 

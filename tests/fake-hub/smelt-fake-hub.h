@@ -88,6 +88,8 @@ void smelt_fake_hub_add_fault (SmeltFakeHub     *hub,
                                guint64           arg,
                                guint             count);
 void smelt_fake_hub_clear_faults (SmeltFakeHub *hub);
+/* How many injected faults have not fired yet. */
+guint smelt_fake_hub_get_faults_left (SmeltFakeHub *hub);
 
 /* Body bytes of file content written to clients so far (all files, or one path suffix). */
 guint64 smelt_fake_hub_get_bytes_served (SmeltFakeHub *hub,
