@@ -28,4 +28,12 @@ gboolean smelt_cli_parse (GOptionContext *context,
                           int            *argc,
                           char         ***argv);
 
+/* Commands (one file each). */
+int smelt_cli_search (int    argc,
+                      char **argv);
+int smelt_cli_files (int    argc,
+                     char **argv);
+int smelt_cli_pull (int    argc,
+                    char **argv);
+
 G_END_DECLS

@@ -11,6 +11,9 @@
 #include "smelt-cli-private.h"
 
 static const SmeltCliCommand commands[] = {
+  { "search", smelt_cli_search, "Search GGUF models on the Hugging Face Hub" },
+  { "files", smelt_cli_files, "List the quant variants of a Hub repository" },
+  { "pull", smelt_cli_pull, "Download a model (resumable) into the Hugging Face cache or a folder" },
   { NULL, NULL, NULL },
 };
 
