@@ -1708,12 +1708,8 @@ worker_main (gpointer data)
       if (!running)
         break;
 
+      /* Handles added by schedule() start moving in perform(), before the poll sleeps. */
       next_wake = schedule (w);
-      now = g_get_monotonic_time ();
-      if (next_wake != G_MAXINT64)
-        timeout_ms = (int) CLAMP ((next_wake - now) / 1000, 0, 100);
-
-      curl_multi_poll (w->multi, NULL, 0, timeout_ms, NULL);
       curl_multi_perform (w->multi, &still);
       while ((msg = curl_multi_info_read (w->multi, &left)) != NULL)
         {
@@ -1726,6 +1722,8 @@ worker_main (gpointer data)
             head_done (w, c, msg->data.result);
           else
             get_done (w, c, msg->data.result);
+          /* Finished transfers free a slot or need a follow-up: schedule again right away. */
+          next_wake = 0;
         }
 
       for (guint j = 0; j < w->jobs->len; j++)
@@ -1740,6 +1738,14 @@ worker_main (gpointer data)
         }
       if (w->dirty && g_get_monotonic_time () - w->last_save_us >= SAVE_INTERVAL_US)
         save_state (w);
+
+      now = g_get_monotonic_time ();
+      if (next_wake != G_MAXINT64)
+        timeout_ms = (int) CLAMP ((next_wake - now) / 1000, 0, 100);
+      else
+        timeout_ms = 100;
+      if (timeout_ms > 0)
+        curl_multi_poll (w->multi, NULL, 0, timeout_ms, NULL);
     }
 
   /* Leaving: everything stops where it is; the state file keeps the progress. */
