@@ -942,6 +942,14 @@ link_snapshot (Worker        *w,
       g_string_free (target, TRUE);
       return FALSE;
     }
+  {
+    /* Backup tools skip folders marked this way (huggingface_hub writes the same tag). */
+    g_autofree char *tag = g_build_filename (w->cache_dir, "CACHEDIR.TAG", NULL);
+
+    if (!g_file_test (tag, G_FILE_TEST_EXISTS))
+      g_file_set_contents (tag, "Signature: 8a477f597d28d172789f06886806bc55\n"
+                                "# This file is a cache directory tag created by Smelt.\n", -1, NULL);
+  }
   if (symlink (target->str, tmp) != 0 || rename (tmp, link) != 0)
     {
       int saved = errno;
@@ -1101,11 +1109,28 @@ file_verify (Worker        *w,
 
 /* ---- HEAD ---------------------------------------------------------------------------------- */
 
+static gboolean
+env_truthy (const char *name)
+{
+  const char *v = g_getenv (name);
+
+  return v != NULL
+         && (g_ascii_strcasecmp (v, "1") == 0 || g_ascii_strcasecmp (v, "on") == 0
+             || g_ascii_strcasecmp (v, "yes") == 0 || g_ascii_strcasecmp (v, "true") == 0);
+}
+
 static void
 file_start_head (Worker        *w,
                  SmeltFileTask *file)
 {
   SmeltDownloadSpec *spec = file->job->spec;
+
+  if (env_truthy ("HF_HUB_OFFLINE") || env_truthy ("TRANSFORMERS_OFFLINE"))
+    {
+      job_fail (w, file->job, SMELT_DOWNLOAD_ERROR_NETWORK,
+                "HF_HUB_OFFLINE is set, so nothing is downloaded; unset it to download");
+      return;
+    }
 
   if (file->head_url == NULL)
     {
