@@ -1198,6 +1198,7 @@ file_prepare (Worker        *w,
   struct statvfs vfs;
   g_autoptr(GError) error = NULL;
   g_autofree char *blob = NULL;
+  gboolean etag_changed;
   guint64 have, need;
 
   etag = unquote_etag (g_hash_table_lookup (headers, "x-linked-etag"));
@@ -1237,7 +1238,8 @@ file_prepare (Worker        *w,
     }
 
   /* Resuming onto a different file would give a corrupt, right-sized result. */
-  if (g_strcmp0 (file->etag, etag) != 0 || file->total != total)
+  etag_changed = g_strcmp0 (file->etag, etag) != 0 || file->total != total;
+  if (etag_changed)
     {
       file_reset_data (file);
       file->done = FALSE;
@@ -1298,9 +1300,14 @@ file_prepare (Worker        *w,
   if (file->chunks->len == 0)
     {
       plan_chunks (w, file);
-      /* One chunk and a `.part` from an earlier run without a record: its bytes are a prefix. */
-      if (file->chunks->len == 1 && stat (file->part_path, &st) == 0)
+      /* A `.part` without a progress record: in the cache its name (blobs/<etag>.part) proves
+       * which file it belongs to, and a single-stream plan may keep its bytes as a prefix (the
+       * hash checks them anyway). In a plain folder the name proves nothing: start over. */
+      if (spec->dest_dir == NULL && file->chunks->len == 1
+          && stat (file->part_path, &st) == 0)
         g_array_index (file->chunks, SmeltChunk, 0).done = MIN ((guint64) st.st_size, total);
+      else if (g_unlink (file->part_path) != 0 && errno != ENOENT)
+        g_debug ("Could not delete %s: %s", file->part_path, g_strerror (errno));
     }
 
   file->fd = open (file->part_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);

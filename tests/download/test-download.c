@@ -479,6 +479,48 @@ test_pause_resume_cancel (Fixture       *f,
 }
 
 static void
+test_changed_upstream (Fixture       *f,
+                       gconstpointer  data)
+{
+  g_autofree char *dest = g_build_filename (f->tmp, "plain", NULL);
+  g_autofree char *final = g_build_filename (dest, PART1, NULL);
+  g_autoptr(SmeltDownloadSpec) spec = smelt_download_spec_new (smelt_fake_hub_get_url (f->hub), REPO,
+                                                               smelt_fake_hub_get_commit (f->hub, REPO));
+  g_autoptr(SmeltDownloadInfo) info = NULL;
+  g_autoptr(GBytes) replaced = pattern_bytes (PART_SIZE, 99);
+  g_autofree char *sha = NULL;
+  guint64 before;
+  guint id;
+
+  spec->dest_dir = g_strdup (dest);
+  g_ptr_array_add (spec->files, smelt_hub_file_new (PART1, PART_SIZE, NULL));
+  smelt_download_manager_set_connections (f->manager, 1);
+  smelt_fake_hub_add_fault (f->hub, NULL, SMELT_FAKE_HUB_FAULT_SLOW, 16384, 1);
+  id = smelt_download_manager_add (f->manager, spec);
+  while (smelt_fake_hub_get_bytes_served (f->hub, NULL) < 100000)
+    g_main_context_iteration (NULL, TRUE);
+  smelt_download_manager_pause (f->manager, id);
+
+  /* Re-uploaded in place: the old prefix belongs to another file and must not be kept. */
+  smelt_fake_hub_add_file (f->hub, REPO, PART1, replaced);
+  smelt_fake_hub_clear_faults (f->hub);
+  {
+    gint64 until = g_get_monotonic_time () + 200 * 1000;
+
+    while (g_get_monotonic_time () < until)
+      g_main_context_iteration (NULL, FALSE), g_usleep (2000);
+  }
+  before = smelt_fake_hub_get_bytes_served (f->hub, NULL);
+  smelt_download_manager_resume (f->manager, id);
+  info = wait_finished (f, id);
+  g_assert_cmpint (info->state, ==, SMELT_DOWNLOAD_DONE);
+  sha = sha256_of_file (final);
+  g_assert_cmpstr (sha, ==, smelt_fake_hub_get_sha256 (f->hub, REPO, PART1));
+  /* Exactly one fresh copy: no resumed prefix, no failed verification and second try. */
+  g_assert_cmpuint (smelt_fake_hub_get_bytes_served (f->hub, NULL) - before, ==, PART_SIZE);
+}
+
+static void
 test_queue_restart (Fixture       *f,
                     gconstpointer  data)
 {
@@ -679,6 +721,7 @@ main (int    argc,
   ADD ("/download/state-file", test_state_file, NULL);
   ADD ("/download/pause-resume-cancel", test_pause_resume_cancel, NULL);
   ADD ("/download/queue-restart", test_queue_restart, NULL);
+  ADD ("/download/changed-upstream", test_changed_upstream, NULL);
   ADD ("/download/kill-resume", test_kill_resume, NULL);
 #undef ADD
   return g_test_run ();
