@@ -103,6 +103,11 @@ uint64_t sm_gguf_get_file_size (const sm_gguf *g);     /* all parts together, by
 uint32_t    sm_gguf_get_n_splits (const sm_gguf *g);
 const char *sm_gguf_get_split_path (const sm_gguf *g,
                                     uint32_t       i);
+/* Size in bytes of part i, and where its data section starts (bytes from the start of part i). */
+uint64_t    sm_gguf_get_split_size (const sm_gguf *g,
+                                    uint32_t       i);
+uint64_t    sm_gguf_get_split_data_offset (const sm_gguf *g,
+                                           uint32_t       i);
 
 /* ---- Metadata (of part 1; the split.* keys included) ---- */
 
