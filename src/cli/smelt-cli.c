@@ -11,6 +11,7 @@
 #include "smelt-cli-private.h"
 
 static const SmeltCliCommand commands[] = {
+  { "info", smelt_cli_info, "show the header, metadata and tensors of a GGUF file" },
   { NULL, NULL, NULL },
 };
 
