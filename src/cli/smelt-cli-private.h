@@ -31,5 +31,7 @@ gboolean smelt_cli_parse (GOptionContext *context,
 /* The commands, one file each (smelt-cli-<name>.c). */
 int smelt_cli_info (int    argc,
                     char **argv);
+int smelt_cli_list (int argc, char **argv);
+int smelt_cli_rm (int argc, char **argv);
 
 G_END_DECLS
