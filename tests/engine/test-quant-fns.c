@@ -166,8 +166,11 @@ test_roundtrip (gconstpointer data)
           const double rel = rmse (x, y, n) / rms (x, n);
           const double bound = k == DATA_OUTLIERS ? f->max_outliers : f->max_rel_rmse;
           if (rel > bound)
-            g_error ("%s, %s data, n=%" G_GINT64_FORMAT ": relative rmse %.5f > %.5f",
-                     sm_type_get_traits (f->type)->name, data_names[k], n, rel, bound);
+            {
+              g_test_fail_printf ("%s, %s data, n=%" G_GINT64_FORMAT ": relative rmse %.5f > %.5f",
+                                  sm_type_get_traits (f->type)->name, data_names[k], n, rel, bound);
+              return;
+            }
         }
     }
 }
@@ -618,6 +621,25 @@ test_dot (gconstpointer data)
                               blk == 1 ? 256 : 16 * blk };
   rng r = { 1234 + (guint64) t };
 
+  /* Rounding ties: with one element at -127 the Q8_0 and Q8_K scales are exactly 1, so every
+   * x.5 is a tie (Q8_0 rounds them away from zero, Q8_K to even). */
+  {
+    const int64_t n = 4 * blk * (blk == 1 ? 256 : 1) + (blk == 1 ? 7 : 0);
+    g_autofree float *x = g_new (float, n);
+    g_autofree guint8 *a = g_malloc (sm_type_row_size (at, n));
+    g_autofree guint8 *a_ref = g_malloc (sm_type_row_size (at, n));
+    for (int64_t i = 0; i < n; i++)
+      x[i] = i % 32 == 5 ? -127.f : (float) ((int) (i % 61) - 30) + 0.5f;
+    act (x, a, n);
+    sm_dispatch_activation_variant (t, SM_CPU_VARIANT_REF) (x, a_ref, n);
+    if (memcmp (a, a_ref, sm_type_row_size (at, n)) != 0)
+      {
+        g_test_fail_printf ("%s activation (%s) rounds ties differently from ref",
+                            sm_type_get_traits (at)->name, sm_cpu_variant_name (kc->variant));
+        return;
+      }
+  }
+
   for (gsize li = 0; li < G_N_ELEMENTS (lengths); li++)
     for (int k = 0; k < DATA_COUNT; k++)
       {
@@ -641,8 +663,12 @@ test_dot (gconstpointer data)
         act (xa, a, n);
         sm_dispatch_activation_variant (t, SM_CPU_VARIANT_REF) (xa, a_ref, n);
         if (memcmp (a, a_ref, sm_type_row_size (at, n)) != 0)
-          g_error ("%s activation (%s) of %s data differs from ref",
-                   sm_type_get_traits (at)->name, sm_cpu_variant_name (kc->variant), data_names[k]);
+          {
+            g_test_fail_printf ("%s activation (%s) of %s data differs from ref",
+                                sm_type_get_traits (at)->name, sm_cpu_variant_name (kc->variant),
+                                data_names[k]);
+            return;
+          }
 
         /* Independent value: the float dot of both decoded rows. */
         g_assert_true (sm_dequantize_row (t, w, wd, n));
@@ -669,9 +695,13 @@ test_dot (gconstpointer data)
               tol_exact += fabs ((double) sm_fp16_to_fp32 (m) * sm_fp16_to_fp32 (yb->s)) / 1024;
             }
         if (fabs (vr - exact) > tol_exact || fabs (vv - vr) > tol)
-          g_error ("%s dot (%s), %s data, n=%" G_GINT64_FORMAT ": ref %.9g variant %.9g "
-                   "decoded %.9g (tolerance %.3g)", sm_type_get_traits (t)->name,
-                   sm_cpu_variant_name (kc->variant), data_names[k], n, vr, vv, exact, tol);
+          {
+            g_test_fail_printf ("%s dot (%s), %s data, n=%" G_GINT64_FORMAT ": ref %.9g variant %.9g "
+                                "decoded %.9g (tolerance %.3g)", sm_type_get_traits (t)->name,
+                                sm_cpu_variant_name (kc->variant), data_names[k], n, vr, vv, exact,
+                                tol);
+            return;
+          }
       }
 }
 
