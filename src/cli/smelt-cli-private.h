@@ -33,5 +33,7 @@ int smelt_cli_info (int    argc,
                     char **argv);
 int smelt_cli_list (int argc, char **argv);
 int smelt_cli_rm (int argc, char **argv);
+int smelt_cli_tokenize (int    argc,
+                        char **argv);
 
 G_END_DECLS
