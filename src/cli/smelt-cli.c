@@ -14,7 +14,7 @@ static const SmeltCliCommand commands[] = {
   { "info", smelt_cli_info, "show the header, metadata and tensors of a GGUF file" },
   { "list", smelt_cli_list, "list the models on this machine" },
   { "rm", smelt_cli_rm, "delete a local model" },
-  { "tokenize", smelt_cli_tokenize, "Print the token ids of a text" },
+  { "tokenize", smelt_cli_tokenize, "print the token ids of a text" },
   { NULL, NULL, NULL },
 };
 
