@@ -28,4 +28,10 @@ gboolean smelt_cli_parse (GOptionContext *context,
                           int            *argc,
                           char         ***argv);
 
+/* The commands (smelt-cli-<command>.c). */
+int smelt_cli_hw (int    argc,
+                  char **argv);
+int smelt_cli_recommend (int    argc,
+                         char **argv);
+
 G_END_DECLS

@@ -11,6 +11,8 @@
 #include "smelt-cli-private.h"
 
 static const SmeltCliCommand commands[] = {
+  { "hw", smelt_cli_hw, "show the CPU, memory, GPUs and disk Smelt plans for" },
+  { "recommend", smelt_cli_recommend, "pick the quant file of a repo that suits this machine" },
   { NULL, NULL, NULL },
 };
 
