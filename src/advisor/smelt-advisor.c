@@ -145,18 +145,20 @@ fill_model (const SmeltDecisionTable *table,
     m = *given;
   if (m.n_params == 0)
     {
-      /* Parameters from the file sizes: the largest file of a known format, divided by its bits
-       * per weight, is the best guess a listing allows. */
+      /* Parameters from the file sizes: the size of the variant with the most bits per weight,
+       * divided by them. Its typical bits per weight is the least uncertain (exactly 16 for
+       * BF16/F16; low-bit mixes vary a lot from model to model). */
+      double best_bpw = 0;
+
       for (guint i = 0; i < variants->len; i++)
         {
           const SmeltHubVariant *v = g_ptr_array_index (variants, i);
           const SmeltFormatRow *row = smelt_decision_table_lookup (table, v->quant);
-          guint64 p;
 
-          if (row == NULL)
+          if (row == NULL || row->bits_per_weight <= best_bpw)
             continue;
-          p = (guint64) ((double) v->size_bytes * 8.0 / row->bits_per_weight);
-          m.n_params = MAX (m.n_params, p);
+          best_bpw = row->bits_per_weight;
+          m.n_params = (guint64) ((double) v->size_bytes * 8.0 / row->bits_per_weight);
         }
       rec->model_guessed = TRUE;
     }
@@ -210,9 +212,10 @@ device_has (const Pools *p,
   switch (fit)
     {
     case SMELT_FIT_FULL_GPU:
-      return gpu_cap;
     case SMELT_FIT_PARTIAL_OFFLOAD:
-      return gpu_cap && cpu_cap;
+      /* Offloaded layers are the GPU's; the CPU's share still runs, converted, where the CPU
+       * lacks the arithmetic. The model cards speak of the GPU. */
+      return gpu_cap;
     case SMELT_FIT_CPU_ONLY:
     case SMELT_FIT_TOO_LARGE:
     case SMELT_FIT_COUNT:
@@ -453,9 +456,11 @@ rate_variant (const SmeltDecisionTable  *table,
             a->score += rule->bonus.points[i];
             touched = TRUE;
           }
-      if (rule->max_bits_per_weight > 0 && row->bits_per_weight > rule->max_bits_per_weight)
+      /* A cap explains both sides: why bigger files are passed over and why this one is not. */
+      if (rule->max_bits_per_weight > 0)
         {
-          a->recommendable = FALSE;
+          if (row->bits_per_weight > rule->max_bits_per_weight)
+            a->recommendable = FALSE;
           touched = TRUE;
         }
       if (touched)

@@ -86,8 +86,8 @@ gboolean smelt_hw_read_memory (const char *root,
                                GError    **error);
 
 /* AMD (0x1002) and Intel (0x8086) GPUs from root/sys/class/drm/card<N>/device: VRAM and GTT
- * counters; devices that expose no memory counters are left out. Integrated GPUs (small carve-out
- * plus a larger GTT, or Intel) are marked unified_memory and count VRAM + GTT. Returns
+ * counters; devices that expose no memory counters are left out. Integrated GPUs (a carve-out of
+ * at most 4 GiB plus a larger GTT) are marked unified_memory and count VRAM + GTT. Returns
  * (element-type SmeltHwGpu), possibly empty. */
 GPtrArray *smelt_hw_read_drm_gpus (const char *root);
 
