@@ -103,7 +103,8 @@ read_u64 (const char *path,
   if (!g_file_get_contents (path, &text, NULL, NULL))
     return FALSE;
   g_strstrip (text);
-  if (text[0] == '\0' || g_str_equal (text, "max"))
+  /* strtoull accepts "-5" and negates it; sysfs never prints a sign. */
+  if (!g_ascii_isdigit (text[0]))
     return FALSE;
   errno = 0;
   v = g_ascii_strtoull (text, &end, 0);
