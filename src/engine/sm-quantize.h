@@ -92,8 +92,9 @@ bool sm_dynamic_gate_get_types (sm_ftype               ftype,
 /* ---- Parameters ---- */
 
 /* Called on the thread running sm_quantize_file after each slice of work: tensor_i of n_tensors
- * (0-based, the one in progress), bytes_done of bytes_total (input tensor bytes). Return false to
- * cancel: the output is removed and sm_quantize_file returns SM_ERR_CANCELLED. */
+ * (0-based, the one in progress), bytes_done of bytes_total (input tensor bytes); once more with
+ * tensor_i == n_tensors when the output is complete (its return value is then ignored). Return
+ * false to cancel: the output is removed and sm_quantize_file returns SM_ERR_CANCELLED. */
 typedef bool (*sm_quantize_progress_cb) (int64_t  tensor_i,
                                          int64_t  n_tensors,
                                          uint64_t bytes_done,
