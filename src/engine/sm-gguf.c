@@ -751,10 +751,10 @@ parse_image (const uint8_t *base,
                            ", beyond the end of the file (%" PRIu64 " bytes)", data_offset, size);
         goto fail;
       }
-    if (data_offset > size)
-      data_offset = size;
+    /* Without tensors nothing is read there, and gguf-py omits the padding: keep the aligned
+     * offset anyway, as ggml reports it. */
     g->parts[0].data_offset = data_offset;
-    room = size - data_offset;
+    room = data_offset <= size ? size - data_offset : 0;
     for (int64_t i = 0; i < g->n_tensors; i++)
       {
         sm_gguf_tensor *t = &g->tensors[i];
