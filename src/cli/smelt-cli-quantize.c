@@ -188,9 +188,6 @@ parse_tensor_type (const char *opt,
   return TRUE;
 }
 
-int smelt_cli_quantize (int    argc,
-                        char **argv);
-
 int
 smelt_cli_quantize (int    argc,
                     char **argv)
@@ -271,7 +268,7 @@ smelt_cli_quantize (int    argc,
 
   progress.tty = isatty (STDERR_FILENO);
   progress.start_us = g_get_monotonic_time ();
-  progress.last_percent = -1;
+  progress.last_percent = -10;
   params.progress = progress_cb;
   params.progress_data = &progress;
 

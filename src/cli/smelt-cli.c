@@ -13,6 +13,7 @@
 static const SmeltCliCommand commands[] = {
   { "list", smelt_cli_list, "list the models on this machine" },
   { "rm", smelt_cli_rm, "delete a local model" },
+  { "quantize", smelt_cli_quantize, "quantize a GGUF model (Q4_K_M, Q8_0, IQ4_XS, ...)" },
   { NULL, NULL, NULL },
 };
 
