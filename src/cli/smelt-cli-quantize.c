@@ -149,8 +149,9 @@ help_text (void)
       g_string_append_printf (s, "  %-8s %s\n", fi->name, fi->description);
     }
   g_string_append (s, "  Q3_K, Q4_K, Q5_K are aliases of Q3_K_M, Q4_K_M, Q5_K_M.\n\n"
-                      "--layer-policy dynamic-gate: tensors of the first and last 25% of layers get\n"
-                      "the higher type, the middle 50% the lower one, token_embd/output the embed\n"
+                      "--layer-policy dynamic-gate: tensors of the first and last 25% of layers\n"
+                      "(q = round(n/4) layers at each end) get the higher type, the middle ones\n"
+                      "the lower one, token_embd/output the embed\n"
                       "type (mix rules off; fallbacks and explicit --*-type options still apply):\n"
                       "  TYPE     lower    higher   embed/output\n");
   for (gsize i = 0; i < sm_quantize_n_ftypes (); i++)

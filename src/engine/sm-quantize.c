@@ -481,7 +481,8 @@ dynamic_gate_rule (const plan_state              *s,
       R ("dynamic-gate: embeddings/output");
       return g.embed;
     }
-  if (layer >= 0 && (layer < n / 4 || layer >= n - n / 4))
+  /* q = n/4 rounded to the nearest layer, so even a 2-layer model has outer layers. */
+  if (layer >= 0 && (layer < (n + 2) / 4 || layer >= n - (n + 2) / 4))
     {
       R ("dynamic-gate: outer layer %d of %d", layer, n);
       return g.higher;

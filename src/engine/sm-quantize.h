@@ -12,10 +12,11 @@
  *     removes it on failure or cancellation.
  * Not for single rows or blocks: that is sm-quant.h.
  *
- * Layer policy `dynamic-gate` (Smelt's own, not llama-quantize's): tensors of the first and the last
- * 25% of layers (i < n/4 or i >= n - n/4) get the `higher` type, the middle layers the `lower`
- * one, token_embd and output the `embed` type; the mix rules are not applied, the shape fallback
- * and explicit --output-tensor-type/--token-embedding-type still are. Mapping per TYPE:
+ * Layer policy `dynamic-gate` (Smelt's own, not llama-quantize's): tensors of the first and the
+ * last 25% of layers (layer i < q or i >= n - q, with q = (n + 2) / 4, n/4 rounded) get the
+ * `higher` type, the middle layers the `lower` one, token_embd and output the `embed` type; the
+ * mix rules are not applied, the shape fallback and explicit --output-tensor-type and
+ * --token-embedding-type still are. Mapping per TYPE:
  *
  *   TYPE            lower    higher   embed/output
  *   Q2_K            Q2_K     Q4_K     Q5_K

@@ -576,6 +576,23 @@ test_dynamic_gate (void)
   ASSERT_TYPE (plan, "output.weight", 0, SM_TYPE_Q5_K);
   sm_quantize_plan_free (plan);
 
+  /* q = n/4 rounded: 2 layers are both outer; 30 layers have 8 at each end. */
+  model_free (m);
+  m = model_new (2, FALSE, 512, 1024, SM_TYPE_BF16);
+  plan = make_plan (m, 2, &p);
+  ASSERT_TYPE (plan, "blk.%d.attn_q.weight", 0, SM_TYPE_Q6_K);
+  ASSERT_TYPE (plan, "blk.%d.attn_q.weight", 1, SM_TYPE_Q6_K);
+  sm_quantize_plan_free (plan);
+  model_free (m);
+  m = model_new (30, FALSE, 256, 256, SM_TYPE_BF16);
+  plan = make_plan (m, 30, &p);
+  for (int i = 0; i < 30; i++)
+    ASSERT_TYPE (plan, "blk.%d.ffn_down.weight", i,
+                 (i < 8 || i >= 22) ? SM_TYPE_Q6_K : SM_TYPE_Q4_K);
+  sm_quantize_plan_free (plan);
+  model_free (m);
+  m = model_new (16, FALSE, 512, 1024, SM_TYPE_BF16);
+
   /* Refusals: Q8_0 has nothing higher; --pure contradicts a policy. */
   p.ftype = SM_FTYPE_MOSTLY_Q8_0;
   g_assert_cmpint (sm_quantize_plan_make ((const sm_quantize_tensor_desc *) m->descs->data,
