@@ -11,8 +11,10 @@
 #include "smelt-cli-private.h"
 
 static const SmeltCliCommand commands[] = {
+  { "info", smelt_cli_info, "show the header, metadata and tensors of a GGUF file" },
   { "list", smelt_cli_list, "list the models on this machine" },
   { "rm", smelt_cli_rm, "delete a local model" },
+  { "tokenize", smelt_cli_tokenize, "Print the token ids of a text" },
   { "quantize", smelt_cli_quantize, "quantize a GGUF model (Q4_K_M, Q8_0, IQ4_XS, ...)" },
   { NULL, NULL, NULL },
 };

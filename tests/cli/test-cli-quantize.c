@@ -7,6 +7,7 @@
  */
 #include <glib.h>
 #include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,9 +156,33 @@ test_quantize (Fixture       *f,
     {
       g_autofree char *iout = NULL, *ierr = NULL;
 
+      g_autoptr(JsonParser) parser = json_parser_new ();
+      GError *error = NULL;
+      JsonObject *root, *meta;
+      JsonArray *tensors;
+
       rc = run_smelt (f, &iout, &ierr, "info", "--json", "out.gguf", NULL);
       g_assert_cmpint (rc, ==, 0);
-      g_assert_nonnull (strstr (iout, "Q4_K"));
+      json_parser_load_from_data (parser, iout, -1, &error);
+      g_assert_no_error (error);
+      root = json_node_get_object (json_parser_get_root (parser));
+      meta = json_object_get_object_member (root, "metadata");
+      g_assert_cmpint (json_object_get_int_member (meta, "general.file_type"), ==, 15);
+      g_assert_cmpint (json_object_get_int_member (meta, "general.quantization_version"), ==, 2);
+      /* smelt info agrees with the reader on every tensor's type. */
+      g_assert_cmpint (sm_gguf_open (path, &g, NULL), ==, SM_OK);
+      tensors = json_object_get_array_member (root, "tensors");
+      g_assert_cmpuint (json_array_get_length (tensors), ==, sm_gguf_get_n_tensors (g));
+      for (guint i = 0; i < json_array_get_length (tensors); i++)
+        {
+          JsonObject *t = json_array_get_object_element (tensors, i);
+          const sm_gguf_tensor *gt = sm_gguf_find_tensor (g, json_object_get_string_member (t, "name"));
+
+          g_assert_nonnull (gt);
+          g_assert_cmpstr (json_object_get_string_member (t, "type"), ==,
+                           sm_type_get_traits (gt->type)->upper);
+        }
+      sm_gguf_free (g);
     }
   else
     g_test_message ("`smelt info` is not in this build: read back with the GGUF reader only");
