@@ -688,8 +688,10 @@ sm_quantize_file (const char               *in_path,
 
   st = sm_gguf_writer_finish (s.w, err);
   if (st == SM_OK && p.progress != NULL)
-    p.progress ((int64_t) sm_quantize_plan_get_n (s.plan), (int64_t) sm_quantize_plan_get_n (s.plan),
-                bytes_total, bytes_total, p.progress_data);
+    {
+      int64_t n = (int64_t) sm_quantize_plan_get_n (s.plan);
+      p.progress (n, n, bytes_total, bytes_total, p.progress_data);
+    }
 
 out:
   run_state_clear (&s);

@@ -271,8 +271,9 @@ ftype_in (sm_ftype f, const sm_ftype *list, size_t n)
       return true;
   return false;
 }
-#define FTYPE_IN(f, ...) \
-  ftype_in ((f), (const sm_ftype[]){ __VA_ARGS__ }, sizeof ((const sm_ftype[]){ __VA_ARGS__ }) / sizeof (sm_ftype))
+#define FTYPE_IN(f, ...)                                                                         \
+  ftype_in ((f), (const sm_ftype[]){ __VA_ARGS__ },                                              \
+            sizeof ((const sm_ftype[]){ __VA_ARGS__ }) / sizeof (sm_ftype))
 
 #define R(...) snprintf (reason, SM_QUANTIZE_MAX_REASON, __VA_ARGS__)
 
@@ -571,8 +572,8 @@ sm_quantize_plan_make (const sm_quantize_tensor_desc *tensors,
     {
       if (!sm_dynamic_gate_get_types (params->ftype, &gate))
         return sm_error_set (err, SM_ERR_INVALID_ARG,
-                             "--layer-policy dynamic-gate needs a quantized TYPE below Q8_0, not %s",
-                             fi->name);
+                             "--layer-policy dynamic-gate needs a quantized TYPE below Q8_0, "
+                             "not %s", fi->name);
       if (params->pure)
         return sm_error_set (err, SM_ERR_INVALID_ARG,
                              "--pure and --layer-policy dynamic-gate exclude each other");

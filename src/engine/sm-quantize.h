@@ -37,7 +37,8 @@
  *   Q8_0, F16, BF16: refused (nothing higher to give the outer layers).
  *
  * Threading: the plan functions are reentrant. sm_quantize_file blocks the calling thread and runs
- * params->n_threads - 1 worker threads of its own; the progress callback runs on the calling thread.
+ * params->n_threads - 1 worker threads of its own; the progress callback runs on the calling
+ * thread.
  */
 #pragma once
 
@@ -105,16 +106,16 @@ typedef bool (*sm_quantize_progress_cb) (int64_t  tensor_i,
 typedef struct
 {
   sm_ftype        ftype;                /* TYPE (a value sm_quantize_ftype_lookup returns) */
-  int             output_tensor_type;   /* sm_type for output.weight (or tied token_embd); -1 = rules */
+  int             output_tensor_type;   /* sm_type of output.weight (or tied token_embd); -1: rules */
   int             token_embedding_type; /* sm_type for token_embd.weight; -1 = rules */
-  bool            pure;                 /* no mix rules: every quantizable tensor at the base type */
+  bool            pure;                 /* no mix rules: every quantizable tensor at base type */
   bool            leave_output_tensor;  /* copy output.weight unchanged */
   bool            allow_requantize;     /* permit re-quantizing already quantized input tensors */
   sm_layer_policy layer_policy;
-  bool            has_imatrix;          /* plan only: an imatrix will be used (changes a few rules) */
+  bool            has_imatrix;          /* plan only: an imatrix is used (changes a few rules) */
   const char     *imatrix_path;         /* file only: legacy .dat or GGUF imatrix; NULL = none */
   int             n_threads;            /* file only: 0 = all online CPUs */
-  uint64_t        split_max_size;       /* file only: max tensor bytes per output part; 0 = one file */
+  uint64_t        split_max_size;       /* file only: max tensor bytes per part; 0 = one file */
   sm_quantize_progress_cb progress;     /* file only: may be NULL */
   void           *progress_data;
 } sm_quantize_params;
@@ -182,8 +183,8 @@ bool sm_quantize_use_more_bits (int i,
  * Refuses (SM_ERR_INVALID_ARG) an output equal to the input, an unknown ftype, quantized input
  * tensors that would change type without allow_requantize; SM_ERR_NO_SPACE when the output's
  * file system has less free space than the output needs. The output is written to
- * `out_path.part` (or the split parts' names + ".part") and renamed when complete; on any failure or
- * cancel nothing is left behind. Output metadata: the input's keys minus split.*, plus
+ * `out_path.part` (or the split parts' names + ".part") and renamed when complete; on any
+ * failure or cancel nothing is left behind. Output metadata: the input's keys minus split.*, plus
  * general.file_type, general.quantization_version = 2 and, with an imatrix, the
  * quantize.imatrix.* keys. */
 sm_status sm_quantize_file (const char               *in_path,

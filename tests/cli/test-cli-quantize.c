@@ -176,7 +176,8 @@ test_quantize (Fixture       *f,
       for (guint i = 0; i < json_array_get_length (tensors); i++)
         {
           JsonObject *t = json_array_get_object_element (tensors, i);
-          const sm_gguf_tensor *gt = sm_gguf_find_tensor (g, json_object_get_string_member (t, "name"));
+          const char *name = json_object_get_string_member (t, "name");
+          const sm_gguf_tensor *gt = sm_gguf_find_tensor (g, name);
 
           g_assert_nonnull (gt);
           g_assert_cmpstr (json_object_get_string_member (t, "type"), ==,
