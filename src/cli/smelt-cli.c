@@ -17,6 +17,8 @@ static const SmeltCliCommand commands[] = {
   { "tokenize", smelt_cli_tokenize, "print the token ids of a text" },
   { "hw", smelt_cli_hw, "show the CPU, memory, GPUs and disk Smelt plans for" },
   { "recommend", smelt_cli_recommend, "pick the quant file of a repo that suits this machine" },
+  { "tokenize", smelt_cli_tokenize, "Print the token ids of a text" },
+  { "quantize", smelt_cli_quantize, "quantize a GGUF model (Q4_K_M, Q8_0, IQ4_XS, ...)" },
   { NULL, NULL, NULL },
 };
 
