@@ -28,4 +28,8 @@ gboolean smelt_cli_parse (GOptionContext *context,
                           int            *argc,
                           char         ***argv);
 
+/* Commands (one smelt-cli-<name>.c each). */
+int smelt_cli_tokenize (int    argc,
+                        char **argv);
+
 G_END_DECLS

@@ -11,6 +11,7 @@
 #include "smelt-cli-private.h"
 
 static const SmeltCliCommand commands[] = {
+  { "tokenize", smelt_cli_tokenize, "Print the token ids of a text" },
   { NULL, NULL, NULL },
 };
 
