@@ -31,5 +31,7 @@ gboolean smelt_cli_parse (GOptionContext *context,
 /* Commands (one smelt-cli-<name>.c each). */
 int smelt_cli_tokenize (int    argc,
                         char **argv);
+int smelt_cli_bench (int    argc,
+                     char **argv);
 
 G_END_DECLS

@@ -12,6 +12,7 @@
 
 static const SmeltCliCommand commands[] = {
   { "tokenize", smelt_cli_tokenize, "Print the token ids of a text" },
+  { "bench", smelt_cli_bench, "Measure prompt and generation speed (llama-bench style)" },
   { NULL, NULL, NULL },
 };
 
