@@ -204,7 +204,9 @@ write_tensor (sm_gguf_writer           *w,
             case 1: row[i] = 1.0f + 0.2f * u; break;          /* norm gain */
             case 2: row[i] = 0.5f * u; break;                 /* bias */
             case 3: row[i] = 1.0f + 3.5f * (u + 1.0f); break; /* rope divisors 1..8 */
-            case 4: row[i] = u; break;                        /* embedding */
+            case 4: row[i] = 0.1f * u; break;                 /* embedding: small, so a tied
+                                                                 output is not dominated by the
+                                                                 last token's own row */
             default: row[i] = scale * u; break;
             }
         }
