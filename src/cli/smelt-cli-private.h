@@ -28,7 +28,11 @@ gboolean smelt_cli_parse (GOptionContext *context,
                           int            *argc,
                           char         ***argv);
 
-/* Commands (one smelt-cli-<name>.c each). */
+/* The commands, one file each (smelt-cli-<name>.c). */
+int smelt_cli_info (int    argc,
+                    char **argv);
+int smelt_cli_list (int argc, char **argv);
+int smelt_cli_rm (int argc, char **argv);
 int smelt_cli_tokenize (int    argc,
                         char **argv);
 int smelt_cli_bench (int    argc,

@@ -11,6 +11,9 @@
 #include "smelt-cli-private.h"
 
 static const SmeltCliCommand commands[] = {
+  { "info", smelt_cli_info, "show the header, metadata and tensors of a GGUF file" },
+  { "list", smelt_cli_list, "list the models on this machine" },
+  { "rm", smelt_cli_rm, "delete a local model" },
   { "tokenize", smelt_cli_tokenize, "Print the token ids of a text" },
   { "bench", smelt_cli_bench, "Measure prompt and generation speed (llama-bench style)" },
   { NULL, NULL, NULL },
