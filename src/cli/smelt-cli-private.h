@@ -37,5 +37,11 @@ int smelt_cli_tokenize (int    argc,
                         char **argv);
 int smelt_cli_bench (int    argc,
                      char **argv);
+int smelt_cli_run (int    argc,
+                   char **argv);
+int smelt_cli_chat (int    argc,
+                    char **argv);
+int smelt_cli_perplexity (int    argc,
+                          char **argv);
 
 G_END_DECLS

@@ -15,6 +15,9 @@ static const SmeltCliCommand commands[] = {
   { "list", smelt_cli_list, "list the models on this machine" },
   { "rm", smelt_cli_rm, "delete a local model" },
   { "tokenize", smelt_cli_tokenize, "Print the token ids of a text" },
+  { "run", smelt_cli_run, "Run one prompt through a model and print the reply" },
+  { "chat", smelt_cli_chat, "Chat with a model in the terminal" },
+  { "perplexity", smelt_cli_perplexity, "Measure a model's perplexity on a text file" },
   { "bench", smelt_cli_bench, "Measure prompt and generation speed (llama-bench style)" },
   { NULL, NULL, NULL },
 };
