@@ -42,5 +42,13 @@ int smelt_cli_hw (int    argc,
                   char **argv);
 int smelt_cli_recommend (int    argc,
                          char **argv);
+int smelt_cli_bench (int    argc,
+                     char **argv);
+int smelt_cli_run (int    argc,
+                   char **argv);
+int smelt_cli_chat (int    argc,
+                    char **argv);
+int smelt_cli_perplexity (int    argc,
+                          char **argv);
 
 G_END_DECLS
