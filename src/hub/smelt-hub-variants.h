@@ -14,6 +14,15 @@
 
 G_BEGIN_DECLS
 
+/* Errors of smelt_hub_files_from_tree_json(). */
+#define SMELT_HUB_VARIANTS_ERROR (smelt_hub_variants_error_quark ())
+GQuark smelt_hub_variants_error_quark (void);
+
+typedef enum
+{
+  SMELT_HUB_VARIANTS_ERROR_INVALID, /* the listing is not the JSON array the Hub sends */
+} SmeltHubVariantsError;
+
 typedef struct
 {
   char   *path;   /* path inside the repo, '/'-separated */
