@@ -29,6 +29,24 @@ struct _SmeltWindow
 G_DEFINE_FINAL_TYPE (SmeltWindow, smelt_window, ADW_TYPE_APPLICATION_WINDOW)
 
 static void
+on_first_after_paint_cb (GdkFrameClock *clock,
+                         SmeltWindow   *self)
+{
+  /* Wall-clock time, so benchmarks/startup.sh can subtract the moment it launched us. */
+  g_printerr ("smelt: first frame drawn at %.6f\n", g_get_real_time () / 1e6);
+  g_signal_handlers_disconnect_by_func (clock, on_first_after_paint_cb, self);
+}
+
+static void
+on_realize_cb (SmeltWindow *self)
+{
+  GdkFrameClock *clock = gtk_widget_get_frame_clock (GTK_WIDGET (self));
+
+  if (clock != NULL)
+    g_signal_connect (clock, "after-paint", G_CALLBACK (on_first_after_paint_cb), self);
+}
+
+static void
 smelt_window_dispose (GObject *object)
 {
   SmeltWindow *self = SMELT_WINDOW (object);
@@ -66,6 +84,10 @@ smelt_window_init (SmeltWindow *self)
                    G_SETTINGS_BIND_DEFAULT);
   g_settings_bind (self->settings, "window-maximized", self, "maximized",
                    G_SETTINGS_BIND_DEFAULT);
+
+  /* A debug aid for benchmarks/startup.sh: report when the first frame reached the screen. */
+  if (g_getenv ("SMELT_DEBUG_FIRST_FRAME") != NULL)
+    g_signal_connect (self, "realize", G_CALLBACK (on_realize_cb), NULL);
 }
 
 SmeltWindow *
