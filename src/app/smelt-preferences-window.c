@@ -7,6 +7,7 @@
 
 #include <glib/gi18n.h>
 
+#include "smelt-a11y.h"
 #include "smelt-preferences-window.h"
 #include "smelt-secret.h"
 
@@ -327,6 +328,7 @@ smelt_preferences_window_init (SmeltPreferencesWindow *self)
   };
 
   gtk_widget_init_template (GTK_WIDGET (self));
+  smelt_a11y_name_internal_controls (GTK_WIDGET (self));
 
   self->settings = g_settings_new (APP_ID);
   self->cancellable = g_cancellable_new ();

@@ -4,6 +4,8 @@
  */
 #include "config.h"
 
+#include <glib-unix.h>
+#include <signal.h>
 #include <stdio.h>
 
 #include "smelt-stall-probe.h"
@@ -14,8 +16,11 @@ struct _SmeltStallProbe
 {
   guint   source_id;
   gint64  last_us;   /* monotonic time of the previous wake-up */
-  gint64  worst_us;  /* longest lateness seen */
+  gint64  worst_us;  /* longest lateness since the last reset */
+  gint64  overall_us; /* longest lateness since the start */
+  guint   signal_id; /* SIGUSR1 resets worst_us */
   gint64  started_us;
+  gint64  written_us; /* when the report file was last written */
   char   *path;      /* (nullable) report file */
 };
 
@@ -26,8 +31,9 @@ write_report (SmeltStallProbe *self)
 
   if (self->path == NULL)
     return;
-  text = g_strdup_printf ("worst_stall_ms=%.1f\nprobed_s=%.1f\n",
-                          self->worst_us / 1000.0,
+  self->written_us = g_get_monotonic_time ();
+  text = g_strdup_printf ("worst_stall_ms=%.1f\nworst_overall_ms=%.1f\nprobed_s=%.1f\n",
+                          self->worst_us / 1000.0, self->overall_us / 1000.0,
                           (g_get_monotonic_time () - self->started_us) / 1e6);
   /* A debug aid: failing to write the report must never disturb the app. */
   g_file_set_contents (self->path, text, -1, NULL);
@@ -41,13 +47,25 @@ probe_tick_cb (gpointer user_data)
   gint64 late = now - self->last_us - PROBE_INTERVAL_MS * 1000;
 
   self->last_us = now;
+  self->overall_us = MAX (self->overall_us, late);
   if (late > self->worst_us)
     {
       self->worst_us = late;
-      /* Only report stalls that matter, so the file is not rewritten every few ms. */
-      if (late > 20 * 1000)
+      /* Report stalls that matter at once; small ones at most five times a second. */
+      if (late > 20 * 1000 || now - self->written_us > 200 * 1000)
         write_report (self);
     }
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+on_sigusr1_cb (gpointer user_data)
+{
+  SmeltStallProbe *self = user_data;
+
+  /* Runs on the main loop (not in signal context), so the probe's state is ours to touch. */
+  self->worst_us = 0;
+  write_report (self);
   return G_SOURCE_CONTINUE;
 }
 
@@ -60,6 +78,7 @@ smelt_stall_probe_new (const char *path)
   self->started_us = self->last_us = g_get_monotonic_time ();
   self->source_id = g_timeout_add (PROBE_INTERVAL_MS, probe_tick_cb, self);
   g_source_set_name_by_id (self->source_id, "[smelt] stall probe");
+  self->signal_id = g_unix_signal_add (SIGUSR1, on_sigusr1_cb, self);
   write_report (self);
   return self;
 }
@@ -88,7 +107,9 @@ smelt_stall_probe_free (SmeltStallProbe *self)
   if (self == NULL)
     return;
   g_clear_handle_id (&self->source_id, g_source_remove);
-  fprintf (stderr, "smelt: worst main-loop stall: %.1f ms\n", self->worst_us / 1000.0);
+  g_clear_handle_id (&self->signal_id, g_source_remove);
+  fprintf (stderr, "smelt: worst main-loop stall: %.1f ms (%.1f ms since the last reset)\n",
+           self->overall_us / 1000.0, self->worst_us / 1000.0);
   write_report (self);
   g_free (self->path);
   g_free (self);
