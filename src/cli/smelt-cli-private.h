@@ -28,4 +28,8 @@ gboolean smelt_cli_parse (GOptionContext *context,
                           int            *argc,
                           char         ***argv);
 
+/* The commands, one file each (smelt-cli-<name>.c). */
+int smelt_cli_list (int argc, char **argv);
+int smelt_cli_rm (int argc, char **argv);
+
 G_END_DECLS

@@ -11,6 +11,8 @@
 #include "smelt-cli-private.h"
 
 static const SmeltCliCommand commands[] = {
+  { "list", smelt_cli_list, "list the models on this machine" },
+  { "rm", smelt_cli_rm, "delete a local model" },
   { NULL, NULL, NULL },
 };
 
