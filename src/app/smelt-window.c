@@ -9,6 +9,7 @@
 
 #include <glib/gi18n.h>
 
+#include "smelt-library-page.h"
 #include "smelt-window.h"
 
 struct _SmeltWindow
@@ -21,6 +22,7 @@ struct _SmeltWindow
   AdwViewStack         *stack;
   AdwViewSwitcherBar   *switcher_bar;
   GtkMenuButton        *menu_button;
+  SmeltLibraryPage     *library_page;
 
   /* owned */
   GSettings            *settings;
@@ -63,6 +65,7 @@ smelt_window_class_init (SmeltWindowClass *klass)
 
   object_class->dispose = smelt_window_dispose;
 
+  g_type_ensure (SMELT_TYPE_LIBRARY_PAGE);
   gtk_widget_class_set_template_from_resource (widget_class,
                                                "/io/github/smeltapp/Smelt/ui/smelt-window.ui");
   gtk_widget_class_bind_template_child (widget_class, SmeltWindow, header_bar);
@@ -70,12 +73,19 @@ smelt_window_class_init (SmeltWindowClass *klass)
   gtk_widget_class_bind_template_child (widget_class, SmeltWindow, stack);
   gtk_widget_class_bind_template_child (widget_class, SmeltWindow, switcher_bar);
   gtk_widget_class_bind_template_child (widget_class, SmeltWindow, menu_button);
+  gtk_widget_class_bind_template_child (widget_class, SmeltWindow, library_page);
 }
 
 static void
 smelt_window_init (SmeltWindow *self)
 {
+  g_autoptr(SmeltLibrary) library = NULL;
+
   gtk_widget_init_template (GTK_WIDGET (self));
+
+  /* The default cache and configuration, shared with `smelt list` and huggingface_hub. */
+  library = smelt_library_new (NULL, NULL);
+  smelt_library_page_set_library (self->library_page, library);
 
   self->settings = g_settings_new (APP_ID);
   g_settings_bind (self->settings, "window-width", self, "default-width",
