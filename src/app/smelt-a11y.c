@@ -17,6 +17,7 @@ name_for_icon (const char *icon)
     { "view-reveal-symbolic", N_("Show or Hide Text") },
     { "view-conceal-symbolic", N_("Show or Hide Text") },
     { "edit-clear-symbolic", N_("Clear") },
+    { "window-close-symbolic", N_("Close") },
   };
 
   if (icon == NULL)

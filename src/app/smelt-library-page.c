@@ -8,6 +8,7 @@
 
 #include <glib/gi18n.h>
 
+#include "smelt-a11y.h"
 #include "smelt-library-page.h"
 
 struct _SmeltLibraryPage
@@ -43,6 +44,8 @@ toast (SmeltLibraryPage *self,
 
   adw_toast_set_timeout (t, 6);
   adw_toast_overlay_add_toast (self->toast_overlay, t);
+  /* The toast's close button is libadwaita's and comes unnamed. */
+  smelt_a11y_name_internal_controls (GTK_WIDGET (self->toast_overlay));
 }
 
 char *

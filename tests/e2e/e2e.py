@@ -8,6 +8,7 @@
 # BUILD_DIR/e2e/screenshots, and prints the worst main-loop stall the app measured. Prints TAP.
 import configparser
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -25,10 +26,30 @@ tap = Tap()
 
 # Translated names the test looks for, so it can drive every language.
 T = {
-    'en': {'Preferences': 'Preferences', 'Temperature': 'Temperature', 'Main Menu': 'Main Menu'},
-    'zh_CN': {'Preferences': '首选项', 'Temperature': '温度', 'Main Menu': '主菜单'},
-    'zh_TW': {'Preferences': '偏好設定', 'Temperature': '溫度', 'Main Menu': '主選單'},
+    'en': {'Preferences': 'Preferences', 'Temperature': 'Temperature', 'Main Menu': 'Main Menu',
+           'Models': 'Models'},
+    'zh_CN': {'Preferences': '首选项', 'Temperature': '温度', 'Main Menu': '主菜单',
+              'Models': '模型'},
+    'zh_TW': {'Preferences': '偏好設定', 'Temperature': '溫度', 'Main Menu': '主選單',
+              'Models': '模型'},
 }
+
+
+FIXTURES = os.path.join(os.environ.get('SMELT_SHARED_DIR', os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), '..', '..', '..', 'shared')), 'fixtures', 'models')
+
+
+def prepare_home(home):
+    """A models folder with the two fixture models, registered in GSettings' keyfile."""
+    models = os.path.join(home, 'models')
+    os.makedirs(models)
+    for name in ('stories260K.gguf', 'llama-2-tiny-random.gguf'):
+        shutil.copy(os.path.join(FIXTURES, name), models)
+    conf = os.path.join(home, 'config', 'glib-2.0', 'settings')
+    os.makedirs(conf)
+    with open(os.path.join(conf, 'keyfile'), 'w') as f:
+        f.write(f"[io/github/smeltapp/Smelt]\nmodels-folders=['{models}']\n")
+    return models
 
 
 class Smelt:
@@ -86,14 +107,46 @@ def settings_value(home, key):
 def run_language(lang):
     t = T[lang]
     with tempfile.TemporaryDirectory(prefix=f'smelt-e2e-{lang}-') as home:
+        models = prepare_home(home)
         s = Smelt(lang, home)
         if not tap.ok(s.app is not None, f'{lang}: the app shows up on the accessibility bus'):
             s.proc.kill()
             return
         win = s.window()
         tap.ok(win is not None, f'{lang}: the main window opens')
-        time.sleep(0.5)
-        tap.ok(screenshot(os.path.join(shots, f'{lang}-window.png')), f'{lang}: window screenshot')
+        # The Library lists the models of the models folder.
+        lst = find(win, Atspi.Role.LIST, t['Models'], timeout=10, visible=False)
+        items = wait_for(lambda: len(find_all(lst, Atspi.Role.LIST_ITEM, visible=False)) == 2
+                         and find_all(lst, Atspi.Role.LIST_ITEM, visible=False), 10) if lst else None
+        tap.ok(bool(items), f'{lang}: the Library lists the two models of the models folder',
+               [i.get_name() for i in find_all(lst, Atspi.Role.LIST_ITEM, visible=False)]
+               if lst else 'no list')
+        time.sleep(0.3)
+        tap.ok(screenshot(os.path.join(shots, f'{lang}-library.png')), f'{lang}: library screenshot')
+        if lang == 'en' and items:
+            # Delete one model through its button and the confirmation dialog.
+            names = [i.get_name() for i in items]
+            victim = next((n for n in names if 'stories' not in n.lower()), names[-1])
+            button = find(win, Atspi.Role.PUSH_BUTTON, f'Delete {victim}', timeout=3,
+                          visible=False)
+            tap.ok(button is not None and click(button), f'en: the "Delete {victim}" button works')
+            # The dialog's destructive response. GTK 4.8 names a mnemonic button "_Delete
+            # Delete", so find the button through its label.
+            def delete_response():
+                for d in find_all(s.app, Atspi.Role.DIALOG, visible=False):
+                    for lab in find_all(d, Atspi.Role.LABEL, 'Delete', visible=False):
+                        if lab.get_parent().get_role() == Atspi.Role.PUSH_BUTTON:
+                            return lab.get_parent()
+                return None
+            dialog = wait_for(delete_response, 5)
+            time.sleep(0.3)
+            screenshot(os.path.join(shots, 'en-library-delete.png'))
+            tap.ok(dialog is not None and click(dialog), 'en: the confirmation dialog has Delete')
+            left = wait_for(lambda: len(find_all(lst, Atspi.Role.LIST_ITEM, visible=False)) == 1,
+                            5)
+            tap.ok(bool(left) and len(os.listdir(models)) == 1,
+                   'en: after confirming, one model is left in the list and on disk',
+                   os.listdir(models))
 
         menu = find(win, Atspi.Role.PUSH_BUTTON, t['Main Menu'], timeout=3)
         tap.ok(menu is not None, f'{lang}: the main menu button is named "{t["Main Menu"]}"')
