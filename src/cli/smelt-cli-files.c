@@ -3,7 +3,9 @@
  * smelt-cli-files.c: `smelt files REPO [--revision R] [--json]`, the quant variants of a repo.
  *
  * JSON output (stable, for scripts):
- * {"repo","variants":[{"name","size_bytes","files":[{"path","size","sha256"}]}]}.
+ * {"repo","variants":[{"name","size_bytes","fit","files":[{"path","size","sha256"}]}]}, "fit" being
+ * the advisor's verdict for this machine (full_gpu, partial_offload, cpu_only, too_large; absent
+ * when the hardware cannot be probed), plus "recommended": the advisor's pick or null.
  */
 #include "config.h"
 
@@ -36,7 +38,9 @@ smelt_cli_files (int    argc,
   g_autoptr(GOptionContext) context = g_option_context_new ("REPO - list the quant variants of a Hub repository");
   g_autoptr(SmeltHubClient) client = smelt_hub_client_new ();
   g_autoptr(GPtrArray) variants = NULL;
+  g_autoptr(SmeltRecommendation) rec = NULL;
   g_autoptr(GError) error = NULL;
+  const SmeltAdvice *pick = NULL;
   g_autofree char *revision = NULL;
   gboolean json = FALSE;
   GOptionEntry entries[] = {
@@ -57,6 +61,10 @@ smelt_cli_files (int    argc,
   variants = smelt_cli_list_variants (client, argv[1], revision, &error);
   if (variants == NULL)
     return smelt_cli_fail ("%s", error->message);
+  /* The advice comes in the variants' order, so index i describes variant i. */
+  rec = smelt_cli_advise (variants, 0);
+  if (rec != NULL)
+    pick = smelt_recommendation_get_pick (rec);
 
   if (json)
     {
@@ -79,6 +87,13 @@ smelt_cli_files (int    argc,
           json_builder_add_string_value (b, v->name);
           json_builder_set_member_name (b, "size_bytes");
           json_builder_add_int_value (b, (gint64) v->size_bytes);
+          if (rec != NULL)
+            {
+              const SmeltAdvice *a = g_ptr_array_index (rec->advice, i);
+
+              json_builder_set_member_name (b, "fit");
+              json_builder_add_string_value (b, smelt_fit_to_string (a->fit));
+            }
           json_builder_set_member_name (b, "files");
           json_builder_begin_array (b);
           for (guint f = 0; f < v->files->len; f++)
@@ -101,6 +116,11 @@ smelt_cli_files (int    argc,
           json_builder_end_object (b);
         }
       json_builder_end_array (b);
+      json_builder_set_member_name (b, "recommended");
+      if (pick != NULL)
+        json_builder_add_string_value (b, pick->name);
+      else
+        json_builder_add_null_value (b);
       json_builder_end_object (b);
       root = json_builder_get_root (b);
       json_generator_set_root (gen, root);
@@ -115,17 +135,23 @@ smelt_cli_files (int    argc,
       printf ("%s has no GGUF model files.\n", argv[1]);
       return 0;
     }
-  printf ("%-28s %10s  %s\n", "VARIANT", "SIZE", "FILES");
+  printf ("  %-28s %10s  %-16s %s\n", "VARIANT", "SIZE", rec != NULL ? "FIT" : "", "FILES");
   for (guint i = 0; i < variants->len; i++)
     {
       SmeltHubVariant *v = g_ptr_array_index (variants, i);
       g_autofree char *size = smelt_cli_format_size (v->size_bytes);
+      const SmeltAdvice *a = rec != NULL ? g_ptr_array_index (rec->advice, i) : NULL;
+      const char *fit = a != NULL ? smelt_fit_to_string (a->fit) : "";
 
       if (v->files->len == 1)
-        printf ("%-28s %10s  %s\n", v->name, size, ((SmeltHubFile *) g_ptr_array_index (v->files, 0))->path);
+        printf ("%s %-28s %10s  %-16s %s\n", a != NULL && a == pick ? "*" : " ", v->name, size, fit,
+                ((SmeltHubFile *) g_ptr_array_index (v->files, 0))->path);
       else
-        printf ("%-28s %10s  %u parts (%s), %s ...\n", v->name, size, v->files->len, split_name (v->split),
+        printf ("%s %-28s %10s  %-16s %u parts (%s), %s ...\n", a != NULL && a == pick ? "*" : " ", v->name,
+                size, fit, v->files->len, split_name (v->split),
                 ((SmeltHubFile *) g_ptr_array_index (v->files, 0))->path);
     }
+  if (pick != NULL)
+    printf ("\n* recommended for this machine (`smelt recommend %s` says why)\n", argv[1]);
   return 0;
 }

@@ -40,6 +40,31 @@ smelt_cli_list_variants (SmeltHubClient *client,
   return smelt_hub_variants_from_files (files);
 }
 
+SmeltRecommendation *
+smelt_cli_advise (GPtrArray *variants,
+                  guint64    n_params)
+{
+  g_autoptr(SmeltDecisionTable) table = NULL;
+  g_autoptr(SmeltHwProfile) hw = NULL;
+  g_autoptr(GError) error = NULL;
+  SmeltModelInfo model = { 0 };
+
+  table = smelt_decision_table_load (NULL, &error);
+  if (table == NULL)
+    {
+      g_debug ("No advice: %s", error->message);
+      return NULL;
+    }
+  hw = smelt_hw_profile_probe (NULL, NULL, &error);
+  if (hw == NULL)
+    {
+      g_debug ("No advice: %s", error->message);
+      return NULL;
+    }
+  model.n_params = n_params;
+  return smelt_advisor_recommend (table, variants, hw, SMELT_GOAL_BALANCED, 4096, &model);
+}
+
 char *
 smelt_cli_format_size (guint64 bytes)
 {

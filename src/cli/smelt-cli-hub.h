@@ -8,6 +8,7 @@
 
 #include <gio/gio.h>
 
+#include "smelt-advisor.h"
 #include "smelt-hub-client.h"
 
 G_BEGIN_DECLS
@@ -23,6 +24,13 @@ GPtrArray *smelt_cli_list_variants (SmeltHubClient *client,
                                     const char     *repo_id,
                                     const char     *revision,
                                     GError        **error);
+
+/* The advisor's view of `variants` (borrowed) on this machine, balanced goal, 4096 tokens of
+ * context, or NULL when the hardware cannot be probed or the table not loaded (then commands
+ * carry on without fit). Tokens per second are only estimated when the memory bandwidth is
+ * already known ($SMELT_MEMORY_BANDWIDTH or the cached measurement): listing never benchmarks. */
+SmeltRecommendation *smelt_cli_advise (GPtrArray *variants,
+                                       guint64    n_params);
 
 /* "2.0 GB" style sizes, decimal like the Hub shows them. */
 char *smelt_cli_format_size (guint64 bytes);

@@ -2,8 +2,9 @@
  *
  * smelt-cli-pull.c: `smelt pull REPO[:VARIANT] [--dir DIR] [--connections N] [--revision R]`.
  *
- * Resolves the revision to a commit, lists the tree, picks the variant (the one named, else
- * Q4_K_M, else Q8_0, as llama.cpp does, else the only one), and hands it to the download manager
+ * Resolves the revision to a commit, lists the tree, picks the variant (the one named, else the
+ * advisor's pick for this machine, else Q4_K_M, else Q8_0 as llama.cpp does, else the only one),
+ * and hands it to the download manager
  * (the huggingface_hub cache, or DIR). A progress bar goes to stderr when it is a terminal; the
  * local path of the model (part 1 for split files) goes to stdout at the end. Ctrl-C stops with
  * the progress saved; the same command resumes.
@@ -33,6 +34,7 @@ typedef struct
 static const SmeltHubVariant *
 pick_variant (GPtrArray  *variants,
               const char *wanted,
+              guint64     n_params,
               GError    **error)
 {
   g_autoptr(GString) names = g_string_new (NULL);
@@ -72,6 +74,17 @@ pick_variant (GPtrArray  *variants,
                    wanted, names->str);
       return NULL;
     }
+  {
+    g_autoptr(SmeltRecommendation) rec = smelt_cli_advise (variants, n_params);
+
+    if (rec != NULL && rec->recommended >= 0)
+      {
+        const SmeltHubVariant *v = g_ptr_array_index (variants, rec->recommended);
+
+        fprintf (stderr, "The advisor picks %s for this machine (`smelt recommend` says why).\n", v->name);
+        return v;
+      }
+  }
   for (guint d = 0; d < G_N_ELEMENTS (defaults); d++)
     for (guint i = 0; i < variants->len; i++)
       {
@@ -213,7 +226,8 @@ smelt_cli_pull (int    argc,
   variants = smelt_cli_list_variants (client, repo_id, repo_info->sha != NULL ? repo_info->sha : revision, &error);
   if (variants == NULL)
     return smelt_cli_fail ("%s", error->message);
-  variant = pick_variant (variants, wanted, &error);
+  variant = pick_variant (variants, wanted,
+                          repo_info->gguf_parameters > 0 ? (guint64) repo_info->gguf_parameters : 0, &error);
   if (variant == NULL)
     return smelt_cli_fail ("%s: %s", repo_id, error->message);
 
