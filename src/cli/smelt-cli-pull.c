@@ -5,7 +5,7 @@
  * Resolves the revision to a commit, lists the tree, picks the variant (the one named, else the
  * advisor's pick for this machine, else Q4_K_M, else Q8_0 as llama.cpp does, else the only one),
  * and hands it to the download manager
- * (the huggingface_hub cache, or DIR). A progress bar goes to stderr when it is a terminal; the
+ * (the huggingface_hub cache, or DIR). Byte pieces are joined into one GGUF next to them. A progress bar goes to stderr when it is a terminal; the
  * local path of the model (part 1 for split files) goes to stdout at the end. Ctrl-C stops with
  * the progress saved; the same command resumes.
  */
@@ -15,7 +15,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <errno.h>
+
 #include <glib-unix.h>
+#include <glib/gstdio.h>
 
 #include "smelt-cli-hub.h"
 #include "smelt-cli-private.h"
@@ -97,6 +100,75 @@ pick_variant (GPtrArray  *variants,
     return g_ptr_array_index (variants, 0);
   g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
                "No Q4_K_M or Q8_0 here; pick one with REPO:VARIANT from: %s", names->str);
+  return NULL;
+}
+
+/* Byte pieces (`x.gguf.part1of2`, `x.gguf-split-a`) are only a GGUF once joined: writes `x.gguf`
+ * next to them (through a temporary name) unless it is already there with the right size.
+ * Returns the joined path. */
+static char *
+join_pieces (const SmeltHubVariant *variant,
+             const char            *first_path,
+             GError               **error)
+{
+  const SmeltHubFile *first = g_ptr_array_index (variant->files, 0);
+  g_autofree char *root = NULL;
+  g_autofree char *joined = NULL;
+  g_autofree char *tmp = NULL;
+  g_autofree char *buf = NULL;
+  g_autoptr(GFileOutputStream) out = NULL;
+  g_autoptr(GFile) tmp_file = NULL;
+  const char *cut;
+  gsize root_len;
+  GStatBuf st;
+
+  if (!g_str_has_suffix (first_path, first->path))
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "Unexpected download path %s", first_path);
+      return NULL;
+    }
+  root_len = strlen (first_path) - strlen (first->path);
+  root = g_strndup (first_path, root_len);
+  cut = g_strrstr (first->path, ".gguf");
+  joined = g_strdup_printf ("%s%.*s.gguf", root, (int) (cut - first->path), first->path);
+  if (g_stat (joined, &st) == 0 && (guint64) st.st_size == variant->size_bytes)
+    return g_steal_pointer (&joined);
+
+  tmp = g_strconcat (joined, ".part", NULL);
+  tmp_file = g_file_new_for_path (tmp);
+  out = g_file_replace (tmp_file, NULL, FALSE, G_FILE_CREATE_NONE, NULL, error);
+  if (out == NULL)
+    return NULL;
+  buf = g_malloc (4 * 1024 * 1024);
+  for (guint i = 0; i < variant->files->len; i++)
+    {
+      const SmeltHubFile *file = g_ptr_array_index (variant->files, i);
+      g_autofree char *path = g_strconcat (root, file->path, NULL);
+      g_autoptr(GFile) part = g_file_new_for_path (path);
+      g_autoptr(GFileInputStream) in = g_file_read (part, NULL, error);
+      gssize n;
+
+      if (in == NULL)
+        goto fail;
+      while ((n = g_input_stream_read (G_INPUT_STREAM (in), buf, 4 * 1024 * 1024, NULL, error)) > 0)
+        if (!g_output_stream_write_all (G_OUTPUT_STREAM (out), buf, (gsize) n, NULL, NULL, error))
+          goto fail;
+      if (n < 0)
+        goto fail;
+    }
+  if (!g_output_stream_close (G_OUTPUT_STREAM (out), NULL, error))
+    goto fail;
+  if (g_rename (tmp, joined) != 0)
+    {
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno), "Could not rename %s: %s", tmp,
+                   g_strerror (errno));
+      goto fail;
+    }
+  return g_steal_pointer (&joined);
+
+fail:
+  /* A half-joined file never keeps the final name. */
+  g_unlink (tmp);
   return NULL;
 }
 
@@ -285,6 +357,15 @@ smelt_cli_pull (int    argc,
       return smelt_cli_fail ("%s", info != NULL && info->error != NULL ? info->error : "the download stopped");
     }
   draw_progress (&pull, info, TRUE);
+  if (variant->split == SMELT_HUB_SPLIT_BYTES)
+    {
+      g_autofree char *joined = join_pieces (variant, info->path, &error);
+
+      if (joined == NULL)
+        return smelt_cli_fail ("Could not join the pieces of %s: %s", variant->name, error->message);
+      printf ("%s\n", joined);
+      return 0;
+    }
   printf ("%s\n", info->path);
   return 0;
 }
