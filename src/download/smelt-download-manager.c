@@ -1166,6 +1166,9 @@ plan_chunks (Worker        *w,
 {
   guint64 step = (w->connections <= 1 || file->total <= w->chunk_size) ? MAX (file->total, 1) : w->chunk_size;
 
+  /* At most 4096 chunks, whatever size is announced. */
+  step = MAX (step, file->total / 4096 + 1);
+
   g_array_set_size (file->chunks, 0);
   for (guint64 start = 0; start < file->total; start += step)
     {
@@ -1297,6 +1300,23 @@ file_prepare (Worker        *w,
     }
   if (stat (file->part_path, &st) != 0)
     g_array_set_size (file->chunks, 0);
+  have = file_bytes_done (file);
+  need = total - MIN (have, total);
+  {
+    g_autofree char *dir = g_path_get_dirname (file->part_path);
+
+    if (statvfs (dir, &vfs) == 0 && (guint64) vfs.f_bavail * vfs.f_frsize < need + 1024 * 1024)
+      {
+        g_autofree char *need_s = g_format_size (need);
+        g_autofree char *free_s = g_format_size ((guint64) vfs.f_bavail * vfs.f_frsize);
+        g_autofree char *msg = g_strdup_printf ("Not enough disk space in %s for %s: %s needed, %s free",
+                                                dir, file->path, need_s, free_s);
+
+        job_fail (w, job, SMELT_DOWNLOAD_ERROR_NO_SPACE, msg);
+        return;
+      }
+  }
+
   if (file->chunks->len == 0)
     {
       plan_chunks (w, file);
@@ -1318,25 +1338,6 @@ file_prepare (Worker        *w,
       job_fail (w, job, SMELT_DOWNLOAD_ERROR_IO, msg);
       return;
     }
-
-  have = file_bytes_done (file);
-  need = total - MIN (have, total);
-  {
-    g_autofree char *dir = g_path_get_dirname (file->part_path);
-
-    if (statvfs (dir, &vfs) == 0 && (guint64) vfs.f_bavail * vfs.f_frsize < need + 1024 * 1024)
-      {
-        g_autofree char *need_s = g_format_size (need);
-        g_autofree char *free_s = g_format_size ((guint64) vfs.f_bavail * vfs.f_frsize);
-        g_autofree char *msg = g_strdup_printf ("Not enough disk space in %s for %s: %s needed, %s free",
-                                                dir, file->path, need_s, free_s);
-
-        close (file->fd);
-        file->fd = -1;
-        job_fail (w, job, SMELT_DOWNLOAD_ERROR_NO_SPACE, msg);
-        return;
-      }
-  }
 
   g_free (file->url);
   {

@@ -36,6 +36,8 @@ typedef struct
   char                 *state;
   SmeltDownloadManager *manager;
   guint                 finished_id;
+  guint                 n_changed;
+  gboolean              saw_speed;
 } Fixture;
 
 static GBytes *
@@ -84,6 +86,19 @@ on_finished_cb (SmeltDownloadManager *manager,
   f->finished_id = id;
 }
 
+static void
+on_changed_cb (SmeltDownloadManager *manager,
+               guint                 id,
+               gpointer              user_data)
+{
+  Fixture *f = user_data;
+  g_autoptr(SmeltDownloadInfo) info = smelt_download_manager_get_info (manager, id);
+
+  f->n_changed++;
+  if (info != NULL && info->state == SMELT_DOWNLOAD_RUNNING && info->speed > 0 && info->eta_seconds >= 0)
+    f->saw_speed = TRUE;
+}
+
 static SmeltDownloadManager *
 make_manager (Fixture *f,
               gboolean autostart)
@@ -95,6 +110,7 @@ make_manager (Fixture *f,
   smelt_download_manager_set_cache_dir (m, f->cache);
   smelt_download_manager_set_connections (m, 3);
   g_signal_connect (m, "finished", G_CALLBACK (on_finished_cb), f);
+  g_signal_connect (m, "changed", G_CALLBACK (on_changed_cb), f);
   return m;
 }
 
@@ -372,6 +388,47 @@ test_http_errors (Fixture       *f,
 }
 
 static void
+test_no_space (Fixture       *f,
+               gconstpointer  data)
+{
+  g_autoptr(SmeltDownloadSpec) spec = make_spec (f, NULL);
+  g_autoptr(SmeltDownloadInfo) info = NULL;
+
+  /* The Hub announces an exabyte: refused before a single byte is fetched. */
+  smelt_fake_hub_set_announced_size (f->hub, REPO, PART2, G_GUINT64_CONSTANT (1) << 60);
+  info = wait_finished (f, smelt_download_manager_add (f->manager, spec));
+  g_assert_cmpint (info->state, ==, SMELT_DOWNLOAD_FAILED);
+  g_assert_cmpint (info->error_code, ==, SMELT_DOWNLOAD_ERROR_NO_SPACE);
+  g_test_message ("%s", info->error);
+  g_assert_nonnull (strstr (info->error, "Not enough disk space"));
+  g_assert_cmpuint (smelt_fake_hub_get_bytes_served (f->hub, PART2), ==, 0);
+  assert_cache_clean (f, TRUE);
+}
+
+static void
+test_stall_timeout (Fixture       *f,
+                    gconstpointer  data)
+{
+  g_autoptr(SmeltDownloadSpec) spec = make_spec (f, NULL);
+  g_autoptr(SmeltDownloadInfo) info = NULL;
+  gint64 start;
+
+  /* A server that stops sending mid-body: the 1 s no-progress timeout cuts it and the chunk
+   * resumes. */
+  g_clear_object (&f->manager);
+  g_setenv ("SMELT_DOWNLOAD_STALL_TIMEOUT", "1", TRUE);
+  f->manager = make_manager (f, TRUE);
+  g_setenv ("SMELT_DOWNLOAD_STALL_TIMEOUT", "5", TRUE);
+  smelt_fake_hub_add_fault (f->hub, PART2, SMELT_FAKE_HUB_FAULT_STALL, 30000, 1);
+  start = g_get_monotonic_time ();
+  info = wait_finished (f, smelt_download_manager_add (f->manager, spec));
+  g_assert_cmpint (info->state, ==, SMELT_DOWNLOAD_DONE);
+  g_assert_cmpint (g_get_monotonic_time () - start, >=, G_USEC_PER_SEC);
+  g_assert_cmpuint (smelt_fake_hub_get_faults_left (f->hub), ==, 0);
+  assert_snapshot_complete (f);
+}
+
+static void
 test_state_file (Fixture       *f,
                  gconstpointer  data)
 {
@@ -428,10 +485,22 @@ test_pause_resume_cancel (Fixture       *f,
   guint id;
 
   smelt_download_manager_set_connections (f->manager, 1);
-  smelt_fake_hub_add_fault (f->hub, NULL, SMELT_FAKE_HUB_FAULT_SLOW, 16384, 3);
+  smelt_fake_hub_add_fault (f->hub, NULL, SMELT_FAKE_HUB_FAULT_SLOW, 4096, 3);
   id = smelt_download_manager_add (f->manager, spec);
-  while (smelt_fake_hub_get_bytes_served (f->hub, NULL) < 100000)
-    g_main_context_iteration (NULL, TRUE);
+  {
+    gint64 start = g_get_monotonic_time ();
+    double seconds;
+
+    /* Throttled to ~0.4 MB/s a stream: long enough to see speed, ETA and the update rate. */
+    f->n_changed = 0;
+    while (smelt_fake_hub_get_bytes_served (f->hub, NULL) < 700000)
+      g_main_context_iteration (NULL, TRUE);
+    seconds = (double) (g_get_monotonic_time () - start) / G_USEC_PER_SEC;
+    g_test_message ("%u updates in %.2f s", f->n_changed, seconds);
+    g_assert_true (f->saw_speed);
+    g_assert_cmpfloat (f->n_changed, <=, 22 * seconds + 6);
+    g_assert_cmpuint (f->n_changed, >=, 3);
+  }
   smelt_download_manager_pause (f->manager, id);
   do
     {
@@ -719,6 +788,8 @@ main (int    argc,
   ADD ("/download/verify-fails", test_verify_fails, NULL);
   ADD ("/download/http-errors", test_http_errors, NULL);
   ADD ("/download/state-file", test_state_file, NULL);
+  ADD ("/download/no-space", test_no_space, NULL);
+  ADD ("/download/fault/stall-timeout", test_stall_timeout, NULL);
   ADD ("/download/pause-resume-cancel", test_pause_resume_cancel, NULL);
   ADD ("/download/queue-restart", test_queue_restart, NULL);
   ADD ("/download/changed-upstream", test_changed_upstream, NULL);

@@ -26,6 +26,7 @@ typedef struct
   char   *sha256; /* hex */
   char   *git_sha1;
   gboolean lfs;
+  guint64 announced; /* 0 = the real size */
 } FakeFile;
 
 typedef struct
@@ -260,6 +261,18 @@ smelt_fake_hub_set_token (SmeltFakeHub *hub,
 {
   g_free (hub->token);
   hub->token = g_strdup (token);
+}
+
+void
+smelt_fake_hub_set_announced_size (SmeltFakeHub *hub,
+                                   const char   *repo_id,
+                                   const char   *path,
+                                   guint64       size)
+{
+  FakeFile *file = find_file (get_repo (hub, repo_id), path);
+
+  if (file != NULL)
+    file->announced = size;
 }
 
 void
@@ -1262,7 +1275,9 @@ handle_resolve (SmeltFakeHub      *hub,
                                                    g_uri_get_port (uri),
                                                    repo->id, escaped);
       g_autofree char *etag = g_strdup_printf ("\"%s\"", file->sha256);
-      g_autofree char *size = g_strdup_printf ("%" G_GSIZE_FORMAT, g_bytes_get_size (file->data));
+      g_autofree char *size = g_strdup_printf ("%" G_GUINT64_FORMAT,
+                                               file->announced != 0 ? file->announced
+                                                                    : (guint64) g_bytes_get_size (file->data));
 
       soup_message_headers_replace (headers, "X-Linked-Etag", etag);
       soup_message_headers_replace (headers, "X-Linked-Size", size);

@@ -71,6 +71,11 @@ void smelt_fake_hub_set_private (SmeltFakeHub *hub,
                                  gboolean      is_private);
 void smelt_fake_hub_set_token (SmeltFakeHub *hub,
                                const char   *token);
+/* Makes HEAD/resolve announce `size` bytes (X-Linked-Size) for a file, whatever it holds. */
+void smelt_fake_hub_set_announced_size (SmeltFakeHub *hub,
+                                        const char   *repo_id,
+                                        const char   *path,
+                                        guint64       size);
 /* Host name put in CDN redirects (default 127.0.0.1). "localhost" makes the CDN another origin
  * on the same server, to check that clients drop Authorization across hosts. */
 void smelt_fake_hub_set_cdn_host (SmeltFakeHub *hub,
