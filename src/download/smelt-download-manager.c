@@ -283,6 +283,7 @@ typedef struct
   gboolean       bad_range;
   gboolean       overflow;
   int            io_errno;
+  gint64         last_activity; /* monotonic µs of the last bytes received */
   char           errbuf[CURL_ERROR_SIZE];
 } Conn;
 
@@ -631,6 +632,7 @@ on_header_cb (char  *buffer,
   g_autofree char *line = g_strndup (buffer, n);
   char *colon;
 
+  c->last_activity = g_get_monotonic_time ();
   g_strchomp (line);
   if (g_str_has_prefix (line, "HTTP/"))
     {
@@ -672,6 +674,7 @@ on_write_cb (char  *data,
   size_t n = size * nmemb;
   size_t room, todo, off = 0;
 
+  c->last_activity = g_get_monotonic_time ();
   if (!c->checked)
     {
       long status = 0;
@@ -748,8 +751,9 @@ conn_new (Worker        *w,
   curl_easy_setopt (c->easy, CURLOPT_HEADERFUNCTION, on_header_cb);
   curl_easy_setopt (c->easy, CURLOPT_HEADERDATA, c);
   curl_easy_setopt (c->easy, CURLOPT_CONNECTTIMEOUT, 15L);
-  curl_easy_setopt (c->easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
-  curl_easy_setopt (c->easy, CURLOPT_LOW_SPEED_TIME, w->stall_seconds);
+  /* Stalls are detected by the worker loop (no byte for stall_seconds); curl's own low-speed
+   * check averages over several seconds and reacts much later. */
+  c->last_activity = g_get_monotonic_time ();
   /* Separate TCP connections for parallel ranges (HTTP/2 would multiplex them onto one). */
   curl_easy_setopt (c->easy, CURLOPT_HTTP_VERSION, (long) CURL_HTTP_VERSION_1_1);
   curl_easy_setopt (c->easy, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -1769,6 +1773,26 @@ worker_main (gpointer data)
               w->dirty = TRUE;
             }
         }
+      /* Transfers that received nothing for stall_seconds are cut and retried. */
+      now = g_get_monotonic_time ();
+      for (gboolean again = TRUE; again;)
+        {
+          again = FALSE;
+          for (guint i = 0; i < w->conns->len; i++)
+            {
+              Conn *c = g_ptr_array_index (w->conns, i);
+
+              if (!c->is_head && now - c->last_activity > (gint64) w->stall_seconds * G_USEC_PER_SEC)
+                {
+                  g_snprintf (c->errbuf, sizeof c->errbuf, "no data for %ld s", w->stall_seconds);
+                  get_done (w, c, CURLE_OPERATION_TIMEDOUT);
+                  next_wake = 0;
+                  again = TRUE;
+                  break;
+                }
+            }
+        }
+
       if (w->dirty && g_get_monotonic_time () - w->last_save_us >= SAVE_INTERVAL_US)
         save_state (w);
 
