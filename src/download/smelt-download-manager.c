@@ -1672,7 +1672,9 @@ run_command (Worker  *w,
             {
               SmeltFileTask *file = g_ptr_array_index (job->files, i);
 
-              /* Re-check everything, done files included (their blob may be gone). */
+              /* A finished file whose result was deleted since is fetched again. */
+              if (file->done && (file->final_path == NULL || !g_file_test (file->final_path, G_FILE_TEST_EXISTS)))
+                file->done = FALSE;
               file->phase = FILE_PENDING;
               file->failures = 0;
               file->reheads = 0;

@@ -280,6 +280,20 @@ test_cache_layout (Fixture       *f,
   again = wait_finished (f, id);
   g_assert_cmpint (again->state, ==, SMELT_DOWNLOAD_DONE);
   g_assert_cmpuint (smelt_fake_hub_get_bytes_served (f->hub, NULL), ==, total_size ());
+  g_clear_pointer (&again, smelt_download_info_free);
+
+  /* One blob deleted behind Smelt's back: asking again fetches that file only. */
+  {
+    g_autofree char *blob = g_build_filename (f->cache, "models--org--Split-GGUF", "blobs",
+                                              smelt_fake_hub_get_sha256 (f->hub, REPO, PART3), NULL);
+
+    g_assert_cmpint (g_unlink (blob), ==, 0);
+    id = smelt_download_manager_add (f->manager, spec);
+    again = wait_finished (f, id);
+    g_assert_cmpint (again->state, ==, SMELT_DOWNLOAD_DONE);
+    g_assert_cmpuint (smelt_fake_hub_get_bytes_served (f->hub, NULL), ==, total_size () + PART_SIZE + 2000);
+    assert_snapshot_complete (f);
+  }
 }
 
 static void
