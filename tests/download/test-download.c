@@ -297,6 +297,27 @@ test_cache_layout (Fixture       *f,
 }
 
 static void
+test_renamed_repo (Fixture       *f,
+                   gconstpointer  data)
+{
+  g_autoptr(SmeltDownloadSpec) spec = make_spec (f, NULL);
+  g_autoptr(SmeltDownloadInfo) info = NULL;
+  g_autofree char *link = NULL;
+
+  /* The job names the old repo; HEADs follow the Hub's relative redirect to the new name. */
+  smelt_fake_hub_add_alias (f->hub, "old/Split-GGUF", REPO);
+  g_free (spec->repo_id);
+  spec->repo_id = g_strdup ("old/Split-GGUF");
+  info = wait_finished (f, smelt_download_manager_add (f->manager, spec));
+  g_assert_cmpint (info->state, ==, SMELT_DOWNLOAD_DONE);
+  link = g_build_filename (f->cache, "models--old--Split-GGUF", "snapshots",
+                           smelt_fake_hub_get_commit (f->hub, REPO), PART1, NULL);
+  g_assert_cmpstr (info->path, ==, link);
+  g_assert_true (g_file_test (link, G_FILE_TEST_IS_REGULAR));
+  g_assert_cmpstr (smelt_fake_hub_get_last_user_agent (f->hub), ==, "smelt/" PACKAGE_VERSION);
+}
+
+static void
 test_git_file (Fixture       *f,
                gconstpointer  data)
 {
@@ -818,6 +839,7 @@ main (int    argc,
 #define ADD(name, func, data) g_test_add (name, Fixture, data, fixture_setup, func, fixture_teardown)
   ADD ("/download/cache-layout", test_cache_layout, NULL);
   ADD ("/download/git-file", test_git_file, NULL);
+  ADD ("/download/renamed-repo", test_renamed_repo, NULL);
   ADD ("/download/fault/drop", test_fault, &drop);
   ADD ("/download/fault/500", test_fault, &err500);
   ADD ("/download/fault/429", test_fault, &err429);
