@@ -325,6 +325,7 @@ struct _SmeltDownloadManager
   GThread    *thread;
   GHashTable *infos;  /* id -> SmeltDownloadInfo */
   GHashTable *keys;   /* spec key -> id */
+  GArray     *autostart; /* ids of interrupted jobs to resume once the main loop runs */
   guint       next_id;
   guint       connections;
   guint       max_files;
@@ -1882,6 +1883,7 @@ smelt_download_manager_finalize (GObject *object)
 
   g_clear_pointer (&self->infos, g_hash_table_unref);
   g_clear_pointer (&self->keys, g_hash_table_unref);
+  g_clear_pointer (&self->autostart, g_array_unref);
   g_clear_pointer (&self->token, g_free);
   g_clear_pointer (&self->cache_dir, g_free);
 
@@ -1981,9 +1983,30 @@ smelt_download_manager_init (SmeltDownloadManager *self)
 {
   self->infos = g_hash_table_new_full (NULL, NULL, NULL, (GDestroyNotify) smelt_download_info_free);
   self->keys = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->autostart = g_array_new (FALSE, FALSE, sizeof (guint));
   self->next_id = 1;
   self->connections = 4;
   self->max_files = 2;
+}
+
+static void
+autostart_ref_free (gpointer data)
+{
+  g_weak_ref_clear (data);
+  g_free (data);
+}
+
+static gboolean
+autostart_cb (gpointer data)
+{
+  g_autoptr(SmeltDownloadManager) self = g_weak_ref_get (data);
+
+  if (self == NULL)
+    return G_SOURCE_REMOVE;
+  for (guint i = 0; i < self->autostart->len; i++)
+    smelt_download_manager_resume (self, g_array_index (self->autostart, guint, i));
+  g_array_set_size (self->autostart, 0);
+  return G_SOURCE_REMOVE;
 }
 
 SmeltDownloadManager *
@@ -2036,12 +2059,28 @@ smelt_download_manager_new (const char *state_path,
     {
       SmeltJob *job = g_ptr_array_index (jobs, i);
       g_autofree char *key = smelt_download_spec_key (job->spec);
+      gboolean interrupted = job->state == SMELT_DOWNLOAD_RUNNING || job->state == SMELT_DOWNLOAD_QUEUED;
+      SmeltDownloadInfo *info;
 
-      if (job->state == SMELT_DOWNLOAD_RUNNING || job->state == SMELT_DOWNLOAD_QUEUED)
-        job->state = autostart ? SMELT_DOWNLOAD_QUEUED : SMELT_DOWNLOAD_PAUSED;
-      g_hash_table_insert (self->infos, GUINT_TO_POINTER (job->id), job_info (job));
+      /* Interrupted jobs wait as paused; with autostart they are resumed from an idle, so that
+       * properties set right after construction (the token above all) apply to them. */
+      if (interrupted)
+        job->state = SMELT_DOWNLOAD_PAUSED;
+      if (interrupted && autostart)
+        g_array_append_val (self->autostart, job->id);
+      info = job_info (job);
+      if (interrupted && autostart)
+        info->state = SMELT_DOWNLOAD_QUEUED;
+      g_hash_table_insert (self->infos, GUINT_TO_POINTER (job->id), info);
       g_hash_table_replace (self->keys, g_steal_pointer (&key), GUINT_TO_POINTER (job->id));
       self->next_id = MAX (self->next_id, job->id + 1);
+    }
+  if (self->autostart->len > 0)
+    {
+      GWeakRef *ref = g_new0 (GWeakRef, 1);
+
+      g_weak_ref_init (ref, self);
+      g_idle_add_full (G_PRIORITY_DEFAULT, autostart_cb, ref, autostart_ref_free);
     }
   w->jobs = g_steal_pointer (&jobs);
   self->worker = w;
