@@ -634,6 +634,10 @@ test_queue_restart (Fixture       *f,
   guint64 recorded;
   guint id;
 
+  /* A gated repo: the token, set after the manager is made, must reach resumed jobs too. */
+  smelt_fake_hub_set_gated (f->hub, REPO, TRUE);
+  smelt_fake_hub_set_token (f->hub, "hf_queue");
+  smelt_download_manager_set_token (f->manager, "hf_queue");
   smelt_download_manager_set_connections (f->manager, 1);
   smelt_fake_hub_add_fault (f->hub, NULL, SMELT_FAKE_HUB_FAULT_SLOW, 16384, 3);
   id = smelt_download_manager_add (f->manager, spec);
@@ -648,10 +652,12 @@ test_queue_restart (Fixture       *f,
 
     g_assert_true (g_file_get_contents (f->state, &json, NULL, NULL));
     g_assert_nonnull (strstr (json, REPO));
+    g_assert_null (strstr (json, "hf_queue"));
   }
 
   /* A new manager finds the job and, with autostart, finishes it. */
   f->manager = make_manager (f, TRUE);
+  smelt_download_manager_set_token (f->manager, "hf_queue");
   list = smelt_download_manager_list (f->manager);
   g_assert_cmpuint (list->len, ==, 1);
   {
