@@ -28,7 +28,13 @@ gboolean smelt_cli_parse (GOptionContext *context,
                           int            *argc,
                           char         ***argv);
 
-/* The commands (smelt-cli-<command>.c). */
+/* The commands, one file each (smelt-cli-<name>.c). */
+int smelt_cli_info (int    argc,
+                    char **argv);
+int smelt_cli_list (int argc, char **argv);
+int smelt_cli_rm (int argc, char **argv);
+int smelt_cli_tokenize (int    argc,
+                        char **argv);
 int smelt_cli_hw (int    argc,
                   char **argv);
 int smelt_cli_recommend (int    argc,

@@ -103,6 +103,11 @@ uint64_t sm_gguf_get_file_size (const sm_gguf *g);     /* all parts together, by
 uint32_t    sm_gguf_get_n_splits (const sm_gguf *g);
 const char *sm_gguf_get_split_path (const sm_gguf *g,
                                     uint32_t       i);
+/* Size in bytes of part i, and where its data section starts (bytes from the start of part i). */
+uint64_t    sm_gguf_get_split_size (const sm_gguf *g,
+                                    uint32_t       i);
+uint64_t    sm_gguf_get_split_data_offset (const sm_gguf *g,
+                                           uint32_t       i);
 
 /* ---- Metadata (of part 1; the split.* keys included) ---- */
 
@@ -163,7 +168,9 @@ const char *sm_gguf_type_name (sm_gguf_type t);
  *
  * Split output (sm_gguf_writer_set_split): parts named `<prefix>-%05d-of-%05d.gguf` where prefix
  * is path without ".gguf"; part 1 carries all metadata, every part carries split.no (u16,
- * 0-based), split.count (u16) and split.tensors.count (i32), as gguf-split writes them. */
+ * 0-based), split.count (u16) and split.tensors.count (i32), as gguf-split writes them.
+ * When everything fits in one part the output is the single file path, and split.* keys (e.g.
+ * copied from a split source) are dropped: they always describe this output. */
 
 typedef struct sm_gguf_writer sm_gguf_writer;
 
@@ -218,6 +225,11 @@ sm_status sm_gguf_writer_write_tensor (sm_gguf_writer *w,
                                        const void     *data,
                                        uint64_t        size,
                                        sm_error       *err);
+
+/* Appends the next declared tensor as zeros without writing them (a sparse hole where the file
+ * system supports it): for benchmarks and tests of huge files. */
+sm_status sm_gguf_writer_write_tensor_zeros (sm_gguf_writer *w,
+                                             sm_error       *err);
 
 sm_status sm_gguf_writer_finish (sm_gguf_writer *w,
                                  sm_error       *err);

@@ -54,17 +54,20 @@ bool sm_dequantize_row (sm_type     type,
  *
  * A weight row of type W is multiplied with an activation row first converted to
  * sm_quant_vec_dot_type(W) (Q8_0 for Q4_0/Q5_0/Q8_0/IQ4_NL, Q8_1 for Q4_1/Q5_1, Q8_K for the K
- * and IQ types, F16 for F16, BF16 for BF16, F32 for F32). */
+ * and IQ types, F16 for F16, BF16 for BF16, F32 for F32). SM_TYPE_COUNT when weight_type has no
+ * dot product (Q8_1, the integer types, TQ*, MXFP4, ...). */
 sm_type sm_quant_vec_dot_type (sm_type weight_type);
 
-/* Converts n floats to one row of sm_quant_vec_dot_type(weight_type) at dst. */
+/* Converts n floats to one row of sm_quant_vec_dot_type(weight_type) at dst (nothing for a type
+ * without dot product). */
 void sm_quant_activation_row (sm_type      weight_type,
                               const float *src,
                               void        *dst,
                               int64_t      n);
 
 /* sum_i w[i] * a[i] over n elements; w is a row of weight_type, a a row converted with
- * sm_quant_activation_row. Uses the dispatched (fastest supported) variant. */
+ * sm_quant_activation_row. Uses the dispatched (fastest supported) variant; 0 for a type without
+ * dot product. Row loops should fetch the kernel once with sm_dispatch_vec_dot (sm-dispatch.h). */
 float sm_vec_dot (sm_type     weight_type,
                   int64_t     n,
                   const void *w,

@@ -1,0 +1,185 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later
+ *
+ * sm-dispatch.c: the CPU dispatch table (the engine's only global), in the manner of zlib-ng's
+ * functable.c: built once under pthread_once, read lock-free afterwards. One table per variant
+ * the CPU supports is built (each starting from the one below it, so a variant without its own
+ * kernel for a type inherits the lower one); the active table is the best supported variant, or
+ * the one SMELT_CPU_VARIANT names when the CPU supports it (otherwise the best it has).
+ *
+ * Feature detection uses __builtin_cpu_supports plus CPUID for F16C (clang 14 cannot name it);
+ * sm-cpu.c owns full CPU reporting.
+ */
+#include "sm-quant-private.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if (defined(__x86_64__) || defined(__i386__)) && defined(SM_HAVE_X86_KERNELS)
+#include <cpuid.h>
+#define SM_X86 1
+#endif
+
+typedef struct
+{
+  bool             supported;
+  sm_vec_dot_fn    vec_dot[SM_TYPE_COUNT];
+  sm_activation_fn act[SM_TYPE_COUNT];
+} variant_table;
+
+static pthread_once_t dispatch_once = PTHREAD_ONCE_INIT;
+static variant_table tables[SM_CPU_VARIANT_COUNT];
+static const variant_table *active;
+static sm_cpu_variant active_variant;
+
+static const char *const variant_names[SM_CPU_VARIANT_COUNT] = {
+  [SM_CPU_VARIANT_REF] = "ref",
+  [SM_CPU_VARIANT_AVX2] = "avx2",
+  [SM_CPU_VARIANT_AVX512] = "avx512",
+};
+
+#ifdef SM_X86
+static bool
+cpu_has_f16c (void)
+{
+  unsigned eax, ebx, ecx, edx;
+
+  if (!__get_cpuid (1, &eax, &ebx, &ecx, &edx))
+    return false;
+  return (ecx & bit_F16C) != 0;
+}
+#endif
+
+static void
+dispatch_init (void)
+{
+  bool avx2 = false, avx512 = false, avx512bf16 = false;
+
+#if defined(SM_X86)
+  __builtin_cpu_init ();
+  avx2 = __builtin_cpu_supports ("avx2") && __builtin_cpu_supports ("fma") && cpu_has_f16c ();
+  avx512 = avx2 && __builtin_cpu_supports ("avx512f") && __builtin_cpu_supports ("avx512bw")
+           && __builtin_cpu_supports ("avx512vl") && __builtin_cpu_supports ("avx512dq")
+           && __builtin_cpu_supports ("avx512vnni");
+  avx512bf16 = avx512 && __builtin_cpu_supports ("avx512bf16");
+#endif
+
+  tables[SM_CPU_VARIANT_REF].supported = true;
+  sm_quant_fill_ref (tables[SM_CPU_VARIANT_REF].vec_dot, tables[SM_CPU_VARIANT_REF].act);
+
+#if defined(SM_X86)
+  if (avx2)
+    {
+      tables[SM_CPU_VARIANT_AVX2] = tables[SM_CPU_VARIANT_REF];
+      sm_quant_fill_avx2 (tables[SM_CPU_VARIANT_AVX2].vec_dot, tables[SM_CPU_VARIANT_AVX2].act);
+    }
+  if (avx512)
+    {
+      tables[SM_CPU_VARIANT_AVX512] = tables[SM_CPU_VARIANT_AVX2];
+      sm_quant_fill_avx512 (tables[SM_CPU_VARIANT_AVX512].vec_dot,
+                            tables[SM_CPU_VARIANT_AVX512].act, avx512bf16);
+    }
+#else
+  (void) avx2;
+  (void) avx512;
+  (void) avx512bf16;
+#endif
+
+  sm_cpu_variant best = SM_CPU_VARIANT_REF;
+  for (int v = 0; v < SM_CPU_VARIANT_COUNT; v++)
+    if (tables[v].supported)
+      best = (sm_cpu_variant) v;
+
+  /* The override may only lower the choice; an unknown or unsupported name keeps the best. */
+  const char *want = getenv ("SMELT_CPU_VARIANT");
+  if (want != NULL)
+    for (int v = 0; v < SM_CPU_VARIANT_COUNT; v++)
+      if (strcmp (want, variant_names[v]) == 0 && tables[v].supported)
+        best = (sm_cpu_variant) v;
+
+  active_variant = best;
+  active = &tables[best];
+}
+
+static inline const variant_table *
+get_active (void)
+{
+  pthread_once (&dispatch_once, dispatch_init);
+  return active;
+}
+
+const char *
+sm_cpu_variant_name (sm_cpu_variant v)
+{
+  if ((unsigned) v >= SM_CPU_VARIANT_COUNT)
+    return NULL;
+  return variant_names[v];
+}
+
+bool
+sm_cpu_variant_supported (sm_cpu_variant v)
+{
+  get_active ();
+  return (unsigned) v < SM_CPU_VARIANT_COUNT && tables[v].supported;
+}
+
+sm_cpu_variant
+sm_dispatch_variant (void)
+{
+  get_active ();
+  return active_variant;
+}
+
+sm_vec_dot_fn
+sm_dispatch_vec_dot (sm_type weight_type)
+{
+  if ((unsigned) weight_type >= SM_TYPE_COUNT)
+    return NULL;
+  return get_active ()->vec_dot[weight_type];
+}
+
+sm_vec_dot_fn
+sm_dispatch_vec_dot_variant (sm_type        weight_type,
+                             sm_cpu_variant v)
+{
+  if ((unsigned) weight_type >= SM_TYPE_COUNT || !sm_cpu_variant_supported (v))
+    return NULL;
+  return tables[v].vec_dot[weight_type];
+}
+
+sm_activation_fn
+sm_dispatch_activation_variant (sm_type        weight_type,
+                                sm_cpu_variant v)
+{
+  sm_type at = sm_quant_vec_dot_type (weight_type);
+
+  if (at == SM_TYPE_COUNT || !sm_cpu_variant_supported (v))
+    return NULL;
+  return tables[v].act[at];
+}
+
+/* ---- The dot-product entry points of sm-quant.h ---- */
+
+void
+sm_quant_activation_row (sm_type      weight_type,
+                         const float *src,
+                         void        *dst,
+                         int64_t      n)
+{
+  sm_type at = sm_quant_vec_dot_type (weight_type);
+
+  if (at == SM_TYPE_COUNT)
+    return;
+  get_active ()->act[at] (src, dst, n);
+}
+
+float
+sm_vec_dot (sm_type     weight_type,
+            int64_t     n,
+            const void *w,
+            const void *a)
+{
+  sm_vec_dot_fn f = sm_dispatch_vec_dot (weight_type);
+
+  return f != NULL ? f (n, w, a) : 0.0f;
+}

@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later
+ *
+ * sm-dispatch.h: the CPU variant the kernels run with. The table is filled once (first use, any
+ * thread) with the fastest variant the CPU supports; SMELT_CPU_VARIANT=ref|avx2|avx512 in the
+ * environment forces a lower one for tests (one the CPU lacks falls back to the best it has, never
+ * crashes). Not for CPU feature reporting: that is sm-cpu.h.
+ *
+ * Threading: all functions are thread-safe; the table never changes after it is built.
+ */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#include "sm-types.h"
+
+typedef enum
+{
+  SM_CPU_VARIANT_REF = 0,   /* portable scalar C: the specification */
+  SM_CPU_VARIANT_AVX2,      /* AVX2 + FMA + F16C */
+  SM_CPU_VARIANT_AVX512,    /* AVX-512 F/BW/VL/DQ + VNNI (+ BF16 kernels where avx512_bf16) */
+  SM_CPU_VARIANT_COUNT,
+} sm_cpu_variant;
+
+/* sum_i w[i] * a[i]: n elements of a weight row and a matching activation row. */
+typedef float (*sm_vec_dot_fn) (int64_t n, const void *w, const void *a);
+
+/* "ref", "avx2", "avx512"; NULL for out-of-range values. */
+const char *sm_cpu_variant_name (sm_cpu_variant v);
+
+/* True when this CPU can run variant v (ref: always). */
+bool sm_cpu_variant_supported (sm_cpu_variant v);
+
+/* The variant the dispatch table was built with (after SMELT_CPU_VARIANT). */
+sm_cpu_variant sm_dispatch_variant (void);
+
+/* The dispatched dot product of a weight type (never NULL for a type sm_quant_vec_dot_type
+ * accepts; NULL otherwise). Hoist it out of row loops instead of calling sm_vec_dot per row. */
+sm_vec_dot_fn sm_dispatch_vec_dot (sm_type weight_type);
+
+/* The dot product of weight_type in the table of variant v, for tests and benchmarks: NULL when
+ * the CPU lacks the variant or the type has no dot product. A variant without its own kernel for
+ * a type inherits the next lower variant's. */
+sm_vec_dot_fn sm_dispatch_vec_dot_variant (sm_type        weight_type,
+                                           sm_cpu_variant v);
+
+/* The activation converter of weight_type in the table of variant v (NULL and inheritance as
+ * above). */
+typedef void (*sm_activation_fn) (const float *src, void *dst, int64_t n);
+sm_activation_fn sm_dispatch_activation_variant (sm_type        weight_type,
+                                                 sm_cpu_variant v);
