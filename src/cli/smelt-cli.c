@@ -22,7 +22,6 @@ static const SmeltCliCommand commands[] = {
   { "chat", smelt_cli_chat, "chat with a model in the terminal" },
   { "perplexity", smelt_cli_perplexity, "measure a model's perplexity on a text file" },
   { "bench", smelt_cli_bench, "measure prompt and generation speed (llama-bench style)" },
-  { "tokenize", smelt_cli_tokenize, "Print the token ids of a text" },
   { NULL, NULL, NULL },
 };
 
