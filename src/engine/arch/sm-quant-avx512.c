@@ -363,6 +363,181 @@ avx512_dot_iq4_xs (int64_t n, const void *w, const void *a)
   return _mm512_reduce_add_ps (acc) - hsum_ps256 (accc);
 }
 
+/* ---- 32-element formats against Q8_0: 16 blocks per step ----
+ * Per-block scale handling (two f16 conversions, a multiply, a broadcast) costs as much as the
+ * block's integer work, so scales are done 16 blocks at a time: one vpgatherdd fetches the 16
+ * f16 scales of the weights (blocks are 18 or 34 bytes apart), another those of the
+ * activations, vcvtph2ps converts both and one multiply makes all 16 products. Two blocks share
+ * a zmm (int32 lanes 0-7 and 8-15), and vpermps spreads their two scales over the halves.
+ * Leftover blocks go through the 256-bit kernel, which ends in a scalar tail. */
+
+/* The f16 at the start of each of 16 consecutive blocks of `stride` bytes, as floats. */
+static inline __m512
+scales16 (const void *base, __m512i offsets)
+{
+  const __m512i v = _mm512_i32gather_epi32 (offsets, base, 1);
+  return _mm512_cvtph_ps (_mm512_cvtepi32_epi16 (v));
+}
+
+static inline __m512i
+block_offsets (int stride)
+{
+  return _mm512_mullo_epi32 (_mm512_setr_epi32 (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                             _mm512_set1_epi32 (stride));
+}
+
+/* vpermps index: lanes 0-7 take scale 2p, lanes 8-15 scale 2p + 1. */
+static inline __m512i
+half_index (int p)
+{
+  return _mm512_inserti64x4 (_mm512_castsi256_si512 (_mm256_set1_epi32 (2 * p)),
+                             _mm256_set1_epi32 (2 * p + 1), 1);
+}
+
+static inline __m512i
+load2x32 (const void *p0, const void *p1)
+{
+  return _mm512_inserti64x4 (_mm512_castsi256_si512 (loadu256 (p0)), loadu256 (p1), 1);
+}
+
+/* Two blocks of 16 nibble bytes A, B -> 64 codes in element order [A lo, A hi, B lo, B hi]:
+ * broadcast loads give [A, A, B, B] without shuffles, a per-lane variable shift by 0 or 4 and
+ * a mask finish it. */
+static inline __m512i
+nibbles2 (const uint8_t *q0, const uint8_t *q1, __m512i shifts, __m512i m4)
+{
+  const __m512i z = _mm512_inserti64x4 (
+    _mm512_castsi256_si512 (_mm256_broadcastsi128_si256 (_mm_loadu_si128 ((const __m128i *) q0))),
+    _mm256_broadcastsi128_si256 (_mm_loadu_si128 ((const __m128i *) q1)), 1);
+  return _mm512_and_si512 (_mm512_srlv_epi16 (z, shifts), m4);
+}
+
+static float
+avx512_dot_q8_0 (int64_t n, const void *w, const void *a)
+{
+  const sm_block_q8_0 *x = w, *y = a;
+  const int64_t nb = n / SM_QK8_0;
+  const __m512i offs = block_offsets (sizeof (sm_block_q8_0));
+  __m512 acc0 = _mm512_setzero_ps (), acc1 = acc0;
+  int64_t i = 0;
+
+  for (; i + 16 <= nb; i += 16)
+    {
+      const __m512 s = _mm512_mul_ps (scales16 (&x[i], offs), scales16 (&y[i], offs));
+      for (int p = 0; p < 8; p += 2)
+        {
+          const sm_block_q8_0 *xb = x + i + 2 * p, *yb = y + i + 2 * p;
+          const __m512i x0 = load2x32 (xb[0].qs, xb[1].qs), y0 = load2x32 (yb[0].qs, yb[1].qs);
+          const __m512i x1 = load2x32 (xb[2].qs, xb[3].qs), y1 = load2x32 (yb[2].qs, yb[3].qs);
+          /* No vpsignb at 512 bits: |x| via vpabsb, and y negated where x < 0 (sign mask). */
+          const __m512i z = _mm512_setzero_si512 ();
+          const __m512i ys0 = _mm512_mask_sub_epi8 (y0, _mm512_movepi8_mask (x0), z, y0);
+          const __m512i ys1 = _mm512_mask_sub_epi8 (y1, _mm512_movepi8_mask (x1), z, y1);
+          const __m512i d0 = _mm512_dpbusd_epi32 (z, _mm512_abs_epi8 (x0), ys0);
+          const __m512i d1 = _mm512_dpbusd_epi32 (z, _mm512_abs_epi8 (x1), ys1);
+          acc0 = _mm512_fmadd_ps (_mm512_cvtepi32_ps (d0), _mm512_permutexvar_ps (half_index (p), s), acc0);
+          acc1 = _mm512_fmadd_ps (_mm512_cvtepi32_ps (d1), _mm512_permutexvar_ps (half_index (p + 1), s), acc1);
+        }
+    }
+  float sum = _mm512_reduce_add_ps (_mm512_add_ps (acc0, acc1));
+  if (i < nb)
+    sum += x86_dot_q8_0 ((nb - i) * SM_QK8_0, x + i, y + i);
+  return sum;
+}
+
+/* Q4_0 and IQ4_NL: unsigned codes c (the nibble, or the IQ4 level + 128) with an offset o (8 or
+ * 128): sum (c - o) y = vpdpbusd(c, y) - vpdpbusd(o, y). */
+static inline __m512
+nib_step (const uint8_t *q0, const uint8_t *q1, const int8_t *ya, const int8_t *yb,
+          const __m512i *lut, __m512i off, __m512i shifts, __m512i m4, __m512 scale, __m512 acc)
+{
+  __m512i c = nibbles2 (q0, q1, shifts, m4);
+  if (lut != NULL)
+    c = _mm512_shuffle_epi8 (*lut, c);
+  const __m512i yv = load2x32 (ya, yb);
+  const __m512i z = _mm512_setzero_si512 ();
+  const __m512i p = _mm512_sub_epi32 (_mm512_dpbusd_epi32 (z, c, yv), _mm512_dpbusd_epi32 (z, off, yv));
+  return _mm512_fmadd_ps (_mm512_cvtepi32_ps (p), scale, acc);
+}
+
+static inline __m512i
+nibble_shifts (void)
+{
+  return _mm512_inserti64x4 (
+    _mm512_castsi256_si512 (_mm256_set_m128i (_mm_set1_epi16 (4), _mm_setzero_si128 ())),
+    _mm256_set_m128i (_mm_set1_epi16 (4), _mm_setzero_si128 ()), 1);
+}
+
+static float
+avx512_dot_q4_0 (int64_t n, const void *w, const void *a)
+{
+  const sm_block_q4_0 *x = w;
+  const sm_block_q8_0 *y = a;
+  const int64_t nb = n / SM_QK8_0;
+  const __m512i m4 = _mm512_set1_epi8 (0x0F);
+  const __m512i off = _mm512_set1_epi8 (8);
+  const __m512i shifts = nibble_shifts ();
+  const __m512i xoffs = block_offsets (sizeof (sm_block_q4_0));
+  const __m512i yoffs = block_offsets (sizeof (sm_block_q8_0));
+  __m512 acc0 = _mm512_setzero_ps (), acc1 = acc0;
+  int64_t i = 0;
+
+  for (; i + 16 <= nb; i += 16)
+    {
+      const __m512 s = _mm512_mul_ps (scales16 (&x[i], xoffs), scales16 (&y[i], yoffs));
+      for (int p = 0; p < 8; p += 2)
+        {
+          const sm_block_q4_0 *xb = x + i + 2 * p;
+          const sm_block_q8_0 *yb = y + i + 2 * p;
+          acc0 = nib_step (xb[0].qs, xb[1].qs, yb[0].qs, yb[1].qs, NULL, off, shifts, m4,
+                           _mm512_permutexvar_ps (half_index (p), s), acc0);
+          acc1 = nib_step (xb[2].qs, xb[3].qs, yb[2].qs, yb[3].qs, NULL, off, shifts, m4,
+                           _mm512_permutexvar_ps (half_index (p + 1), s), acc1);
+        }
+    }
+  float sum = _mm512_reduce_add_ps (_mm512_add_ps (acc0, acc1));
+  if (i < nb)
+    sum += x86_dot_q4_0 ((nb - i) * SM_QK8_0, x + i, y + i);
+  return sum;
+}
+
+static float
+avx512_dot_iq4_nl (int64_t n, const void *w, const void *a)
+{
+  const sm_block_iq4_nl *x = w;
+  const sm_block_q8_0 *y = a;
+  const int64_t nb = n / SM_QK4_NL;
+  const __m512i m4 = _mm512_set1_epi8 (0x0F);
+  const __m512i off = _mm512_set1_epi8 ((char) 0x80);
+  const __m512i shifts = nibble_shifts ();
+  const __m512i xoffs = block_offsets (sizeof (sm_block_iq4_nl));
+  const __m512i yoffs = block_offsets (sizeof (sm_block_q8_0));
+  int8_t lut_u[16];
+  for (int k = 0; k < 16; k++)
+    lut_u[k] = (int8_t) (sm_kvalues_iq4nl[k] + 128);
+  const __m512i lut = _mm512_broadcast_i32x4 (_mm_loadu_si128 ((const __m128i *) lut_u));
+  __m512 acc0 = _mm512_setzero_ps (), acc1 = acc0;
+  int64_t i = 0;
+
+  for (; i + 16 <= nb; i += 16)
+    {
+      const __m512 s = _mm512_mul_ps (scales16 (&x[i], xoffs), scales16 (&y[i], yoffs));
+      for (int p = 0; p < 8; p += 2)
+        {
+          const sm_block_iq4_nl *xb = x + i + 2 * p;
+          const sm_block_q8_0 *yb = y + i + 2 * p;
+          acc0 = nib_step (xb[0].qs, xb[1].qs, yb[0].qs, yb[1].qs, &lut, off, shifts, m4,
+                           _mm512_permutexvar_ps (half_index (p), s), acc0);
+          acc1 = nib_step (xb[2].qs, xb[3].qs, yb[2].qs, yb[3].qs, &lut, off, shifts, m4,
+                           _mm512_permutexvar_ps (half_index (p + 1), s), acc1);
+        }
+    }
+  float sum = _mm512_reduce_add_ps (_mm512_add_ps (acc0, acc1));
+  if (i < nb)
+    sum += x86_dot_iq4_nl ((nb - i) * SM_QK4_NL, x + i, y + i);
+  return sum;
+}
+
 void
 sm_quant_fill_avx512 (sm_vec_dot_fn    vec_dot[SM_TYPE_COUNT],
                       sm_activation_fn act[SM_TYPE_COUNT],
@@ -372,6 +547,9 @@ sm_quant_fill_avx512 (sm_vec_dot_fn    vec_dot[SM_TYPE_COUNT],
   vec_dot[SM_TYPE_F32] = avx512_dot_f32;
   vec_dot[SM_TYPE_F16] = avx512_dot_f16;
   vec_dot[SM_TYPE_BF16] = has_bf16 ? avx512_dot_bf16_dp : avx512_dot_bf16_shift;
+  vec_dot[SM_TYPE_Q8_0] = avx512_dot_q8_0;
+  vec_dot[SM_TYPE_Q4_0] = avx512_dot_q4_0;
+  vec_dot[SM_TYPE_IQ4_NL] = avx512_dot_iq4_nl;
   vec_dot[SM_TYPE_Q4_K] = avx512_dot_q4_K;
   vec_dot[SM_TYPE_Q5_K] = avx512_dot_q5_K;
   vec_dot[SM_TYPE_Q6_K] = avx512_dot_q6_K;
