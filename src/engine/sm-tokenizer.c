@@ -289,10 +289,13 @@ find_pre (const char *name, size_t len)
   return NULL;
 }
 
+/* DeepSeek's "<｜end▁of▁sentence｜>" (octal escapes: hex ones would swallow the letters). */
+#define DEEPSEEK_EOS "<\357\275\234end\342\226\201of\342\226\201sentence\357\275\234>"
+
 /* Token texts llama.cpp treats as end of turn, in our order of preference for eot. */
 static const char *const eot_texts[] = {
   "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|end_of_text|>",
-  "<EOT>", "_<EOT>", "[EOT]", "<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>",
+  "<EOT>", "_<EOT>", "[EOT]", DEEPSEEK_EOS,
   "<end_of_utterance>",
 };
 
@@ -301,22 +304,17 @@ static const char *const eog_texts[] = {
   "<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<|flush|>", "<|calls|>",
   "<end_of_turn>", "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]",
   "<|end_of_text|>", "<end_of_utterance>", "<eos>", "<turn|>", "<|tool_response>",
-  "<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>", "[e~[",
+  DEEPSEEK_EOS, "[e~[",
 };
 
-#define FULLWIDTH_BAR "\xef\xbd\x9c"
-#define LOWER_BLOCK   "\xe2\x96\x81"
 
 /* FIM token texts llama.cpp recognises: prefix, suffix, middle, pad, repo, file separator. */
 static const char *const fim_pre_texts[] = {
-  "<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>", "<" FULLWIDTH_BAR "fim" LOWER_BLOCK "begin"
-  FULLWIDTH_BAR ">", "<PRE>", LOWER_BLOCK "<PRE>", "<|code_prefix|>", "<|prefix|>", NULL };
+  "<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>", "<\357\275\234fim\342\226\201begin\357\275\234>", "<PRE>", "\342\226\201<PRE>", "<|code_prefix|>", "<|prefix|>", NULL };
 static const char *const fim_suf_texts[] = {
-  "<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>", "<" FULLWIDTH_BAR "fim" LOWER_BLOCK "hole"
-  FULLWIDTH_BAR ">", "<SUF>", LOWER_BLOCK "<SUF>", "<|code_suffix|>", "<|suffix|>", NULL };
+  "<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>", "<\357\275\234fim\342\226\201hole\357\275\234>", "<SUF>", "\342\226\201<SUF>", "<|code_suffix|>", "<|suffix|>", NULL };
 static const char *const fim_mid_texts[] = {
-  "<|fim_middle|>", "<fim-middle>", "<fim_middle>", "<" FULLWIDTH_BAR "fim" LOWER_BLOCK "end"
-  FULLWIDTH_BAR ">", "<MID>", LOWER_BLOCK "<MID>", "<|code_middle|>", "<|middle|>", NULL };
+  "<|fim_middle|>", "<fim-middle>", "<fim_middle>", "<\357\275\234fim\342\226\201end\357\275\234>", "<MID>", "\342\226\201<MID>", "<|code_middle|>", "<|middle|>", NULL };
 static const char *const fim_pad_texts[] = {
   "<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]", NULL };
 static const char *const fim_rep_texts[] = {
@@ -726,7 +724,8 @@ build (const vocab_src *src, sm_tokenizer **out, sm_error *err)
     }
   if (!eog_add (tok, tok->eos) || !eog_add (tok, tok->eot) || !eog_add (tok, tok->eom))
     goto nomem;
-  qsort (tok->eog, tok->n_eog, sizeof *tok->eog, cmp_token);
+  if (tok->n_eog > 1)
+    qsort (tok->eog, tok->n_eog, sizeof *tok->eog, cmp_token);
 
   /* Special-token cache, longest text first (ties: lower id first, a stable order). */
   tok->special = malloc (tok->n_tokens * sizeof *tok->special);
@@ -1122,7 +1121,8 @@ bool
 sm_tokenizer_is_eog (const sm_tokenizer *tok,
                      sm_token            id)
 {
-  return id >= 0 && bsearch (&id, tok->eog, tok->n_eog, sizeof id, cmp_token) != NULL;
+  return id >= 0 && tok->n_eog > 0
+         && bsearch (&id, tok->eog, tok->n_eog, sizeof id, cmp_token) != NULL;
 }
 
 const sm_token *
@@ -2095,23 +2095,22 @@ sm_detokenizer_free (sm_detokenizer *d)
 static bool
 detok_take (sm_detokenizer *d, size_t n)
 {
-  const char *p = d->pending.v;
-
   d->ready.n = 0;
-  if (n && !d->started && d->strip_leading_space && p[0] == ' ')
+  if (n && !d->started && d->strip_leading_space && d->pending.v[0] == ' ')
     {
-      p++;
-      n--;
       memmove (d->pending.v, d->pending.v + 1, d->pending.n - 1);
       d->pending.n--;
-      p = d->pending.v;
+      n--;
     }
   if (n)
     d->started = true;
-  if (!byte_vec_append (&d->ready, p, n))
+  if (!byte_vec_append (&d->ready, n ? d->pending.v : "", n))
     return false;
-  memmove (d->pending.v, d->pending.v + n, d->pending.n - n);
-  d->pending.n -= n;
+  if (n)
+    {
+      memmove (d->pending.v, d->pending.v + n, d->pending.n - n);
+      d->pending.n -= n;
+    }
   return true;
 }
 
