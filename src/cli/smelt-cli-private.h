@@ -32,9 +32,16 @@ gboolean smelt_cli_parse (GOptionContext *context,
 int smelt_cli_info (int    argc,
                     char **argv);
 int smelt_cli_list (int argc, char **argv);
+/* smelt-cli-quantize.c: `smelt quantize IN OUT TYPE [options]`. */
+int smelt_cli_quantize (int argc, char **argv);
 int smelt_cli_rm (int argc, char **argv);
 int smelt_cli_tokenize (int    argc,
                         char **argv);
+/* The commands (smelt-cli-<command>.c). */
+int smelt_cli_hw (int    argc,
+                  char **argv);
+int smelt_cli_recommend (int    argc,
+                         char **argv);
 int smelt_cli_bench (int    argc,
                      char **argv);
 int smelt_cli_run (int    argc,
