@@ -60,7 +60,7 @@ dispatch_init (void)
   avx2 = __builtin_cpu_supports ("avx2") && __builtin_cpu_supports ("fma") && cpu_has_f16c ();
   avx512 = avx2 && __builtin_cpu_supports ("avx512f") && __builtin_cpu_supports ("avx512bw")
            && __builtin_cpu_supports ("avx512vl") && __builtin_cpu_supports ("avx512dq")
-           && __builtin_cpu_supports ("avx512vnni");
+           && __builtin_cpu_supports ("avx512vnni") && __builtin_cpu_supports ("bmi2");
   avx512bf16 = avx512 && __builtin_cpu_supports ("avx512bf16");
 #endif
 
