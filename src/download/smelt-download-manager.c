@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -827,6 +828,11 @@ file_stop (Worker        *w,
       close (file->fd);
       file->fd = -1;
     }
+  if (file->lock_fd >= 0)
+    {
+      close (file->lock_fd);
+      file->lock_fd = -1;
+    }
   if (file->phase != FILE_DONE)
     file->phase = FILE_PENDING;
 }
@@ -997,6 +1003,11 @@ static void
 file_finish (Worker        *w,
              SmeltFileTask *file)
 {
+  if (file->lock_fd >= 0)
+    {
+      close (file->lock_fd);
+      file->lock_fd = -1;
+    }
   file->done = TRUE;
   file->phase = FILE_DONE;
   file->failures = 0;
@@ -1269,6 +1280,37 @@ file_prepare (Worker        *w,
       g_autofree char *repo_dir = smelt_download_repo_cache_dir (w->cache_dir, spec->repo_id);
 
       blob = g_build_filename (repo_dir, "blobs", file->etag, NULL);
+
+      /* One writer per blob, across processes: huggingface_hub (filelock) takes the same flock on
+       * the same file. Someone else on it: look again in a moment. */
+      if (file->lock_fd < 0)
+        {
+          g_autofree char *repo_name = g_path_get_basename (repo_dir);
+          g_autofree char *lock_name = g_strconcat (file->etag, ".lock", NULL);
+          g_autofree char *lock = g_build_filename (w->cache_dir, ".locks", repo_name, lock_name, NULL);
+
+          if (!ensure_parent (lock, &error))
+            {
+              job_fail (w, job, SMELT_DOWNLOAD_ERROR_IO, error->message);
+              return;
+            }
+          file->lock_fd = open (lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+          if (file->lock_fd < 0)
+            {
+              g_autofree char *msg = g_strdup_printf ("Could not create %s: %s", lock, g_strerror (errno));
+
+              job_fail (w, job, SMELT_DOWNLOAD_ERROR_IO, msg);
+              return;
+            }
+          if (flock (file->lock_fd, LOCK_EX | LOCK_NB) != 0)
+            {
+              close (file->lock_fd);
+              file->lock_fd = -1;
+              file->retry_at = g_get_monotonic_time () + G_USEC_PER_SEC;
+              g_debug ("%s: another process is downloading it; waiting", file->path);
+              return;
+            }
+        }
       /* Already in the cache (from us, huggingface_hub or llama.cpp): just link it. */
       if (stat (blob, &st) == 0 && S_ISREG (st.st_mode) && (guint64) st.st_size == total)
         {

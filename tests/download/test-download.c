@@ -9,7 +9,9 @@
  */
 #include "config.h"
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -315,6 +317,39 @@ test_renamed_repo (Fixture       *f,
   g_assert_cmpstr (info->path, ==, link);
   g_assert_true (g_file_test (link, G_FILE_TEST_IS_REGULAR));
   g_assert_cmpstr (smelt_fake_hub_get_last_user_agent (f->hub), ==, "smelt/" PACKAGE_VERSION);
+}
+
+static void
+test_cache_lock (Fixture       *f,
+                 gconstpointer  data)
+{
+  g_autoptr(SmeltDownloadSpec) spec = make_spec (f, NULL);
+  g_autoptr(SmeltDownloadInfo) info = NULL;
+  g_autofree char *locks = g_build_filename (f->cache, ".locks", "models--org--Split-GGUF", NULL);
+  g_autofree char *name = g_strconcat (smelt_fake_hub_get_sha256 (f->hub, REPO, PART1), ".lock", NULL);
+  g_autofree char *lock = g_build_filename (locks, name, NULL);
+  gint64 until;
+  int fd;
+  guint id;
+
+  /* Another process (huggingface_hub, another Smelt) holds the blob's lock: that file waits,
+   * the others go on; once the lock is released it completes. */
+  g_assert_cmpint (g_mkdir_with_parents (locks, 0755), ==, 0);
+  fd = open (lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  g_assert_cmpint (fd, >=, 0);
+  g_assert_cmpint (flock (fd, LOCK_EX), ==, 0);
+  id = smelt_download_manager_add (f->manager, spec);
+  until = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+  while (smelt_fake_hub_get_bytes_served (f->hub, PART3) < PART_SIZE + 2000)
+    {
+      g_assert_cmpint (g_get_monotonic_time (), <, until);
+      g_main_context_iteration (NULL, TRUE);
+    }
+  g_assert_cmpuint (smelt_fake_hub_get_bytes_served (f->hub, PART1), ==, 0);
+  close (fd);
+  info = wait_finished (f, id);
+  g_assert_cmpint (info->state, ==, SMELT_DOWNLOAD_DONE);
+  assert_snapshot_complete (f);
 }
 
 static void
@@ -846,6 +881,7 @@ main (int    argc,
   ADD ("/download/cache-layout", test_cache_layout, NULL);
   ADD ("/download/git-file", test_git_file, NULL);
   ADD ("/download/renamed-repo", test_renamed_repo, NULL);
+  ADD ("/download/cache-lock", test_cache_lock, NULL);
   ADD ("/download/fault/drop", test_fault, &drop);
   ADD ("/download/fault/500", test_fault, &err500);
   ADD ("/download/fault/429", test_fault, &err429);
