@@ -117,6 +117,7 @@ hasher_main (gpointer data)
   g_autoptr(GChecksum) sha1 = NULL;
   Sha256 sha;
   guint64 pos = 0;
+  guint64 flushed = 0;
 
   sha256_init (&sha);
   if (h->git)
@@ -176,6 +177,13 @@ hasher_main (gpointer data)
           if (sha1 != NULL)
             g_checksum_update (sha1, buf, got);
           pos += (guint64) got;
+          /* Start writing hashed data back to disk now, so the fdatasync before the rename
+           * only waits for the tail instead of the whole file. */
+          if (pos - flushed >= 32 * 1024 * 1024)
+            {
+              sync_file_range (h->fd, (off_t) flushed, (off_t) (pos - flushed), SYNC_FILE_RANGE_WRITE);
+              flushed = pos;
+            }
         }
       g_mutex_lock (&h->lock);
       h->pos = pos;
