@@ -13,6 +13,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <errno.h>
@@ -173,6 +174,89 @@ fail:
 }
 
 static void
+collect_snapshot (const char *root,
+                  const char *rel,
+                  GPtrArray  *files)
+{
+  g_autofree char *dir_path = rel[0] != '\0' ? g_build_filename (root, rel, NULL) : g_strdup (root);
+  g_autoptr(GDir) dir = g_dir_open (dir_path, 0, NULL);
+  const char *name;
+
+  if (dir == NULL)
+    return;
+  while ((name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *child_rel = rel[0] != '\0' ? g_strconcat (rel, "/", name, NULL) : g_strdup (name);
+      g_autofree char *full = g_build_filename (root, child_rel, NULL);
+      GStatBuf st;
+
+      /* stat follows the snapshot's symlinks: a dangling link (blob gone) is not a file. */
+      if (g_stat (full, &st) != 0)
+        continue;
+      if (S_ISDIR (st.st_mode))
+        collect_snapshot (root, child_rel, files);
+      else if (S_ISREG (st.st_mode))
+        g_ptr_array_add (files, smelt_hub_file_new (child_rel, (guint64) st.st_size, NULL));
+    }
+}
+
+/* HF_HUB_OFFLINE: answer from the cache alone (refs/<rev> -> snapshots/<commit>/), like
+ * huggingface_hub and llama.cpp do. */
+static int
+pull_offline (const char *repo_id,
+              const char *wanted,
+              const char *revision,
+              const char *dir)
+{
+  g_autofree char *cache = smelt_download_hub_cache_dir ();
+  g_autofree char *repo_dir = smelt_download_repo_cache_dir (cache, repo_id);
+  g_autofree char *commit = NULL;
+  g_autofree char *snapshot = NULL;
+  g_autoptr(GPtrArray) files = g_ptr_array_new_with_free_func ((GDestroyNotify) smelt_hub_file_free);
+  g_autoptr(GPtrArray) variants = NULL;
+  g_autoptr(GError) error = NULL;
+  const SmeltHubVariant *variant;
+  const char *rev = revision != NULL ? revision : "main";
+  g_autofree char *first = NULL;
+
+  if (dir != NULL)
+    return smelt_cli_fail ("HF_HUB_OFFLINE is set, so nothing can be downloaded into %s", dir);
+  if (!smelt_hub_path_is_safe (repo_id) || !smelt_hub_path_is_safe (rev))
+    return smelt_cli_fail ("\"%s\" is not a repository name: use owner/name", repo_id);
+  if (strlen (rev) == 40)
+    commit = g_strdup (rev);
+  else
+    {
+      g_autofree char *ref = g_build_filename (repo_dir, "refs", rev, NULL);
+
+      if (!g_file_get_contents (ref, &commit, NULL, NULL))
+        return smelt_cli_fail ("HF_HUB_OFFLINE is set and %s (%s) is not in the cache %s", repo_id, rev, cache);
+      g_strstrip (commit);
+    }
+  if (!smelt_hub_path_is_safe (commit))
+    return smelt_cli_fail ("The cache's ref %s of %s is damaged", rev, repo_id);
+  snapshot = g_build_filename (repo_dir, "snapshots", commit, NULL);
+  collect_snapshot (snapshot, "", files);
+  variants = smelt_hub_variants_from_files (files);
+  variant = pick_variant (variants, wanted, 0, &error);
+  if (variant == NULL)
+    return smelt_cli_fail ("HF_HUB_OFFLINE is set and the cache has no such variant of %s: %s", repo_id,
+                           error->message);
+  first = g_build_filename (snapshot, ((SmeltHubFile *) g_ptr_array_index (variant->files, 0))->path, NULL);
+  if (variant->split == SMELT_HUB_SPLIT_BYTES)
+    {
+      g_autofree char *joined = join_pieces (variant, first, &error);
+
+      if (joined == NULL)
+        return smelt_cli_fail ("Could not join the pieces of %s: %s", variant->name, error->message);
+      printf ("%s\n", joined);
+      return 0;
+    }
+  printf ("%s\n", first);
+  return 0;
+}
+
+static void
 draw_progress (Pull                    *pull,
                const SmeltDownloadInfo *info,
                gboolean                 final)
@@ -288,6 +372,9 @@ smelt_cli_pull (int    argc,
   colon = strchr (argv[1], ':');
   repo_id = colon != NULL ? g_strndup (argv[1], (gsize) (colon - argv[1])) : g_strdup (argv[1]);
   wanted = colon != NULL && colon[1] != '\0' ? g_strdup (colon + 1) : NULL;
+
+  if (smelt_hub_offline ())
+    return pull_offline (repo_id, wanted, revision, dir);
 
   /* Pin the revision to a commit so every part comes from the same one. */
   smelt_hub_client_get_repo_async (client, repo_id, revision, NULL, smelt_cli_wait_cb, &result);

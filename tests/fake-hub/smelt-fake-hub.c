@@ -63,6 +63,7 @@ struct _SmeltFakeHub
   char       *cdn_host;
   GHashTable *aliases; /* old id -> new id */
   char       *last_user_agent;
+  guint       requests;
   guint       cdn_auth_requests;
   guint       page_size;
   guint64     bytes_served;
@@ -286,6 +287,12 @@ smelt_fake_hub_add_alias (SmeltFakeHub *hub,
                           const char   *new_id)
 {
   g_hash_table_replace (hub->aliases, g_strdup (old_id), g_strdup (new_id));
+}
+
+guint
+smelt_fake_hub_get_requests (SmeltFakeHub *hub)
+{
+  return hub->requests;
 }
 
 const char *
@@ -1359,6 +1366,7 @@ server_cb (SoupServer        *server,
   g_auto(GStrv) segs = NULL;
   guint n;
 
+  hub->requests++;
   g_free (hub->last_user_agent);
   hub->last_user_agent = g_strdup (soup_message_headers_get_one (soup_server_message_get_request_headers (msg),
                                                                  "User-Agent"));

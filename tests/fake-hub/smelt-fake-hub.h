@@ -81,6 +81,8 @@ void smelt_fake_hub_set_announced_size (SmeltFakeHub *hub,
 void smelt_fake_hub_add_alias (SmeltFakeHub *hub,
                                const char   *old_id,
                                const char   *new_id);
+/* Requests of any kind seen so far. */
+guint smelt_fake_hub_get_requests (SmeltFakeHub *hub);
 /* The User-Agent of the last request, or NULL. */
 const char *smelt_fake_hub_get_last_user_agent (SmeltFakeHub *hub);
 /* Host name put in CDN redirects (default 127.0.0.1). "localhost" makes the CDN another origin

@@ -18,6 +18,7 @@ typedef struct
   SmeltFakeHub *hub;
   char         *tmp;
   char         *smelt;
+  gboolean      offline;
 } Fixture;
 
 typedef struct
@@ -127,7 +128,10 @@ run_smelt (Fixture    *f,
   g_subprocess_launcher_setenv (launcher, "XDG_DATA_HOME", data, TRUE);
   g_subprocess_launcher_setenv (launcher, "HF_TOKEN_PATH", "/nonexistent/smelt-test-token", TRUE);
   g_subprocess_launcher_unsetenv (launcher, "HF_TOKEN");
-  g_subprocess_launcher_unsetenv (launcher, "HF_HUB_OFFLINE");
+  if (f->offline)
+    g_subprocess_launcher_setenv (launcher, "HF_HUB_OFFLINE", "1", TRUE);
+  else
+    g_subprocess_launcher_unsetenv (launcher, "HF_HUB_OFFLINE");
   g_ptr_array_add (argv, f->smelt);
   va_start (ap, err);
   while ((arg = va_arg (ap, const char *)) != NULL)
@@ -294,6 +298,24 @@ test_pull (Fixture       *f,
   out = run_smelt (f, &status, NULL, "pull", "org/Model-GGUF", NULL);
   g_assert_cmpint (status, ==, 0);
   g_assert_nonnull (strstr (out, "models--org--Model-GGUF/snapshots/"));
+
+  /* HF_HUB_OFFLINE: the same answer from the cache alone, without a single request. */
+  {
+    g_autofree char *again = NULL;
+    guint requests = smelt_fake_hub_get_requests (f->hub);
+
+    f->offline = TRUE;
+    again = run_smelt (f, &status, NULL, "pull", "org/Model-GGUF", NULL);
+    g_assert_cmpint (status, ==, 0);
+    g_assert_cmpstr (again, ==, out);
+    g_clear_pointer (&again, g_free);
+    again = run_smelt (f, &status, &err, "pull", "org/Other-GGUF", NULL);
+    g_assert_cmpint (status, ==, 1);
+    g_assert_nonnull (strstr (err, "not in the cache"));
+    g_clear_pointer (&err, g_free);
+    f->offline = FALSE;
+    g_assert_cmpuint (smelt_fake_hub_get_requests (f->hub), ==, requests);
+  }
   g_clear_pointer (&out, g_free);
 
   out = run_smelt (f, &status, &err, "pull", "org/Model-GGUF:Q2_K", NULL);
