@@ -2242,7 +2242,14 @@ smelt_download_manager_add (SmeltDownloadManager    *self,
         job->error = g_strdup ("Refusing an unsafe file name from the server");
         job->error_code = SMELT_DOWNLOAD_ERROR_FAILED;
       }
-  g_hash_table_insert (self->infos, GUINT_TO_POINTER (id), job_info (job));
+  {
+    SmeltDownloadInfo *info = job_info (job);
+
+    /* Queued as far as the caller knows until the worker reports, so that a job refused at once
+     * still gets its "finished". */
+    info->state = SMELT_DOWNLOAD_QUEUED;
+    g_hash_table_insert (self->infos, GUINT_TO_POINTER (id), info);
+  }
   g_hash_table_replace (self->keys, g_steal_pointer (&key), GUINT_TO_POINTER (id));
   cmd = g_new0 (Command, 1);
   cmd->kind = CMD_ADD;

@@ -499,6 +499,21 @@ test_stall_timeout (Fixture       *f,
 }
 
 static void
+test_unsafe_spec (Fixture       *f,
+                  gconstpointer  data)
+{
+  g_autoptr(SmeltDownloadSpec) spec = make_spec (f, NULL);
+  g_autoptr(SmeltDownloadInfo) info = NULL;
+
+  /* Whatever a caller passes, nothing is written outside the destination. */
+  g_ptr_array_add (spec->files, smelt_hub_file_new ("../../outside.gguf", 10, NULL));
+  info = wait_finished (f, smelt_download_manager_add (f->manager, spec));
+  g_assert_cmpint (info->state, ==, SMELT_DOWNLOAD_FAILED);
+  g_assert_nonnull (strstr (info->error, "unsafe"));
+  g_assert_cmpuint (smelt_fake_hub_get_requests (f->hub), ==, 0);
+}
+
+static void
 test_state_file (Fixture       *f,
                  gconstpointer  data)
 {
@@ -891,6 +906,7 @@ main (int    argc,
   ADD ("/download/verify-fails", test_verify_fails, NULL);
   ADD ("/download/http-errors", test_http_errors, NULL);
   ADD ("/download/state-file", test_state_file, NULL);
+  ADD ("/download/unsafe-spec", test_unsafe_spec, NULL);
   ADD ("/download/no-space", test_no_space, NULL);
   ADD ("/download/fault/stall-timeout", test_stall_timeout, NULL);
   ADD ("/download/pause-resume-cancel", test_pause_resume_cancel, NULL);
