@@ -33,5 +33,12 @@ int smelt_cli_info (int    argc,
                     char **argv);
 int smelt_cli_list (int argc, char **argv);
 int smelt_cli_rm (int argc, char **argv);
+int smelt_cli_tokenize (int    argc,
+                        char **argv);
+/* The commands (smelt-cli-<command>.c). */
+int smelt_cli_hw (int    argc,
+                  char **argv);
+int smelt_cli_recommend (int    argc,
+                         char **argv);
 
 G_END_DECLS

@@ -14,6 +14,9 @@ static const SmeltCliCommand commands[] = {
   { "info", smelt_cli_info, "show the header, metadata and tensors of a GGUF file" },
   { "list", smelt_cli_list, "list the models on this machine" },
   { "rm", smelt_cli_rm, "delete a local model" },
+  { "tokenize", smelt_cli_tokenize, "print the token ids of a text" },
+  { "hw", smelt_cli_hw, "show the CPU, memory, GPUs and disk Smelt plans for" },
+  { "recommend", smelt_cli_recommend, "pick the quant file of a repo that suits this machine" },
   { NULL, NULL, NULL },
 };
 

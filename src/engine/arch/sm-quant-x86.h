@@ -1,0 +1,622 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later
+ *
+ * sm-quant-x86.h: the 256-bit x86 kernels, written once and compiled twice: by
+ * sm-quant-avx2.c (AVX2 + FMA + F16C) and by sm-quant-avx512.c with SM_X86_VNNI defined (the
+ * same ISA plus AVX-512 VL/VNNI, where one vpdpbusd replaces the maddubs + madd + add triple).
+ * Included only by those two files; every function is static. Each kernel handles whole blocks
+ * in an unrolled vector loop and finishes the odd blocks (or elements) in a scalar tail.
+ *
+ * The recurring trick: x86 has no signed x signed byte multiply. vpmaddubsw (and vpdpbusd)
+ * multiply unsigned by signed bytes, so a signed product x*y is formed as |x| * (y with the sign
+ * of x) (vpsignb does both halves). Nibble formats are already unsigned and skip that step.
+ */
+#pragma once
+
+#include <immintrin.h>
+
+#include "sm-quant-private.h"
+
+/* ---- Small helpers ---- */
+
+static inline float
+hsum_ps256 (__m256 v)
+{
+  __m128 s = _mm_add_ps (_mm256_castps256_ps128 (v), _mm256_extractf128_ps (v, 1));
+  s = _mm_add_ps (s, _mm_movehl_ps (s, s));
+  s = _mm_add_ss (s, _mm_movehdup_ps (s));
+  return _mm_cvtss_f32 (s);
+}
+
+static inline int
+hsum_epi32_256 (__m256i v)
+{
+  __m128i s = _mm_add_epi32 (_mm256_castsi256_si128 (v), _mm256_extracti128_si256 (v, 1));
+  s = _mm_add_epi32 (s, _mm_shuffle_epi32 (s, _MM_SHUFFLE (1, 0, 3, 2)));
+  s = _mm_add_epi32 (s, _mm_shuffle_epi32 (s, _MM_SHUFFLE (2, 3, 0, 1)));
+  return _mm_cvtsi128_si32 (s);
+}
+
+static inline float
+x86_h2f (sm_half h)
+{
+  return _cvtsh_ss (h);
+}
+
+static inline __m256i
+loadu256 (const void *p)
+{
+  return _mm256_loadu_si256 ((const __m256i *) p);
+}
+
+/* acc + sum over groups of 4 bytes of u[k] * s[k] (u unsigned, s signed), into 8 int32 lanes.
+ * Without VNNI the pairwise int16 sums of vpmaddubsw cannot saturate for the operands used
+ * here (|u| <= 128, |s| <= 127, so |pair| <= 32512). */
+static inline __m256i
+dot_us8 (__m256i acc, __m256i u, __m256i s)
+{
+#ifdef SM_X86_VNNI
+  return _mm256_dpbusd_epi32 (acc, u, s);
+#else
+  return _mm256_add_epi32 (acc, _mm256_madd_epi16 (_mm256_maddubs_epi16 (u, s),
+                                                   _mm256_set1_epi16 (1)));
+#endif
+}
+
+/* Signed x signed: |x| * sign(x) y. */
+static inline __m256i
+dot_s8 (__m256i acc, __m256i x, __m256i y)
+{
+  return dot_us8 (acc, _mm256_sign_epi8 (x, x), _mm256_sign_epi8 (y, x));
+}
+
+/* 16 bytes of packed nibbles -> 32 bytes: low nibbles (elements 0..15) in the low lane, high
+ * nibbles (elements 16..31) in the high lane, i.e. element order. */
+static inline __m256i
+unpack_nibbles (const uint8_t *qs)
+{
+  const __m128i q = _mm_loadu_si128 ((const __m128i *) qs);
+  const __m256i v = _mm256_set_m128i (_mm_srli_epi16 (q, 4), q);
+  return _mm256_and_si256 (v, _mm256_set1_epi8 (0x0F));
+}
+
+/* ---- Plain float types ---- */
+
+static float
+x86_dot_f32 (int64_t n, const void *w, const void *a)
+{
+  const float *x = w, *y = a;
+  __m256 s0 = _mm256_setzero_ps (), s1 = s0, s2 = s0, s3 = s0;
+  int64_t i = 0;
+
+  for (; i + 32 <= n; i += 32)
+    {
+      s0 = _mm256_fmadd_ps (_mm256_loadu_ps (x + i), _mm256_loadu_ps (y + i), s0);
+      s1 = _mm256_fmadd_ps (_mm256_loadu_ps (x + i + 8), _mm256_loadu_ps (y + i + 8), s1);
+      s2 = _mm256_fmadd_ps (_mm256_loadu_ps (x + i + 16), _mm256_loadu_ps (y + i + 16), s2);
+      s3 = _mm256_fmadd_ps (_mm256_loadu_ps (x + i + 24), _mm256_loadu_ps (y + i + 24), s3);
+    }
+  for (; i + 8 <= n; i += 8)
+    s0 = _mm256_fmadd_ps (_mm256_loadu_ps (x + i), _mm256_loadu_ps (y + i), s0);
+  float sum = hsum_ps256 (_mm256_add_ps (_mm256_add_ps (s0, s1), _mm256_add_ps (s2, s3)));
+  for (; i < n; i++)
+    sum += x[i] * y[i];
+  return sum;
+}
+
+static inline __m256
+load_f16x8 (const uint16_t *p)
+{
+  return _mm256_cvtph_ps (_mm_loadu_si128 ((const __m128i *) p));
+}
+
+static float
+x86_dot_f16 (int64_t n, const void *w, const void *a)
+{
+  const uint16_t *x = w, *y = a;
+  __m256 s0 = _mm256_setzero_ps (), s1 = s0, s2 = s0, s3 = s0;
+  int64_t i = 0;
+
+  for (; i + 32 <= n; i += 32)
+    {
+      s0 = _mm256_fmadd_ps (load_f16x8 (x + i), load_f16x8 (y + i), s0);
+      s1 = _mm256_fmadd_ps (load_f16x8 (x + i + 8), load_f16x8 (y + i + 8), s1);
+      s2 = _mm256_fmadd_ps (load_f16x8 (x + i + 16), load_f16x8 (y + i + 16), s2);
+      s3 = _mm256_fmadd_ps (load_f16x8 (x + i + 24), load_f16x8 (y + i + 24), s3);
+    }
+  for (; i + 8 <= n; i += 8)
+    s0 = _mm256_fmadd_ps (load_f16x8 (x + i), load_f16x8 (y + i), s0);
+  float sum = hsum_ps256 (_mm256_add_ps (_mm256_add_ps (s0, s1), _mm256_add_ps (s2, s3)));
+  for (; i < n; i++)
+    sum += x86_h2f (x[i]) * x86_h2f (y[i]);
+  return sum;
+}
+
+/* bf16 -> f32 is a 16-bit left shift of the bits: widen to 32 bits and shift. */
+static inline __m256
+load_bf16x8 (const uint16_t *p)
+{
+  const __m256i v = _mm256_cvtepu16_epi32 (_mm_loadu_si128 ((const __m128i *) p));
+  return _mm256_castsi256_ps (_mm256_slli_epi32 (v, 16));
+}
+
+static float
+x86_dot_bf16 (int64_t n, const void *w, const void *a)
+{
+  const uint16_t *x = w, *y = a;
+  __m256 s0 = _mm256_setzero_ps (), s1 = s0, s2 = s0, s3 = s0;
+  int64_t i = 0;
+
+  for (; i + 32 <= n; i += 32)
+    {
+      s0 = _mm256_fmadd_ps (load_bf16x8 (x + i), load_bf16x8 (y + i), s0);
+      s1 = _mm256_fmadd_ps (load_bf16x8 (x + i + 8), load_bf16x8 (y + i + 8), s1);
+      s2 = _mm256_fmadd_ps (load_bf16x8 (x + i + 16), load_bf16x8 (y + i + 16), s2);
+      s3 = _mm256_fmadd_ps (load_bf16x8 (x + i + 24), load_bf16x8 (y + i + 24), s3);
+    }
+  for (; i + 8 <= n; i += 8)
+    s0 = _mm256_fmadd_ps (load_bf16x8 (x + i), load_bf16x8 (y + i), s0);
+  float sum = hsum_ps256 (_mm256_add_ps (_mm256_add_ps (s0, s1), _mm256_add_ps (s2, s3)));
+  for (; i < n; i++)
+    sum += sm_bf16_to_float (x[i]) * sm_bf16_to_float (y[i]);
+  return sum;
+}
+
+/* ---- 32-element formats against Q8_0 ---- */
+
+static float
+x86_dot_q8_0 (int64_t n, const void *w, const void *a)
+{
+  const sm_block_q8_0 *x = w, *y = a;
+  const int64_t nb = n / SM_QK8_0;
+  __m256 acc0 = _mm256_setzero_ps (), acc1 = acc0;
+  int64_t i = 0;
+
+  /* Two blocks per step so two independent FMA chains hide each other's latency. */
+  for (; i + 1 < nb; i += 2)
+    {
+      const __m256i p0 = dot_s8 (_mm256_setzero_si256 (), loadu256 (x[i].qs), loadu256 (y[i].qs));
+      const __m256i p1 = dot_s8 (_mm256_setzero_si256 (), loadu256 (x[i + 1].qs),
+                                 loadu256 (y[i + 1].qs));
+      acc0 = _mm256_fmadd_ps (_mm256_cvtepi32_ps (p0),
+                              _mm256_set1_ps (x86_h2f (x[i].d) * x86_h2f (y[i].d)), acc0);
+      acc1 = _mm256_fmadd_ps (_mm256_cvtepi32_ps (p1),
+                              _mm256_set1_ps (x86_h2f (x[i + 1].d) * x86_h2f (y[i + 1].d)), acc1);
+    }
+  float sum = hsum_ps256 (_mm256_add_ps (acc0, acc1));
+  for (; i < nb; i++)
+    {
+      int sumi = 0;
+      for (int j = 0; j < SM_QK8_0; j++)
+        sumi += x[i].qs[j] * y[i].qs[j];
+      sum += sumi * (x86_h2f (x[i].d) * x86_h2f (y[i].d));
+    }
+  return sum;
+}
+
+static float
+x86_dot_q4_0 (int64_t n, const void *w, const void *a)
+{
+  const sm_block_q4_0 *x = w;
+  const sm_block_q8_0 *y = a;
+  const int64_t nb = n / SM_QK8_0;
+  const __m256i off = _mm256_set1_epi8 (8);
+  __m256 acc0 = _mm256_setzero_ps (), acc1 = acc0;
+  int64_t i = 0;
+
+  for (; i + 1 < nb; i += 2)
+    {
+      /* Codes are 0..15 with an offset of 8: subtract it to get signed bytes. */
+      const __m256i q0 = _mm256_sub_epi8 (unpack_nibbles (x[i].qs), off);
+      const __m256i q1 = _mm256_sub_epi8 (unpack_nibbles (x[i + 1].qs), off);
+      const __m256i p0 = dot_s8 (_mm256_setzero_si256 (), q0, loadu256 (y[i].qs));
+      const __m256i p1 = dot_s8 (_mm256_setzero_si256 (), q1, loadu256 (y[i + 1].qs));
+      acc0 = _mm256_fmadd_ps (_mm256_cvtepi32_ps (p0),
+                              _mm256_set1_ps (x86_h2f (x[i].d) * x86_h2f (y[i].d)), acc0);
+      acc1 = _mm256_fmadd_ps (_mm256_cvtepi32_ps (p1),
+                              _mm256_set1_ps (x86_h2f (x[i + 1].d) * x86_h2f (y[i + 1].d)), acc1);
+    }
+  float sum = hsum_ps256 (_mm256_add_ps (acc0, acc1));
+  for (; i < nb; i++)
+    {
+      int sumi = 0;
+      for (int j = 0; j < 16; j++)
+        sumi += ((x[i].qs[j] & 0x0F) - 8) * y[i].qs[j] + ((x[i].qs[j] >> 4) - 8) * y[i].qs[j + 16];
+      sum += sumi * x86_h2f (x[i].d) * x86_h2f (y[i].d);
+    }
+  return sum;
+}
+
+/* The 16 IQ4 levels fit one 128-bit register: vpshufb turns nibbles into levels. */
+static inline __m256i
+iq4_lut (void)
+{
+  return _mm256_broadcastsi128_si256 (_mm_loadu_si128 ((const __m128i *) sm_kvalues_iq4nl));
+}
+
+static float
+x86_dot_iq4_nl (int64_t n, const void *w, const void *a)
+{
+  const sm_block_iq4_nl *x = w;
+  const sm_block_q8_0 *y = a;
+  const int64_t nb = n / SM_QK4_NL;
+  const __m256i lut = iq4_lut ();
+  __m256 acc0 = _mm256_setzero_ps (), acc1 = acc0;
+  int64_t i = 0;
+
+  for (; i + 1 < nb; i += 2)
+    {
+      const __m256i q0 = _mm256_shuffle_epi8 (lut, unpack_nibbles (x[i].qs));
+      const __m256i q1 = _mm256_shuffle_epi8 (lut, unpack_nibbles (x[i + 1].qs));
+      const __m256i p0 = dot_s8 (_mm256_setzero_si256 (), q0, loadu256 (y[i].qs));
+      const __m256i p1 = dot_s8 (_mm256_setzero_si256 (), q1, loadu256 (y[i + 1].qs));
+      acc0 = _mm256_fmadd_ps (_mm256_cvtepi32_ps (p0),
+                              _mm256_set1_ps (x86_h2f (x[i].d) * x86_h2f (y[i].d)), acc0);
+      acc1 = _mm256_fmadd_ps (_mm256_cvtepi32_ps (p1),
+                              _mm256_set1_ps (x86_h2f (x[i + 1].d) * x86_h2f (y[i + 1].d)), acc1);
+    }
+  float sum = hsum_ps256 (_mm256_add_ps (acc0, acc1));
+  for (; i < nb; i++)
+    {
+      int sumi = 0;
+      for (int j = 0; j < 16; j++)
+        sumi += sm_kvalues_iq4nl[x[i].qs[j] & 0xf] * y[i].qs[j]
+                + sm_kvalues_iq4nl[x[i].qs[j] >> 4] * y[i].qs[j + 16];
+      sum += x86_h2f (x[i].d) * x86_h2f (y[i].d) * sumi;
+    }
+  return sum;
+}
+
+/* ---- K-quants against Q8_K ----
+ * Per sub-block the codes are unsigned (Q4_K 0..15, Q5_K 0..31, Q6_K 0..63 before its -32), so
+ * vpmaddubsw multiplies them with the activations directly into int16 pairs, and a vpmaddwd with
+ * the sub-block scale both applies the scale and widens to int32. Offsets and mins never touch
+ * the vector loop: they factor out as (min or 32) * scale * (sum of the activations), and the
+ * Q8_K block carries those sums (bsums). */
+
+static inline void
+k4_scales (const uint8_t *q, uint8_t *sc, uint8_t *mn)
+{
+  for (int j = 0; j < 4; j++)
+    {
+      sc[j] = q[j] & 63;
+      mn[j] = q[j + 4] & 63;
+      sc[j + 4] = (uint8_t) ((q[j + 8] & 0xF) | ((q[j] >> 6) << 4));
+      mn[j + 4] = (uint8_t) ((q[j + 8] >> 4) | ((q[j + 4] >> 6) << 4));
+    }
+}
+
+static inline int
+k4_min_sum (const uint8_t *mn, const int16_t *bsums)
+{
+  int s = 0;
+  for (int j = 0; j < 8; j++)
+    s += mn[j] * (bsums[2 * j] + bsums[2 * j + 1]);
+  return s;
+}
+
+static float
+x86_dot_q4_K (int64_t n, const void *w, const void *a)
+{
+  const sm_block_q4_K *x = w;
+  const sm_block_q8_K *y = a;
+  const __m256i m4 = _mm256_set1_epi8 (0x0F);
+  __m256 acc = _mm256_setzero_ps ();
+  float mins = 0;
+
+  for (int64_t i = 0; i < n / SM_QK_K; i++)
+    {
+      uint8_t sc[8], mn[8];
+      k4_scales (x[i].scales, sc, mn);
+      mins += y[i].d * x86_h2f (x[i].dmin) * (float) k4_min_sum (mn, y[i].bsums);
+
+      __m256i sumi = _mm256_setzero_si256 ();
+      for (int j = 0; j < 4; j++)
+        {
+          /* 32 bytes = 64 elements: low nibbles are sub-block 2j, high nibbles 2j + 1. */
+          const __m256i q = loadu256 (x[i].qs + 32 * j);
+          const __m256i lo = _mm256_and_si256 (q, m4);
+          const __m256i hi = _mm256_and_si256 (_mm256_srli_epi16 (q, 4), m4);
+          const __m256i p0 = _mm256_maddubs_epi16 (lo, loadu256 (y[i].qs + 64 * j));
+          const __m256i p1 = _mm256_maddubs_epi16 (hi, loadu256 (y[i].qs + 64 * j + 32));
+          sumi = _mm256_add_epi32 (sumi, _mm256_madd_epi16 (p0, _mm256_set1_epi16 (sc[2 * j])));
+          sumi = _mm256_add_epi32 (sumi, _mm256_madd_epi16 (p1, _mm256_set1_epi16 (sc[2 * j + 1])));
+        }
+      acc = _mm256_fmadd_ps (_mm256_set1_ps (y[i].d * x86_h2f (x[i].d)),
+                             _mm256_cvtepi32_ps (sumi), acc);
+    }
+  return hsum_ps256 (acc) - mins;
+}
+
+static float
+x86_dot_q5_K (int64_t n, const void *w, const void *a)
+{
+  const sm_block_q5_K *x = w;
+  const sm_block_q8_K *y = a;
+  const __m256i m4 = _mm256_set1_epi8 (0x0F);
+  const __m256i one = _mm256_set1_epi8 (1);
+  __m256 acc = _mm256_setzero_ps ();
+  float mins = 0;
+
+  for (int64_t i = 0; i < n / SM_QK_K; i++)
+    {
+      uint8_t sc[8], mn[8];
+      k4_scales (x[i].scales, sc, mn);
+      mins += y[i].d * x86_h2f (x[i].dmin) * (float) k4_min_sum (mn, y[i].bsums);
+
+      /* Bit 2j of qh[l] is the 5th bit of element 64j + l, bit 2j+1 that of 64j + 32 + l:
+       * shift the qh vector right by 2 per step and take bits 0 and 1 into bit 4. */
+      __m256i hb = loadu256 (x[i].qh);
+      __m256i sumi = _mm256_setzero_si256 ();
+      for (int j = 0; j < 4; j++)
+        {
+          const __m256i q = loadu256 (x[i].qs + 32 * j);
+          const __m256i h0 = _mm256_slli_epi16 (_mm256_and_si256 (hb, one), 4);
+          const __m256i h1 = _mm256_slli_epi16 (_mm256_and_si256 (_mm256_srli_epi16 (hb, 1), one), 4);
+          const __m256i lo = _mm256_or_si256 (_mm256_and_si256 (q, m4), h0);
+          const __m256i hi = _mm256_or_si256 (_mm256_and_si256 (_mm256_srli_epi16 (q, 4), m4), h1);
+          const __m256i p0 = _mm256_maddubs_epi16 (lo, loadu256 (y[i].qs + 64 * j));
+          const __m256i p1 = _mm256_maddubs_epi16 (hi, loadu256 (y[i].qs + 64 * j + 32));
+          sumi = _mm256_add_epi32 (sumi, _mm256_madd_epi16 (p0, _mm256_set1_epi16 (sc[2 * j])));
+          sumi = _mm256_add_epi32 (sumi, _mm256_madd_epi16 (p1, _mm256_set1_epi16 (sc[2 * j + 1])));
+          hb = _mm256_srli_epi16 (hb, 2);
+        }
+      acc = _mm256_fmadd_ps (_mm256_set1_ps (y[i].d * x86_h2f (x[i].d)),
+                             _mm256_cvtepi32_ps (sumi), acc);
+    }
+  return hsum_ps256 (acc) - mins;
+}
+
+static float
+x86_dot_q6_K (int64_t n, const void *w, const void *a)
+{
+  const sm_block_q6_K *x = w;
+  const sm_block_q8_K *y = a;
+  const __m256i m4 = _mm256_set1_epi8 (0x0F);
+  const __m256i m2 = _mm256_set1_epi8 (0x03);
+  __m256 acc = _mm256_setzero_ps ();
+  float offs = 0;
+
+  for (int64_t i = 0; i < n / SM_QK_K; i++)
+    {
+      const uint8_t *ql = x[i].ql;
+      const uint8_t *qh = x[i].qh;
+      const int8_t *sc = x[i].scales;
+      const int8_t *q8 = y[i].qs;
+      const float d = y[i].d * x86_h2f (x[i].d);
+
+      /* The -32 offset: 32 * sum_s sc[s] * bsums[s]. */
+      int bsc = 0;
+      for (int s = 0; s < 16; s++)
+        bsc += sc[s] * y[i].bsums[s];
+      offs += d * 32.f * (float) bsc;
+
+      __m256i sumi = _mm256_setzero_si256 ();
+      for (int h = 0; h < 2; h++, ql += 64, qh += 32, q8 += 128, sc += 8)
+        {
+          const __m256i l0 = loadu256 (ql);
+          const __m256i l1 = loadu256 (ql + 32);
+          const __m256i hb = loadu256 (qh);
+          /* Elements 32k + l of this half: low or high nibble of ql[l] / ql[32 + l], with bits
+           * 2k, 2k+1 of qh[l] on top. */
+          __m256i q[4];
+          q[0] = _mm256_or_si256 (_mm256_and_si256 (l0, m4),
+                                  _mm256_slli_epi16 (_mm256_and_si256 (hb, m2), 4));
+          q[1] = _mm256_or_si256 (_mm256_and_si256 (l1, m4),
+                                  _mm256_slli_epi16 (_mm256_and_si256 (_mm256_srli_epi16 (hb, 2), m2), 4));
+          q[2] = _mm256_or_si256 (_mm256_and_si256 (_mm256_srli_epi16 (l0, 4), m4),
+                                  _mm256_slli_epi16 (_mm256_and_si256 (_mm256_srli_epi16 (hb, 4), m2), 4));
+          q[3] = _mm256_or_si256 (_mm256_and_si256 (_mm256_srli_epi16 (l1, 4), m4),
+                                  _mm256_slli_epi16 (_mm256_and_si256 (_mm256_srli_epi16 (hb, 6), m2), 4));
+          for (int k = 0; k < 4; k++)
+            {
+              /* The low 128 bits hold sub-block 2k (scale sc[2k]), the high ones 2k + 1. */
+              const __m256i p = _mm256_maddubs_epi16 (q[k], loadu256 (q8 + 32 * k));
+              const __m256i s = _mm256_set_m128i (_mm_set1_epi16 (sc[2 * k + 1]),
+                                                  _mm_set1_epi16 (sc[2 * k]));
+              sumi = _mm256_add_epi32 (sumi, _mm256_madd_epi16 (p, s));
+            }
+        }
+      acc = _mm256_fmadd_ps (_mm256_set1_ps (d), _mm256_cvtepi32_ps (sumi), acc);
+    }
+  return hsum_ps256 (acc) - offs;
+}
+
+static float
+x86_dot_iq4_xs (int64_t n, const void *w, const void *a)
+{
+  const sm_block_iq4_xs *x = w;
+  const sm_block_q8_K *y = a;
+  const __m256i lut = iq4_lut ();
+  __m256 acc = _mm256_setzero_ps ();
+
+  for (int64_t i = 0; i < n / SM_QK_K; i++)
+    {
+      __m256i sumi0 = _mm256_setzero_si256 (), sumi1 = sumi0;
+      for (int ib = 0; ib < 8; ib += 2)
+        {
+          const __m256i v0 = _mm256_shuffle_epi8 (lut, unpack_nibbles (x[i].qs + 16 * ib));
+          const __m256i v1 = _mm256_shuffle_epi8 (lut, unpack_nibbles (x[i].qs + 16 * ib + 16));
+          const __m256i y0 = loadu256 (y[i].qs + 32 * ib);
+          const __m256i y1 = loadu256 (y[i].qs + 32 * ib + 32);
+          /* Levels are signed: |v| * sign(v) y, then the signed 6-bit scale via vpmaddwd. */
+          const __m256i p0 = _mm256_maddubs_epi16 (_mm256_sign_epi8 (v0, v0), _mm256_sign_epi8 (y0, v0));
+          const __m256i p1 = _mm256_maddubs_epi16 (_mm256_sign_epi8 (v1, v1), _mm256_sign_epi8 (y1, v1));
+          const int ls0 = (((x[i].scales_l[ib / 2] >> 0) & 0xf) | (((x[i].scales_h >> 2 * ib) & 3) << 4)) - 32;
+          const int ls1 = (((x[i].scales_l[ib / 2] >> 4) & 0xf) | (((x[i].scales_h >> (2 * ib + 2)) & 3) << 4)) - 32;
+          sumi0 = _mm256_add_epi32 (sumi0, _mm256_madd_epi16 (p0, _mm256_set1_epi16 ((int16_t) ls0)));
+          sumi1 = _mm256_add_epi32 (sumi1, _mm256_madd_epi16 (p1, _mm256_set1_epi16 ((int16_t) ls1)));
+        }
+      acc = _mm256_fmadd_ps (_mm256_set1_ps (y[i].d * x86_h2f (x[i].d)),
+                             _mm256_cvtepi32_ps (_mm256_add_epi32 (sumi0, sumi1)), acc);
+    }
+  return hsum_ps256 (acc);
+}
+
+/* ---- Activation rows (byte-identical to the reference) ---- */
+
+static inline float
+hmax_ps256 (__m256 v)
+{
+  __m128 s = _mm_max_ps (_mm256_castps256_ps128 (v), _mm256_extractf128_ps (v, 1));
+  s = _mm_max_ps (s, _mm_movehl_ps (s, s));
+  s = _mm_max_ss (s, _mm_movehdup_ps (s));
+  return _mm_cvtss_f32 (s);
+}
+
+/* roundf() exactly (half away from zero): t = trunc(v); v - t is exact, and |v - t| >= 0.5
+ * moves one step away from zero. (Adding 0.5 before truncating would be wrong for
+ * 0.49999997, whose sum rounds up to 1.) */
+static inline __m256i
+round_away_epi32 (__m256 v)
+{
+  const __m256 t = _mm256_round_ps (v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+  const __m256 sign = _mm256_and_ps (v, _mm256_set1_ps (-0.0f));
+  const __m256 frac = _mm256_andnot_ps (_mm256_set1_ps (-0.0f), _mm256_sub_ps (v, t));
+  const __m256 step = _mm256_and_ps (_mm256_cmp_ps (frac, _mm256_set1_ps (0.5f), _CMP_GE_OQ),
+                                     _mm256_or_ps (sign, _mm256_set1_ps (1.0f)));
+  return _mm256_cvttps_epi32 (_mm256_add_ps (t, step));
+}
+
+/* 4 x 8 int32 (each in -127..127) -> 32 int8 in order. vpackssdw/vpacksswb work per 128-bit
+ * lane, so the result comes out lane-interleaved; one dword permute restores element order. */
+static inline __m256i
+pack_epi32_to_epi8 (__m256i a, __m256i b, __m256i c, __m256i d)
+{
+  const __m256i ab = _mm256_packs_epi32 (a, b);
+  const __m256i cd = _mm256_packs_epi32 (c, d);
+  const __m256i abcd = _mm256_packs_epi16 (ab, cd);
+  return _mm256_permutevar8x32_epi32 (abcd, _mm256_setr_epi32 (0, 4, 1, 5, 2, 6, 3, 7));
+}
+
+static void
+x86_act_q8_0 (const float *src, void *dst, int64_t n)
+{
+  sm_block_q8_0 *y = dst;
+  const __m256 abs_mask = _mm256_castsi256_ps (_mm256_set1_epi32 (0x7fffffff));
+
+  for (int64_t i = 0; i < n / SM_QK8_0; i++)
+    {
+      const float *x = src + i * SM_QK8_0;
+      __m256 v[4];
+      __m256 amax = _mm256_setzero_ps ();
+      for (int k = 0; k < 4; k++)
+        {
+          v[k] = _mm256_loadu_ps (x + 8 * k);
+          amax = _mm256_max_ps (amax, _mm256_and_ps (v[k], abs_mask));
+        }
+      const float d = hmax_ps256 (amax) / ((1 << 7) - 1);
+      const float id = d ? 1.0f / d : 0.0f;
+      y[i].d = (sm_half) _cvtss_sh (d, _MM_FROUND_TO_NEAREST_INT);
+      const __m256 vid = _mm256_set1_ps (id);
+      __m256i q[4];
+      for (int k = 0; k < 4; k++)
+        q[k] = round_away_epi32 (_mm256_mul_ps (v[k], vid));
+      _mm256_storeu_si256 ((__m256i *) y[i].qs, pack_epi32_to_epi8 (q[0], q[1], q[2], q[3]));
+    }
+}
+
+static void
+x86_act_q8_K (const float *src, void *dst, int64_t n)
+{
+  sm_block_q8_K *y = dst;
+  const __m256 abs_mask = _mm256_castsi256_ps (_mm256_set1_epi32 (0x7fffffff));
+
+  for (int64_t i = 0; i < n / SM_QK_K; i++)
+    {
+      const float *x = src + i * SM_QK_K;
+      __m256 amax_v = _mm256_setzero_ps ();
+      for (int k = 0; k < SM_QK_K; k += 8)
+        amax_v = _mm256_max_ps (amax_v, _mm256_and_ps (_mm256_loadu_ps (x + k), abs_mask));
+      const float amax = hmax_ps256 (amax_v);
+      if (!amax)
+        {
+          memset (&y[i], 0, sizeof y[i]);
+          continue;
+        }
+      /* The reference keeps the sign of the first element reaching amax. */
+      float max = amax;
+      for (int k = 0; k < SM_QK_K; k++)
+        if (fabsf (x[k]) == amax)
+          {
+            max = x[k];
+            break;
+          }
+      const float iscale = -127.f / max;
+      const __m256 vis = _mm256_set1_ps (iscale);
+      const __m256i lim = _mm256_set1_epi32 (127);
+      for (int k = 0; k < SM_QK_K; k += 32)
+        {
+          __m256i q[4];
+          /* vcvtps2dq rounds to nearest even, as nearest_int() does. */
+          for (int j = 0; j < 4; j++)
+            q[j] = _mm256_min_epi32 (lim, _mm256_cvtps_epi32 (_mm256_mul_ps (vis, _mm256_loadu_ps (x + k + 8 * j))));
+          y[i].bsums[k / 16] = (int16_t) hsum_epi32_256 (_mm256_add_epi32 (q[0], q[1]));
+          y[i].bsums[k / 16 + 1] = (int16_t) hsum_epi32_256 (_mm256_add_epi32 (q[2], q[3]));
+          _mm256_storeu_si256 ((__m256i *) (y[i].qs + k), pack_epi32_to_epi8 (q[0], q[1], q[2], q[3]));
+        }
+      y[i].d = 1 / iscale;
+    }
+}
+
+static void
+x86_act_f16 (const float *src, void *dst, int64_t n)
+{
+  uint16_t *y = dst;
+  int64_t i = 0;
+
+  for (; i + 8 <= n; i += 8)
+    _mm_storeu_si128 ((__m128i *) (y + i),
+                      _mm256_cvtps_ph (_mm256_loadu_ps (src + i), _MM_FROUND_TO_NEAREST_INT));
+  for (; i < n; i++)
+    y[i] = sm_float_to_half (src[i]);
+}
+
+/* bf16 rounding in integers (no dependency on MXCSR or on avx512_bf16's flush of subnormals):
+ * bits + 0x7fff + (bit 16) then >> 16; NaNs keep their top bits and get the quiet bit. */
+static void
+x86_act_bf16 (const float *src, void *dst, int64_t n)
+{
+  uint16_t *y = dst;
+  int64_t i = 0;
+  const __m256i abs_mask = _mm256_set1_epi32 (0x7fffffff);
+  const __m256i inf = _mm256_set1_epi32 (0x7f800000);
+
+  for (; i + 16 <= n; i += 16)
+    {
+      __m256i r[2];
+      for (int k = 0; k < 2; k++)
+        {
+          const __m256i u = _mm256_loadu_si256 ((const __m256i *) (src + i + 8 * k));
+          const __m256i lsb = _mm256_and_si256 (_mm256_srli_epi32 (u, 16), _mm256_set1_epi32 (1));
+          const __m256i rounded = _mm256_srli_epi32 (_mm256_add_epi32 (u, _mm256_add_epi32 (lsb, _mm256_set1_epi32 (0x7fff))), 16);
+          const __m256i quiet = _mm256_or_si256 (_mm256_srli_epi32 (u, 16), _mm256_set1_epi32 (64));
+          const __m256i is_nan = _mm256_cmpgt_epi32 (_mm256_and_si256 (u, abs_mask), inf);
+          r[k] = _mm256_blendv_epi8 (rounded, quiet, is_nan);
+        }
+      /* Values are 16-bit: an unsigned pack is exact; it interleaves lanes, so permute. */
+      const __m256i p = _mm256_permute4x64_epi64 (_mm256_packus_epi32 (r[0], r[1]), _MM_SHUFFLE (3, 1, 2, 0));
+      _mm256_storeu_si256 ((__m256i *) (y + i), p);
+    }
+  for (; i < n; i++)
+    y[i] = sm_float_to_bf16 (src[i]);
+}
+
+/* Installs the kernels above into a table. */
+static void
+x86_fill_common (sm_vec_dot_fn vec_dot[SM_TYPE_COUNT], sm_activation_fn act[SM_TYPE_COUNT])
+{
+  vec_dot[SM_TYPE_F32] = x86_dot_f32;
+  vec_dot[SM_TYPE_F16] = x86_dot_f16;
+  vec_dot[SM_TYPE_BF16] = x86_dot_bf16;
+  vec_dot[SM_TYPE_Q8_0] = x86_dot_q8_0;
+  vec_dot[SM_TYPE_Q4_0] = x86_dot_q4_0;
+  vec_dot[SM_TYPE_IQ4_NL] = x86_dot_iq4_nl;
+  vec_dot[SM_TYPE_Q4_K] = x86_dot_q4_K;
+  vec_dot[SM_TYPE_Q5_K] = x86_dot_q5_K;
+  vec_dot[SM_TYPE_Q6_K] = x86_dot_q6_K;
+  vec_dot[SM_TYPE_IQ4_XS] = x86_dot_iq4_xs;
+  act[SM_TYPE_Q8_0] = x86_act_q8_0;
+  act[SM_TYPE_Q8_K] = x86_act_q8_K;
+  act[SM_TYPE_F16] = x86_act_f16;
+  act[SM_TYPE_BF16] = x86_act_bf16;
+}

@@ -1,0 +1,740 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later
+ *
+ * test-quant-fns.c: the block formats and their kernels, in the manner of ggml's
+ * test-quantize-fns: deterministic synthetic rows (normal, uniform, outliers, all-zero, tiny and
+ * huge scales), round-trip error bounds per format, golden blocks (hand-made bytes with known
+ * decodings, known encodings, fp16/bf16 rounding), and every dot product / activation kernel of
+ * every CPU variant compared with the scalar `_ref`, on odd lengths so the tail loops run.
+ * Variants the CPU lacks are skipped (g_test_skip). Bit-compatibility with llama.cpp itself is
+ * checked by the parity suite; here the references are checked against the maths.
+ */
+#include <glib.h>
+#include <math.h>
+#include <string.h>
+
+#include "sm-quant.h"
+#include "sm-quant-private.h"
+#include "sm-dispatch.h"
+
+/* ---- Deterministic data ---- */
+
+typedef enum
+{
+  DATA_NORMAL,   /* N(0, 1) */
+  DATA_UNIFORM,  /* U(-1, 1) */
+  DATA_OUTLIERS, /* N(0, 0.02) with one element in 97 fifty times larger */
+  DATA_ZERO,     /* all zero */
+  DATA_TINY,     /* N(0, 1e-3): fp16 scales near the subnormal range */
+  DATA_HUGE,     /* N(0, 1e3) */
+  DATA_SHIFTED,  /* U(0.5, 1.5): all positive, exercises the min of the asymmetric formats */
+  DATA_COUNT,
+} data_kind;
+
+static const char *const data_names[DATA_COUNT] = {
+  "normal", "uniform", "outliers", "zero", "tiny", "huge", "shifted",
+};
+
+typedef struct
+{
+  guint64 s;
+} rng;
+
+static double
+rng_uniform (rng *r)
+{
+  r->s = r->s * 6364136223846793005ULL + 1442695040888963407ULL;
+  return (double) (r->s >> 11) * (1.0 / 9007199254740992.0);
+}
+
+static double
+rng_normal (rng *r)
+{
+  double u = rng_uniform (r) + 1e-12, v = rng_uniform (r);
+  return sqrt (-2 * log (u)) * cos (6.283185307179586 * v);
+}
+
+static void
+fill (float *x, int64_t n, data_kind kind, guint64 seed)
+{
+  rng r = { seed * 7919 + kind };
+
+  for (int64_t i = 0; i < n; i++)
+    {
+      double v = 0;
+      switch (kind)
+        {
+        case DATA_NORMAL: v = rng_normal (&r); break;
+        case DATA_UNIFORM: v = 2 * rng_uniform (&r) - 1; break;
+        case DATA_OUTLIERS: v = 0.02 * rng_normal (&r) * (i % 97 == 13 ? 50 : 1); break;
+        case DATA_ZERO: v = 0; break;
+        case DATA_TINY: v = 1e-3 * rng_normal (&r); break;
+        case DATA_HUGE: v = 1e3 * rng_normal (&r); break;
+        case DATA_SHIFTED: v = 0.5 + rng_uniform (&r); break;
+        default: g_assert_not_reached ();
+        }
+      x[i] = (float) v;
+    }
+}
+
+static double
+rms (const float *x, int64_t n)
+{
+  double s = 0;
+  for (int64_t i = 0; i < n; i++)
+    s += (double) x[i] * x[i];
+  return sqrt (s / (double) (n > 0 ? n : 1));
+}
+
+static double
+rmse (const float *x, const float *y, int64_t n)
+{
+  double s = 0;
+  for (int64_t i = 0; i < n; i++)
+    s += ((double) x[i] - y[i]) * ((double) x[i] - y[i]);
+  return sqrt (s / (double) n);
+}
+
+/* ---- Per-type expectations ---- */
+
+typedef struct
+{
+  sm_type type;
+  double  max_rel_rmse; /* round-trip rmse / rms on normal, uniform, tiny, huge, shifted data */
+  double  max_outliers; /* the same on the outlier data (one block max sets the scale) */
+} fmt;
+
+/* Bounds are about 1.25x what the reference quantizers reach on these rows. */
+static const fmt formats[] = {
+  { SM_TYPE_F32, 0, 0 },
+  { SM_TYPE_F16, 0.0004, 0.0004 },
+  { SM_TYPE_BF16, 0.003, 0.003 },
+  { SM_TYPE_Q8_0, 0.0075, 0.016 },
+  { SM_TYPE_Q4_0, 0.12, 0.26 },
+  { SM_TYPE_Q4_1, 0.12, 0.17 },
+  { SM_TYPE_Q5_0, 0.062, 0.15 },
+  { SM_TYPE_Q5_1, 0.055, 0.075 },
+  { SM_TYPE_Q2_K, 0.40, 0.31 },
+  { SM_TYPE_Q3_K, 0.20, 0.16 },
+  { SM_TYPE_Q4_K, 0.095, 0.14 },
+  { SM_TYPE_Q5_K, 0.05, 0.062 },
+  { SM_TYPE_Q6_K, 0.027, 0.045 },
+  { SM_TYPE_Q8_K, 0.01, 0.042 },
+  { SM_TYPE_IQ4_NL, 0.10, 0.2 },
+  { SM_TYPE_IQ4_XS, 0.11, 0.17 },
+};
+
+static int64_t
+block_of (sm_type t)
+{
+  return sm_type_get_traits (t)->blck_size;
+}
+
+/* ---- Round trip ---- */
+
+static void
+test_roundtrip (gconstpointer data)
+{
+  const fmt *f = data;
+  const int64_t blk = block_of (f->type);
+  /* Odd block counts; plain types also get a length no SIMD width divides. */
+  const int64_t lengths[] = { blk, 3 * blk, blk == 1 ? 4099 : (blk == 32 ? 4128 : 4352) };
+
+  for (gsize li = 0; li < G_N_ELEMENTS (lengths); li++)
+    {
+      const int64_t n = lengths[li];
+      g_autofree float *x = g_new (float, n);
+      g_autofree float *y = g_new (float, n);
+      g_autofree guint8 *q = g_malloc (sm_type_row_size (f->type, n) + 1);
+
+      for (int k = 0; k < DATA_COUNT; k++)
+        {
+          fill (x, n, k, 1 + li);
+          q[sm_type_row_size (f->type, n)] = 0xA5; /* guard byte */
+          g_assert_cmpuint (sm_quantize_row (f->type, x, q, n, NULL), ==,
+                            sm_type_row_size (f->type, n));
+          g_assert_cmpuint (q[sm_type_row_size (f->type, n)], ==, 0xA5);
+          g_assert_true (sm_dequantize_row (f->type, q, y, n));
+
+          for (int64_t i = 0; i < n; i++)
+            g_assert_true (isfinite (y[i]));
+          if (k == DATA_ZERO)
+            {
+              for (int64_t i = 0; i < n; i++)
+                g_assert_cmpfloat (y[i], ==, 0.0f);
+              continue;
+            }
+          const double rel = rmse (x, y, n) / rms (x, n);
+          const double bound = k == DATA_OUTLIERS ? f->max_outliers : f->max_rel_rmse;
+          if (rel > bound)
+            {
+              g_test_fail_printf ("%s, %s data, n=%" G_GINT64_FORMAT ": relative rmse %.5f > %.5f",
+                                  sm_type_get_traits (f->type)->name, data_names[k], n, rel, bound);
+              return;
+            }
+        }
+    }
+}
+
+/* Importance weights: valid output, and a lower weighted error than without them when the
+ * weights single out a few columns. */
+static void
+test_importance (gconstpointer data)
+{
+  const fmt *f = data;
+  const int64_t n = 4096;
+  g_autofree float *x = g_new (float, n);
+  g_autofree float *w = g_new (float, n);
+  g_autofree float *y0 = g_new (float, n);
+  g_autofree float *y1 = g_new (float, n);
+  g_autofree guint8 *q = g_malloc (sm_type_row_size (f->type, n));
+  rng r = { 99 };
+
+  fill (x, n, DATA_NORMAL, 5);
+  for (int64_t i = 0; i < n; i++)
+    w[i] = (float) (i % 8 == 0 ? 100 * rng_uniform (&r) : 0.01 * rng_uniform (&r));
+
+  g_assert_cmpuint (sm_quantize_row (f->type, x, q, n, NULL), >, 0);
+  g_assert_true (sm_dequantize_row (f->type, q, y0, n));
+  g_assert_cmpuint (sm_quantize_row (f->type, x, q, n, w), >, 0);
+  g_assert_true (sm_dequantize_row (f->type, q, y1, n));
+
+  double e0 = 0, e1 = 0;
+  for (int64_t i = 0; i < n; i++)
+    {
+      e0 += w[i] * ((double) x[i] - y0[i]) * ((double) x[i] - y0[i]);
+      e1 += w[i] * ((double) x[i] - y1[i]) * ((double) x[i] - y1[i]);
+      g_assert_true (isfinite (y1[i]));
+    }
+  g_test_message ("%s: weighted error %.6g without, %.6g with importance",
+                  sm_type_get_traits (f->type)->name, e0, e1);
+  switch (f->type)
+    {
+    case SM_TYPE_F32: case SM_TYPE_F16: case SM_TYPE_BF16: case SM_TYPE_Q8_0: case SM_TYPE_Q8_K:
+      g_assert_cmpfloat (e1, ==, e0); /* importance is ignored */
+      break;
+    default:
+      g_assert_cmpfloat (e1, <, e0);
+      break;
+    }
+}
+
+/* ---- Golden values ---- */
+
+static void
+test_fp16_known (void)
+{
+  static const struct { float f; guint16 h; } cases[] = {
+    { 1.0f, 0x3c00 }, { -2.0f, 0xc000 }, { 0.5f, 0x3800 }, { 65504.f, 0x7bff },
+    { 65519.f, 0x7bff }, { 65520.f, 0x7c00 }, { 1e9f, 0x7c00 }, { 0.1f, 0x2e66 },
+    { 5.9604645e-8f, 0x0001 }, { 2.9802322e-8f, 0x0000 }, /* tie to even: 0 */
+    { 8.940697e-8f, 0x0002 },                             /* 1.5 ulp: tie to even, 2 */
+    { 6.1035156e-5f, 0x0400 }, { 0.0f, 0x0000 }, { -0.0f, 0x8000 },
+    { 1.00048828125f, 0x3c00 }, /* 1 + 2^-11: tie, stays even */
+    { 1.00146484375f, 0x3c02 }, /* 1 + 3 * 2^-11: tie, rounds up to even */
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_assert_cmphex (sm_fp32_to_fp16 (cases[i].f), ==, cases[i].h);
+      if ((cases[i].h & 0x7c00) != 0x7c00 && cases[i].f == sm_fp16_to_fp32 (cases[i].h))
+        g_assert_cmpfloat (sm_fp16_to_fp32 (sm_fp32_to_fp16 (cases[i].f)), ==, cases[i].f);
+    }
+  g_assert_true (isnan (sm_fp16_to_fp32 (sm_fp32_to_fp16 (NAN))));
+  g_assert_true (isinf (sm_fp16_to_fp32 (0x7c00)));
+  g_assert_cmpfloat (sm_fp16_to_fp32 (0x0001), ==, 5.9604645e-8f);
+  g_assert_cmpfloat (sm_fp16_to_fp32 (0xfbff), ==, -65504.f);
+  /* Every half that is a number survives a round trip through float. */
+  for (guint32 h = 0; h < 0x10000; h++)
+    if ((h & 0x7c00) != 0x7c00)
+      g_assert_cmphex (sm_fp32_to_fp16 (sm_fp16_to_fp32 ((guint16) h)), ==, h);
+}
+
+static float
+from_bits (guint32 u)
+{
+  float f;
+  memcpy (&f, &u, 4);
+  return f;
+}
+
+static void
+test_bf16_known (void)
+{
+  g_assert_cmphex (sm_fp32_to_bf16 (1.0f), ==, 0x3f80);
+  g_assert_cmphex (sm_fp32_to_bf16 (from_bits (0x3f808000)), ==, 0x3f80); /* tie -> even */
+  g_assert_cmphex (sm_fp32_to_bf16 (from_bits (0x3f818000)), ==, 0x3f82); /* tie -> even */
+  g_assert_cmphex (sm_fp32_to_bf16 (from_bits (0x3f808001)), ==, 0x3f81);
+  g_assert_cmphex (sm_fp32_to_bf16 (from_bits (0x7fa00000)), ==, 0x7fe0); /* NaN made quiet */
+  g_assert_cmphex (sm_fp32_to_bf16 (-INFINITY), ==, 0xff80);
+  g_assert_cmpfloat (sm_bf16_to_fp32 (0x4049), ==, 3.140625f);
+}
+
+/* Hand-made blocks whose decodings follow from formats.md section 3. */
+static void
+test_golden_decode (void)
+{
+  float y[256];
+
+  { /* Q4_0: d = 1.0; byte 0 = 0x9F -> element 0 = 15 - 8, element 16 = 9 - 8; rest 0x88 -> 0. */
+    sm_block_q4_0 b;
+    b.d = 0x3c00;
+    memset (b.qs, 0x88, sizeof b.qs);
+    b.qs[0] = 0x9F;
+    g_assert_true (sm_dequantize_row (SM_TYPE_Q4_0, &b, y, 32));
+    g_assert_cmpfloat (y[0], ==, 7.0f);
+    g_assert_cmpfloat (y[16], ==, 1.0f);
+    for (int i = 1; i < 32; i++)
+      if (i != 16)
+        g_assert_cmpfloat (y[i], ==, 0.0f);
+  }
+  { /* Q5_1: d = 0.5, m = -1; element 17: nibble 3 (high of byte 1) + 5th bit (qh bit 17) = 19. */
+    sm_block_q5_1 b;
+    memset (&b, 0, sizeof b);
+    b.d = 0x3800;
+    b.m = 0xbc00;
+    b.qs[1] = 0x30;
+    b.qh[2] = 0x02; /* bit 17 of the LE uint32 */
+    g_assert_true (sm_dequantize_row (SM_TYPE_Q5_1, &b, y, 32));
+    g_assert_cmpfloat (y[17], ==, 0.5f * 19 - 1);
+    g_assert_cmpfloat (y[0], ==, -1.0f);
+  }
+  { /* Q8_0: d = 0.25, codes -128, 127, 4. */
+    sm_block_q8_0 b;
+    memset (&b, 0, sizeof b);
+    b.d = 0x3400;
+    b.qs[0] = -128;
+    b.qs[1] = 127;
+    b.qs[31] = 4;
+    g_assert_true (sm_dequantize_row (SM_TYPE_Q8_0, &b, y, 32));
+    g_assert_cmpfloat (y[0], ==, -32.0f);
+    g_assert_cmpfloat (y[1], ==, 31.75f);
+    g_assert_cmpfloat (y[31], ==, 1.0f);
+  }
+  { /* Q4_K: d = 1, dmin = 0.5. Sub-block 0: scale 3, min 2, element 0 nibble 5 -> 3*5 - 1 = 14.
+     * Sub-block 4: scale = (byte 8 & 15) | (byte 0 >> 6) << 4 = 1 | 16 = 17, min = (byte 8 >> 4)
+     * | (byte 4 >> 6) << 4 = 2; element 128 is the low nibble of qs[64] = 3 -> 17*3 - 1 = 50. */
+    sm_block_q4_K b;
+    memset (&b, 0, sizeof b);
+    b.d = 0x3c00;
+    b.dmin = 0x3800;
+    b.scales[0] = 3 | 0x40;
+    b.scales[4] = 2;
+    b.scales[8] = 0x21;
+    b.qs[0] = 0x05;
+    b.qs[64] = 0x03;
+    g_assert_true (sm_dequantize_row (SM_TYPE_Q4_K, &b, y, 256));
+    g_assert_cmpfloat (y[0], ==, 14.0f);
+    g_assert_cmpfloat (y[128], ==, 50.0f);
+    g_assert_cmpfloat (y[1], ==, -1.0f);  /* code 0, min 2 * 0.5 */
+    g_assert_cmpfloat (y[32], ==, 0.0f);  /* sub-block 1: scale 0, min 0 */
+  }
+  { /* Q6_K: d = 0.25, scale[0] = -2; element 0: low 4 = 15, high 2 = 2 -> 47 - 32 = 15 -> -7.5.
+     * Element 96 (k = 3): high nibble of ql[32], bits 6-7 of qh[0]. */
+    sm_block_q6_K b;
+    memset (&b, 0, sizeof b);
+    b.d = 0x3400;
+    b.scales[0] = -2;
+    b.scales[6] = 1;
+    b.ql[0] = 0x0F;
+    b.qh[0] = 0x02 | (3 << 6);
+    b.ql[32] = 0x10;
+    g_assert_true (sm_dequantize_row (SM_TYPE_Q6_K, &b, y, 256));
+    g_assert_cmpfloat (y[0], ==, -7.5f);
+    g_assert_cmpfloat (y[96], ==, 0.25f * 1 * ((1 | 48) - 32));
+    g_assert_cmpfloat (y[1], ==, 0.25f * -2 * -32);
+  }
+  { /* Q3_K: d = 1; all scales 0 except scale 0 = (s[0] & 15 | (s[8] & 3) << 4) - 32 = 1 - 32.
+     * Element 0: low 2 bits 3, hmask bit set -> q = 3 -> -93; element 1: hmask clear -> 3 - 4. */
+    sm_block_q3_K b;
+    memset (&b, 0, sizeof b);
+    b.d = 0x3c00;
+    memset (b.scales, 0, 12);
+    for (int j = 0; j < 8; j++)
+      b.scales[j] = 0x00;
+    b.scales[0] = 1;
+    b.scales[8] = 0x00;
+    b.qs[0] = 3;
+    b.qs[1] = 3;
+    b.hmask[0] = 1;
+    g_assert_true (sm_dequantize_row (SM_TYPE_Q3_K, &b, y, 256));
+    g_assert_cmpfloat (y[0], ==, -31.0f * 3);
+    g_assert_cmpfloat (y[1], ==, -31.0f * -1);
+    g_assert_cmpfloat (y[16], ==, -32.0f * -4); /* scale 1 = 0 - 32, code 0 - 4 */
+  }
+  { /* Q2_K: d = 1, dmin = 1; sub-block 0 scale byte 0x32 (scale 2, min 3); element 32 uses bits
+     * 2-3 of qs[0]. */
+    sm_block_q2_K b;
+    memset (&b, 0, sizeof b);
+    b.d = 0x3c00;
+    b.dmin = 0x3c00;
+    b.scales[0] = 0x32;
+    b.scales[2] = 0x01;
+    b.qs[0] = 0x03 | (2 << 2);
+    g_assert_true (sm_dequantize_row (SM_TYPE_Q2_K, &b, y, 256));
+    g_assert_cmpfloat (y[0], ==, 2 * 3 - 3.0f);
+    g_assert_cmpfloat (y[32], ==, 1 * 2 - 0.0f);
+  }
+  { /* IQ4_NL: d = 2; byte 0 = 0x0F -> element 0 = 2 * 113, element 16 = 2 * -127. */
+    sm_block_iq4_nl b;
+    memset (&b, 0x88, sizeof b);
+    b.d = 0x4000;
+    b.qs[0] = 0x0F;
+    g_assert_true (sm_dequantize_row (SM_TYPE_IQ4_NL, &b, y, 32));
+    g_assert_cmpfloat (y[0], ==, 226.0f);
+    g_assert_cmpfloat (y[16], ==, -254.0f);
+    g_assert_cmpfloat (y[1], ==, 2.0f);
+  }
+  { /* IQ4_XS: d = 1; sub-block 3 scale = low nibble of scales_l[1] >> 4 ... = (9 | 2 << 4) - 32 = 9. */
+    sm_block_iq4_xs b;
+    memset (&b, 0, sizeof b);
+    b.d = 0x3c00;
+    b.scales_l[1] = 0x90;
+    b.scales_h = (uint16_t) (2 << 6);
+    b.qs[48] = 0xF0;
+    g_assert_true (sm_dequantize_row (SM_TYPE_IQ4_XS, &b, y, 256));
+    g_assert_cmpfloat (y[96], ==, 9.0f * -127);
+    g_assert_cmpfloat (y[112], ==, 9.0f * 113);
+    g_assert_cmpfloat (y[0], ==, -32.0f * -127);
+  }
+  { /* IQ2_XXS: all-zero block except d = 1 and a1 = scale 15 << 28: grid entry 0 is eight 8s,
+     * sign index 0 means no sign: x = 1 * (0.5 + 15) / 4 * 8 = 31. */
+    sm_block_iq2_xxs b;
+    memset (&b, 0, sizeof b);
+    b.d = 0x3c00;
+    b.qs[3] = 0xF000;
+    b.qs[2] = 1 << 7; /* sign index 1 for the second 8: mask 0x81 */
+    g_assert_true (sm_dequantize_row (SM_TYPE_IQ2_XXS, &b, y, 256));
+    g_assert_cmpfloat (y[0], ==, 31.0f);
+    g_assert_cmpfloat (y[8], ==, -31.0f);
+    g_assert_cmpfloat (y[15], ==, -31.0f);
+    g_assert_cmpfloat (y[9], ==, 31.0f);
+    g_assert_cmpfloat (y[32], ==, 0.5f / 4 * 8);
+  }
+  { /* IQ1_S: d = 1, all indices 0 (grid entry 0 = eight -1), scale 0, delta +: x = -1 + 0.125. */
+    sm_block_iq1_s b;
+    memset (&b, 0, sizeof b);
+    b.d = 0x3c00;
+    b.qh[1] = 0x8000 | (2 << 12); /* second 32: delta negative, scale 2 -> 5 */
+    g_assert_true (sm_dequantize_row (SM_TYPE_IQ1_S, &b, y, 256));
+    g_assert_cmpfloat (y[0], ==, -0.875f);
+    g_assert_cmpfloat (y[32], ==, 5 * (-1 - 0.125f));
+  }
+}
+
+/* Known encodings: inputs whose reference bytes follow from the quantizer's definition. */
+static void
+test_golden_encode (void)
+{
+  float x[32];
+
+  for (int j = 0; j < 32; j++)
+    x[j] = (float) (j - 16);
+
+  { /* Q4_0: max = -16 -> d = 2 (0x4000), q = trunc(x / 2 + 8.5) clamped to 15. */
+    sm_block_q4_0 b;
+    g_assert_cmpuint (sm_quantize_row (SM_TYPE_Q4_0, x, &b, 32, NULL), ==, 18);
+    g_assert_cmphex (b.d, ==, 0x4000);
+    g_assert_cmphex (b.qs[0], ==, 0x80);  /* x=-16 -> 0, x=0 -> 8 */
+    g_assert_cmphex (b.qs[1], ==, 0x91);  /* x=-15 -> 1, x=1 -> 9 */
+    g_assert_cmphex (b.qs[15], ==, 0xF8); /* x=-1 -> 8, x=15 -> 16 clamped to 15 */
+  }
+  { /* Q8_0: d = 16/127 -> f16 0x3008; q = round(x * 127/16). */
+    sm_block_q8_0 b;
+    g_assert_cmpuint (sm_quantize_row (SM_TYPE_Q8_0, x, &b, 32, NULL), ==, 34);
+    g_assert_cmphex (b.d, ==, 0x3008);
+    g_assert_cmpint (b.qs[0], ==, -127);
+    g_assert_cmpint (b.qs[16], ==, 0);
+    g_assert_cmpint (b.qs[17], ==, 8);
+    g_assert_cmpint (b.qs[31], ==, 119);
+  }
+  { /* IQ4_NL of a row that is exactly d * T: the search must find the table itself. */
+    float t[32];
+    sm_block_iq4_nl b;
+    for (int j = 0; j < 32; j++)
+      t[j] = 0.5f * sm_kvalues_iq4nl[j % 16];
+    g_assert_cmpuint (sm_quantize_row (SM_TYPE_IQ4_NL, t, &b, 32, NULL), ==, 18);
+    float y[32];
+    g_assert_true (sm_dequantize_row (SM_TYPE_IQ4_NL, &b, y, 32));
+    for (int j = 0; j < 32; j++)
+      g_assert_cmpfloat_with_epsilon (y[j], t[j], 1e-3);
+  }
+  { /* Q8_K: max = -16 at element 0 -> d = 16/127 (f32), bsums of 16 codes. */
+    float k[256];
+    sm_block_q8_K b;
+    for (int j = 0; j < 256; j++)
+      k[j] = (float) ((j % 32) - 16);
+    g_assert_cmpuint (sm_quantize_row (SM_TYPE_Q8_K, k, &b, 256, NULL), ==, 292);
+    g_assert_cmpfloat (b.d, ==, 1 / (-127.f / -16.f));
+    g_assert_cmpint (b.qs[0], ==, -127);
+    int s = 0;
+    for (int j = 0; j < 16; j++)
+      s += b.qs[j];
+    g_assert_cmpint (b.bsums[0], ==, s);
+  }
+}
+
+/* ---- API edges ---- */
+
+static void
+test_api (void)
+{
+  float x[64] = { 0 };
+  guint8 q[256];
+  float y[64];
+
+  g_assert_cmpuint (sm_quantize_row (SM_TYPE_Q4_0, x, q, 33, NULL), ==, 0);
+  g_assert_cmpuint (sm_quantize_row (SM_TYPE_Q4_K, x, q, 64, NULL), ==, 0);
+  g_assert_cmpuint (sm_quantize_row (SM_TYPE_IQ2_XXS, x, q, 256, NULL), ==, 0);
+  g_assert_cmpuint (sm_quantize_row (SM_TYPE_MXFP4, x, q, 32, NULL), ==, 0);
+  g_assert_cmpuint (sm_quantize_row ((sm_type) 4, x, q, 32, NULL), ==, 0);
+  g_assert_cmpuint (sm_quantize_row ((sm_type) 1000, x, q, 32, NULL), ==, 0);
+  g_assert_false (sm_dequantize_row (SM_TYPE_TQ1_0, q, y, 256));
+  g_assert_false (sm_dequantize_row (SM_TYPE_Q4_0, q, y, 31));
+
+  static const sm_type quantizable[] = {
+    SM_TYPE_F32, SM_TYPE_F16, SM_TYPE_BF16, SM_TYPE_Q8_0, SM_TYPE_Q4_0, SM_TYPE_Q4_1,
+    SM_TYPE_Q5_0, SM_TYPE_Q5_1, SM_TYPE_Q2_K, SM_TYPE_Q3_K, SM_TYPE_Q4_K, SM_TYPE_Q5_K,
+    SM_TYPE_Q6_K, SM_TYPE_Q8_K, SM_TYPE_IQ4_NL, SM_TYPE_IQ4_XS,
+  };
+  static const sm_type grids[] = {
+    SM_TYPE_IQ1_S, SM_TYPE_IQ1_M, SM_TYPE_IQ2_XXS, SM_TYPE_IQ2_XS, SM_TYPE_IQ2_S,
+    SM_TYPE_IQ3_XXS, SM_TYPE_IQ3_S,
+  };
+  for (gsize i = 0; i < G_N_ELEMENTS (quantizable); i++)
+    {
+      g_assert_true (sm_quant_can_quantize (quantizable[i]));
+      g_assert_true (sm_quant_can_dequantize (quantizable[i]));
+    }
+  for (gsize i = 0; i < G_N_ELEMENTS (grids); i++)
+    {
+      g_assert_false (sm_quant_can_quantize (grids[i]));
+      g_assert_true (sm_quant_can_dequantize (grids[i]));
+      g_assert_cmpint (sm_quant_vec_dot_type (grids[i]), ==, SM_TYPE_Q8_K);
+    }
+  g_assert_false (sm_quant_can_quantize (SM_TYPE_TQ2_0));
+  g_assert_false (sm_quant_can_dequantize (SM_TYPE_I32));
+
+  g_assert_cmpint (sm_quant_vec_dot_type (SM_TYPE_Q4_0), ==, SM_TYPE_Q8_0);
+  g_assert_cmpint (sm_quant_vec_dot_type (SM_TYPE_Q5_0), ==, SM_TYPE_Q8_0);
+  g_assert_cmpint (sm_quant_vec_dot_type (SM_TYPE_Q8_0), ==, SM_TYPE_Q8_0);
+  g_assert_cmpint (sm_quant_vec_dot_type (SM_TYPE_IQ4_NL), ==, SM_TYPE_Q8_0);
+  g_assert_cmpint (sm_quant_vec_dot_type (SM_TYPE_Q4_1), ==, SM_TYPE_Q8_1);
+  g_assert_cmpint (sm_quant_vec_dot_type (SM_TYPE_Q5_1), ==, SM_TYPE_Q8_1);
+  g_assert_cmpint (sm_quant_vec_dot_type (SM_TYPE_Q4_K), ==, SM_TYPE_Q8_K);
+  g_assert_cmpint (sm_quant_vec_dot_type (SM_TYPE_IQ4_XS), ==, SM_TYPE_Q8_K);
+  g_assert_cmpint (sm_quant_vec_dot_type (SM_TYPE_F16), ==, SM_TYPE_F16);
+  g_assert_cmpint (sm_quant_vec_dot_type (SM_TYPE_BF16), ==, SM_TYPE_BF16);
+  g_assert_cmpint (sm_quant_vec_dot_type (SM_TYPE_F32), ==, SM_TYPE_F32);
+  g_assert_cmpint (sm_quant_vec_dot_type (SM_TYPE_I8), ==, SM_TYPE_COUNT);
+  g_assert_cmpfloat (sm_vec_dot (SM_TYPE_I8, 32, q, q), ==, 0.0f);
+}
+
+/* The override: SMELT_CPU_VARIANT names a variant; unknown or unsupported ones keep the best. */
+static void
+test_dispatch (void)
+{
+  const char *want = g_getenv ("SMELT_CPU_VARIANT");
+  sm_cpu_variant best = SM_CPU_VARIANT_REF;
+
+  for (int v = 0; v < SM_CPU_VARIANT_COUNT; v++)
+    if (sm_cpu_variant_supported (v))
+      best = v;
+  g_assert_true (sm_cpu_variant_supported (SM_CPU_VARIANT_REF));
+  g_assert_null (sm_cpu_variant_name (SM_CPU_VARIANT_COUNT));
+
+  sm_cpu_variant expect = best;
+  for (int v = 0; v < SM_CPU_VARIANT_COUNT; v++)
+    if (want != NULL && g_str_equal (want, sm_cpu_variant_name (v)) && sm_cpu_variant_supported (v))
+      expect = v;
+  g_test_message ("SMELT_CPU_VARIANT=%s, active %s", want ? want : "(unset)",
+                  sm_cpu_variant_name (sm_dispatch_variant ()));
+  g_assert_cmpint (sm_dispatch_variant (), ==, expect);
+  g_assert_true (sm_dispatch_vec_dot (SM_TYPE_Q4_K)
+                 == sm_dispatch_vec_dot_variant (SM_TYPE_Q4_K, expect));
+}
+
+/* ---- Kernels of each variant against the reference ---- */
+
+typedef struct
+{
+  sm_type        type;
+  sm_cpu_variant variant;
+} kernel_case;
+
+static const sm_type dot_types[] = {
+  SM_TYPE_F32, SM_TYPE_F16, SM_TYPE_BF16, SM_TYPE_Q8_0, SM_TYPE_Q4_0, SM_TYPE_Q4_1,
+  SM_TYPE_Q5_0, SM_TYPE_Q5_1, SM_TYPE_Q2_K, SM_TYPE_Q3_K, SM_TYPE_Q4_K, SM_TYPE_Q5_K,
+  SM_TYPE_Q6_K, SM_TYPE_Q8_K, SM_TYPE_IQ4_NL, SM_TYPE_IQ4_XS, SM_TYPE_IQ2_XXS, SM_TYPE_IQ2_XS,
+  SM_TYPE_IQ2_S, SM_TYPE_IQ3_XXS, SM_TYPE_IQ3_S, SM_TYPE_IQ1_S, SM_TYPE_IQ1_M,
+};
+
+/* A weight row of a grid type, made of random bytes with sane f16 scales (these formats have
+ * no encoder here). */
+static void
+random_grid_row (sm_type t, guint8 *q, int64_t n, rng *r)
+{
+  const size_t bytes = sm_type_row_size (t, n);
+  const size_t bsz = sm_type_get_traits (t)->type_size;
+
+  for (size_t i = 0; i < bytes; i++)
+    q[i] = (guint8) (rng_uniform (r) * 256);
+  for (size_t b = 0; b < bytes / bsz; b++)
+    {
+      guint8 *blk = q + b * bsz;
+      guint16 d = sm_fp32_to_fp16 ((float) (0.01 + 0.05 * rng_uniform (r)));
+      if (t == SM_TYPE_IQ1_M)
+        {
+          /* The f16 scale lives in the top nibbles of the 4 uint16 scale words (bytes 48..55). */
+          for (int k = 0; k < 4; k++)
+            blk[48 + 2 * k + 1] = (guint8) ((blk[48 + 2 * k + 1] & 0x0f) | (((d >> (4 * k)) & 0xf) << 4));
+        }
+      else
+        {
+          blk[0] = (guint8) d;
+          blk[1] = (guint8) (d >> 8);
+        }
+    }
+}
+
+static void
+test_dot (gconstpointer data)
+{
+  const kernel_case *kc = data;
+  const sm_type t = kc->type;
+  const sm_type at = sm_quant_vec_dot_type (t);
+  const int64_t blk = block_of (t);
+
+  if (!sm_cpu_variant_supported (kc->variant))
+    {
+      g_test_skip ("this CPU lacks the variant");
+      return;
+    }
+  sm_vec_dot_fn dot = sm_dispatch_vec_dot_variant (t, kc->variant);
+  sm_vec_dot_fn ref = sm_dispatch_vec_dot_variant (t, SM_CPU_VARIANT_REF);
+  sm_activation_fn act = sm_dispatch_activation_variant (t, kc->variant);
+  g_assert_nonnull (dot);
+  g_assert_nonnull (ref);
+  g_assert_nonnull (act);
+
+  const int64_t lengths[] = { blk == 1 ? 1 : blk, blk == 1 ? 31 : 3 * blk,
+                              blk == 1 ? 4099 : (blk == 32 ? 4128 : 4352),
+                              blk == 1 ? 256 : 16 * blk };
+  rng r = { 1234 + (guint64) t };
+
+  /* Rounding ties: with one element at -127 the Q8_0 and Q8_K scales are exactly 1, so every
+   * x.5 is a tie (Q8_0 rounds them away from zero, Q8_K to even). */
+  {
+    const int64_t n = 4 * blk * (blk == 1 ? 256 : 1) + (blk == 1 ? 7 : 0);
+    g_autofree float *x = g_new (float, n);
+    g_autofree guint8 *a = g_malloc (sm_type_row_size (at, n));
+    g_autofree guint8 *a_ref = g_malloc (sm_type_row_size (at, n));
+    for (int64_t i = 0; i < n; i++)
+      x[i] = i % 32 == 5 ? -127.f : (float) ((int) (i % 61) - 30) + 0.5f;
+    act (x, a, n);
+    sm_dispatch_activation_variant (t, SM_CPU_VARIANT_REF) (x, a_ref, n);
+    if (memcmp (a, a_ref, sm_type_row_size (at, n)) != 0)
+      {
+        g_test_fail_printf ("%s activation (%s) rounds ties differently from ref",
+                            sm_type_get_traits (at)->name, sm_cpu_variant_name (kc->variant));
+        return;
+      }
+  }
+
+  for (gsize li = 0; li < G_N_ELEMENTS (lengths); li++)
+    for (int k = 0; k < DATA_COUNT; k++)
+      {
+        const int64_t n = lengths[li];
+        g_autofree float *x = g_new (float, n);
+        g_autofree float *xa = g_new (float, n);
+        g_autofree float *wd = g_new (float, n);
+        g_autofree float *ad = g_new (float, n);
+        g_autofree guint8 *w = g_malloc (sm_type_row_size (t, n));
+        g_autofree guint8 *a = g_malloc (sm_type_row_size (at, n));
+        g_autofree guint8 *a_ref = g_malloc (sm_type_row_size (at, n));
+
+        fill (x, n, k, 11 + li);
+        fill (xa, n, k == DATA_ZERO ? DATA_NORMAL : (data_kind) ((k + 1) % DATA_COUNT), 77 + li);
+        if (sm_quant_can_quantize (t))
+          g_assert_cmpuint (sm_quantize_row (t, x, w, n, NULL), >, 0);
+        else
+          random_grid_row (t, w, n, &r);
+
+        /* Activation rows must be identical to the reference conversion, byte for byte. */
+        act (xa, a, n);
+        sm_dispatch_activation_variant (t, SM_CPU_VARIANT_REF) (xa, a_ref, n);
+        if (memcmp (a, a_ref, sm_type_row_size (at, n)) != 0)
+          {
+            g_test_fail_printf ("%s activation (%s) of %s data differs from ref",
+                                sm_type_get_traits (at)->name, sm_cpu_variant_name (kc->variant),
+                                data_names[k]);
+            return;
+          }
+
+        /* Independent value: the float dot of both decoded rows. */
+        g_assert_true (sm_dequantize_row (t, w, wd, n));
+        g_assert_true (sm_dequantize_row (at, a, ad, n));
+        double exact = 0, mag = 0;
+        for (int64_t i = 0; i < n; i++)
+          {
+            exact += (double) wd[i] * ad[i];
+            mag += fabs ((double) wd[i] * ad[i]);
+          }
+        const float vr = ref (n, w, a);
+        const float vv = dot (n, w, a);
+        /* Float accumulation order differs between kernels: allow 2e-5 of the magnitude. The
+         * Q8_1 sums s = d * sum(q) are stored as f16, so Q4_1/Q5_1 dots (min * s per block)
+         * carry that rounding on top (relative 2^-11 of |m * s|). */
+        double tol = 2e-5 * mag + 1e-30;
+        double tol_exact = tol;
+        if (at == SM_TYPE_Q8_1)
+          for (int64_t b = 0; b < n / 32; b++)
+            {
+              const sm_block_q8_1 *yb = (const sm_block_q8_1 *) a + b;
+              const guint8 *wb = w + b * sm_type_get_traits (t)->type_size;
+              const guint16 m = (guint16) (wb[2] | (wb[3] << 8));
+              tol_exact += fabs ((double) sm_fp16_to_fp32 (m) * sm_fp16_to_fp32 (yb->s)) / 1024;
+            }
+        if (fabs (vr - exact) > tol_exact || fabs (vv - vr) > tol)
+          {
+            g_test_fail_printf ("%s dot (%s), %s data, n=%" G_GINT64_FORMAT ": ref %.9g variant %.9g "
+                                "decoded %.9g (tolerance %.3g)", sm_type_get_traits (t)->name,
+                                sm_cpu_variant_name (kc->variant), data_names[k], n, vr, vv, exact,
+                                tol);
+            return;
+          }
+      }
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+
+  g_test_add_func ("/quant/fp16/known", test_fp16_known);
+  g_test_add_func ("/quant/bf16/known", test_bf16_known);
+  g_test_add_func ("/quant/golden/decode", test_golden_decode);
+  g_test_add_func ("/quant/golden/encode", test_golden_encode);
+  g_test_add_func ("/quant/api", test_api);
+  g_test_add_func ("/quant/dispatch", test_dispatch);
+
+  for (gsize i = 0; i < G_N_ELEMENTS (formats); i++)
+    {
+      const char *name = sm_type_get_traits (formats[i].type)->name;
+      g_autofree char *p1 = g_strdup_printf ("/quant/roundtrip/%s", name);
+      g_autofree char *p2 = g_strdup_printf ("/quant/importance/%s", name);
+      g_test_add_data_func (p1, &formats[i], test_roundtrip);
+      g_test_add_data_func (p2, &formats[i], test_importance);
+    }
+
+  static kernel_case cases[SM_CPU_VARIANT_COUNT][G_N_ELEMENTS (dot_types)];
+  for (int v = 0; v < SM_CPU_VARIANT_COUNT; v++)
+    for (gsize i = 0; i < G_N_ELEMENTS (dot_types); i++)
+      {
+        cases[v][i] = (kernel_case) { dot_types[i], v };
+        g_autofree char *p = g_strdup_printf ("/quant/dot/%s/%s", sm_cpu_variant_name (v),
+                                              sm_type_get_traits (dot_types[i])->name);
+        g_test_add_data_func (p, &cases[v][i], test_dot);
+      }
+
+  return g_test_run ();
+}
