@@ -884,7 +884,8 @@ map_file (const char     *path,
   void *m;
   int fd;
 
-  fd = open (path, O_RDONLY | O_CLOEXEC);
+  /* O_NONBLOCK: a FIFO given by mistake must not hang the open (it is refused below). */
+  fd = open (path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0)
     return sm_error_set (err, errno == ENOENT ? SM_ERR_NOT_FOUND : SM_ERR_IO,
                          "%s: %s", path, strerror (errno));

@@ -96,10 +96,13 @@ void sm_gguf_free (sm_gguf *g);
 
 uint32_t sm_gguf_get_version (const sm_gguf *g);
 uint32_t sm_gguf_get_alignment (const sm_gguf *g);     /* bytes */
-uint64_t sm_gguf_get_data_offset (const sm_gguf *g);   /* bytes from the start of part 1 */
+uint64_t sm_gguf_get_data_offset (const sm_gguf *g);   /* bytes from the start of part 1; always
+                                                          aligned, even past the end of a file
+                                                          without tensors */
 uint64_t sm_gguf_get_file_size (const sm_gguf *g);     /* all parts together, bytes */
 
-/* Split parts: 1 for a single file. */
+/* Split parts: 1 for a single file. The path is as given to sm_gguf_open (siblings built from
+ * it); NULL for an image opened with sm_gguf_open_memory. */
 uint32_t    sm_gguf_get_n_splits (const sm_gguf *g);
 const char *sm_gguf_get_split_path (const sm_gguf *g,
                                     uint32_t       i);

@@ -16,6 +16,7 @@
 #include <math.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "sm-gguf.h"
@@ -1522,6 +1523,32 @@ test_open_reads_no_data (TmpDir       *tmp,
   sm_gguf_free (g);
 }
 
+/* Files that are not GGUF images at all: each refused at once, naming the path. */
+static void
+test_open_not_a_file (TmpDir       *tmp,
+                      gconstpointer data)
+{
+  g_autofree char *fifo = g_build_filename (tmp->dir, "fifo.gguf", NULL);
+  g_autofree char *empty = g_build_filename (tmp->dir, "empty.gguf", NULL);
+  g_autofree char *missing = g_build_filename (tmp->dir, "missing.gguf", NULL);
+  sm_gguf *g = NULL;
+  sm_error err = { 0 };
+
+  g_assert_cmpint (sm_gguf_open (tmp->dir, &g, &err), ==, SM_ERR_IO);
+  g_assert_nonnull (strstr (err.msg, "not a regular file"));
+  /* a FIFO without a writer would block a plain open() forever */
+  g_assert_cmpint (mkfifo (fifo, 0600), ==, 0);
+  g_assert_cmpint (sm_gguf_open (fifo, &g, &err), ==, SM_ERR_IO);
+  g_assert_true (g_str_has_prefix (err.msg, fifo));
+  g_assert_nonnull (strstr (err.msg, "not a regular file"));
+  g_assert_true (g_file_set_contents (empty, "", 0, NULL));
+  g_assert_cmpint (sm_gguf_open (empty, &g, &err), ==, SM_ERR_FORMAT);
+  g_assert_nonnull (strstr (err.msg, "empty.gguf: file is empty"));
+  g_assert_cmpint (sm_gguf_open (missing, &g, &err), ==, SM_ERR_NOT_FOUND);
+  g_assert_nonnull (strstr (err.msg, "missing.gguf: No such file or directory"));
+  g_assert_null (g);
+}
+
 /* ---- writer failures ---- */
 
 static void
@@ -1658,6 +1685,8 @@ main (int    argc,
   g_test_add ("/gguf/hostile/every-truncation", TmpDir, NULL, tmp_setup, test_truncations,
               tmp_teardown);
   g_test_add ("/gguf/hostile/byte-flips", TmpDir, NULL, tmp_setup, test_bit_flips, tmp_teardown);
+  g_test_add ("/gguf/open-not-a-file", TmpDir, NULL, tmp_setup, test_open_not_a_file,
+              tmp_teardown);
   g_test_add ("/gguf/open-reads-no-data", TmpDir, NULL, tmp_setup, test_open_reads_no_data,
               tmp_teardown);
 
