@@ -172,6 +172,7 @@ const char *sm_gguf_type_name (sm_gguf_type t);
  * Split output (sm_gguf_writer_set_split): parts named `<prefix>-%05d-of-%05d.gguf` where prefix
  * is path without ".gguf"; part 1 carries all metadata, every part carries split.no (u16,
  * 0-based), split.count (u16) and split.tensors.count (i32), as gguf-split writes them.
+ * A non-default general.alignment is repeated in every part, since each is read on its own.
  * When everything fits in one part the output is the single file path, and split.* keys (e.g.
  * copied from a split source) are dropped: they always describe this output. */
 
