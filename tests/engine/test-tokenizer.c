@@ -560,6 +560,67 @@ test_streaming (void)
   sm_tokenizer_free (bpe);
 }
 
+/* Random text: tokenizing never fails and stays in range; valid UTF-8 comes back unchanged from
+ * the detokenizer (SPM: after its one prefix space). */
+static void
+test_random_text (void)
+{
+  static const char *pool[] = {
+    "a", "Z", " ", "  ", "\n", "\r\n", "\t", "'s", "1", "42", ".", "!?", "$", "<", ">", "|", "`",
+    "\xe4\xbd\xa0", "\xe5\xa5\xbd", "\xc3\xa9", "e\xcc\x81", "\xf0\x9f\xa6\x99", "\xe2\x80\x8d",
+    "\xc2\xa0", "\xe3\x80\x80", "<s>", "</s>", "<|im_start|>", "<|eot_id|>", "<unk>", "[INST]",
+  };
+  const char *names[] = { "llama-spm", "llama-bpe", "qwen2" };
+  GRand *rand = g_rand_new_with_seed (42);
+
+  for (size_t v = 0; v < G_N_ELEMENTS (names); v++)
+    {
+      sm_tokenizer *tok = load_vocab (names[v]);
+      bool spm;
+
+      SKIP_IF_NULL (tok);
+      spm = sm_tokenizer_get_type (tok) == SM_VOCAB_SPM;
+      for (int round = 0; round < 150; round++)
+        {
+          g_autoptr(GString) text = g_string_new (NULL);
+          char raw[48];
+          int n = g_rand_int_range (rand, 0, 16);
+          sm_token *ids = NULL;
+          size_t n_ids = 0, len = 0;
+          sm_error err = { 0 };
+          char *back;
+
+          for (int k = 0; k < n; k++)
+            g_string_append (text, pool[g_rand_int_range (rand, 0, G_N_ELEMENTS (pool))]);
+          g_assert_cmpint (sm_tokenizer_tokenize (tok, text->str, text->len, false, false, &ids,
+                                                  &n_ids, &err), ==, SM_OK);
+          for (size_t i = 0; i < n_ids; i++)
+            g_assert_cmpuint ((uint32_t) ids[i], <, sm_tokenizer_n_tokens (tok));
+          back = sm_tokenizer_detokenize (tok, ids, n_ids, false, &len);
+          if (spm && text->len > 0)
+            {
+              g_assert_cmpuint (len, ==, text->len + 1);
+              g_assert_cmpmem (back + 1, len - 1, text->str, text->len);
+            }
+          else
+            g_assert_cmpmem (back, len, text->str, text->len);
+          free (back);
+          free (ids);
+
+          /* Arbitrary bytes, specials parsed: only success and ranges are checked. */
+          for (size_t i = 0; i < sizeof raw; i++)
+            raw[i] = (char) g_rand_int_range (rand, 0, 256);
+          g_assert_cmpint (sm_tokenizer_tokenize (tok, raw, (size_t) g_rand_int_range (rand, 0, 48),
+                                                  true, true, &ids, &n_ids, &err), ==, SM_OK);
+          for (size_t i = 0; i < n_ids; i++)
+            g_assert_cmpuint ((uint32_t) ids[i], <, sm_tokenizer_n_tokens (tok));
+          free (ids);
+        }
+      sm_tokenizer_free (tok);
+    }
+  g_rand_free (rand);
+}
+
 static void
 test_load_errors (void)
 {
@@ -605,6 +666,7 @@ main (int argc, char **argv)
   g_test_add_func ("/tokenizer/bpe-rules", test_bpe_rules);
   g_test_add_func ("/tokenizer/bad-input", test_bad_input);
   g_test_add_func ("/tokenizer/detokenize", test_detokenize);
+  g_test_add_func ("/tokenizer/random-text", test_random_text);
   g_test_add_func ("/tokenizer/streaming", test_streaming);
   g_test_add_func ("/tokenizer/model-file", test_load_errors);
   return g_test_run ();
