@@ -344,8 +344,17 @@ sm_chat_template_free (sm_chat_template *t)
   free (t);
 }
 
-sm_chat_format sm_chat_template_get_format (const sm_chat_template *t) { return t->format; }
-bool sm_chat_template_is_fallback (const sm_chat_template *t) { return t->fallback; }
+sm_chat_format
+sm_chat_template_get_format (const sm_chat_template *t)
+{
+  return t->format;
+}
+
+bool
+sm_chat_template_is_fallback (const sm_chat_template *t)
+{
+  return t->fallback;
+}
 
 void
 sm_chat_template_set_date (sm_chat_template *t,
