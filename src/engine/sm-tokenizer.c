@@ -275,9 +275,11 @@ typedef struct
 
 /* tokenizer.ggml.pre values llama.cpp knows, for the splitters implemented here. */
 static const pre_entry pre_table[] = {
-  { "|llama3|llama-v3|llama-bpe|falcon3|falcon-h1|pixtral|midm-2.0|lfm2|", PRE_LLAMA3, true, true },
+  { "|llama3|llama-v3|llama-bpe|falcon3|falcon-h1|pixtral|midm-2.0|lfm2|jina-v5-nano|",
+    PRE_LLAMA3, true, true },
   { "|dbrx|smaug-bpe|", PRE_LLAMA3, false, false },
-  { "|qwen2|deepseek-r1-qwen|kormo|megrez|stablelm2|hunyuan|", PRE_QWEN2, false, false },
+  { "|qwen2|deepseek-r1-qwen|kormo|f2llmv2|megrez|stablelm2|hunyuan|solar-open|", PRE_QWEN2,
+    false, false },
   { "|gpt-2|phi-2|jina-es|jina-de|gigachat|jina-v2-es|jina-v2-de|a.x-4.0|mellum|modern-bert|"
     "jina-v1-en|jina-v2-code|roberta-bpe|mpt|olmo|jais|trillion|granite-docling|exaone4|",
     PRE_GPT2, false, false },
