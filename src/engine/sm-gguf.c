@@ -540,6 +540,19 @@ read_tensor_info (cursor         *c,
   return SM_OK;
 }
 
+/* Keys and names from the file end up in messages: a hostile control character (a newline, an
+ * escape sequence) must not reach a terminal or split the one-line message. */
+static sm_status
+clean_message (sm_error *err,
+               sm_status st)
+{
+  if (err != NULL)
+    for (char *p = err->msg; *p != '\0'; p++)
+      if ((unsigned char) *p < 0x20 || *p == 0x7f)
+        *p = '?';
+  return st;
+}
+
 /* Parses one image into a fresh sm_gguf with a single part that does not own the bytes. */
 static sm_status
 parse_image (const uint8_t *base,
@@ -664,7 +677,7 @@ parse_image (const uint8_t *base,
       if (g->kv_index.slots[slot] >= 0)
         {
           st = sm_error_set (err, SM_ERR_FORMAT,
-                             "duplicate metadata key '%s' at byte %" PRIu64 " (first at byte %"
+                             "duplicate metadata key '%.80s' at byte %" PRIu64 " (first at byte %"
                              PRIu64 ")", kv->key, kv->key_pos,
                              g->kvs[g->kv_index.slots[slot]].key_pos);
           goto fail;
@@ -675,7 +688,7 @@ parse_image (const uint8_t *base,
       if (type >= SM_GGUF_TYPE_COUNT)
         {
           st = sm_error_set (err, SM_ERR_FORMAT,
-                             "metadata key '%s' at byte %" PRIu64 ": unknown value type %" PRIu32,
+                             "metadata key '%.80s' at byte %" PRIu64 ": unknown value type %" PRIu32,
                              kv->key, kv->key_pos, type);
           goto fail;
         }
@@ -788,7 +801,7 @@ parse_image (const uint8_t *base,
 
 fail:
   sm_gguf_free (g);
-  return st;
+  return clean_message (err, st);
 }
 
 sm_status
@@ -957,7 +970,7 @@ sm_gguf_open (const char *path,
   assert (path != NULL && out != NULL);
   *out = NULL;
   if ((st = open_one (path, &g, err)) != SM_OK)
-    return st;
+    return clean_message (err, st);
   if (!split_key (g, "split.count", &count) || count <= 1)
     {
       *out = g;
@@ -1066,7 +1079,7 @@ sm_gguf_open (const char *path,
 fail:
   free (prefix);
   sm_gguf_free (g);
-  return st;
+  return clean_message (err, st);
 }
 
 /* ---- Accessors ---- */

@@ -1053,6 +1053,14 @@ H (h_dup_key)
   bkv_u32 (b, "a.b", 2);
   return b;
 }
+H (h_control_key)
+{
+  GByteArray *b = bheader (3, 0, 2);
+
+  bkv_u32 (b, "a\nb\x1b[2J", 1);
+  bkv_u32 (b, "a\nb\x1b[2J", 2);
+  return b;
+}
 H (h_value_type)
 {
   GByteArray *b = bheader (3, 0, 1);
@@ -1299,6 +1307,8 @@ static const Hostile hostile[] = {
   { "nul-in-key", h_nul_key, SM_ERR_FORMAT, "metadata key 0 at byte 24 contains a NUL byte" },
   { "duplicate-key", h_dup_key, SM_ERR_FORMAT,
     "duplicate metadata key 'a.b' at byte 43 (first at byte 24)" },
+  { "control-characters-in-key", h_control_key, SM_ERR_FORMAT,
+    "duplicate metadata key 'a?b?[2J' at byte 47 (first at byte 24)" },
   { "value-type", h_value_type, SM_ERR_FORMAT, "metadata key 'k' at byte 24: unknown value type 13" },
   { "array-of-arrays", h_array_of_arrays, SM_ERR_UNSUPPORTED,
     "metadata key 'k': array of arrays at byte 37" },
