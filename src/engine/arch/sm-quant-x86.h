@@ -432,6 +432,101 @@ x86_dot_q6_K (int64_t n, const void *w, const void *a)
   return hsum_ps256 (acc);
 }
 
+/* Q2_K: 2-bit codes, 4 per byte: element 128h + 32k + l is bits 2k..2k+1 of qs[32h + l], in
+ * sub-block 8h + 2k + (l >= 16). Scales (low nibbles) and mins (high nibbles) sit as int16 in a
+ * register; the mins only meet the bsums. */
+static float
+x86_dot_q2_K (int64_t n, const void *w, const void *a)
+{
+  const sm_block_q2_K *x = w;
+  const sm_block_q8_K *y = a;
+  const __m256i m3 = _mm256_set1_epi8 (3);
+  const __m128i m4 = _mm_set1_epi8 (0x0F);
+  __m256 acc = _mm256_setzero_ps ();
+  __m256 accm = _mm256_setzero_ps ();
+
+  for (int64_t i = 0; i < n / SM_QK_K; i++)
+    {
+      const __m128i sc8 = _mm_loadu_si128 ((const __m128i *) x[i].scales);
+      const __m256i sc16 = _mm256_cvtepu8_epi16 (_mm_and_si128 (sc8, m4));
+      const __m256i mn16 = _mm256_cvtepu8_epi16 (_mm_and_si128 (_mm_srli_epi16 (sc8, 4), m4));
+      const __m256i sch[2] = { _mm256_permute4x64_epi64 (sc16, 0x44),
+                               _mm256_permute4x64_epi64 (sc16, 0xEE) };
+      accm = _mm256_fmadd_ps (_mm256_set1_ps (y[i].d * x86_h2f (x[i].dmin)),
+                              _mm256_cvtepi32_ps (_mm256_madd_epi16 (mn16, loadu256 (y[i].bsums))),
+                              accm);
+      __m256i sumi = _mm256_setzero_si256 ();
+#pragma GCC unroll 2
+      for (int h = 0; h < 2; h++)
+        {
+          const __m256i bits = loadu256 (x[i].qs + 32 * h);
+#pragma GCC unroll 4
+          for (int k = 0; k < 4; k++)
+            {
+              const __m256i q = _mm256_and_si256 (_mm256_srli_epi16 (bits, 2 * k), m3);
+              const __m256i p = _mm256_maddubs_epi16 (q, loadu256 (y[i].qs + 128 * h + 32 * k));
+              const __m256i sv = _mm256_shuffle_epi8 (sch[h], word_pair_ctl (2 * k, 2 * k + 1));
+              sumi = _mm256_add_epi32 (sumi, _mm256_madd_epi16 (p, sv));
+            }
+        }
+      acc = _mm256_fmadd_ps (_mm256_set1_ps (y[i].d * x86_h2f (x[i].d)), _mm256_cvtepi32_ps (sumi), acc);
+    }
+  return hsum_ps256 (acc) - hsum_ps256 (accm);
+}
+
+/* Q3_K: q = low2 - (high bit clear ? 4 : 0). The 2-bit part is unsigned, so the product is
+ * maddubs(low2, y) - maddubs(4 * !bit, y); the high bit of element 128h + 32k + l is bit
+ * 4h + k of hmask[l]. The 16 6-bit scales are unpacked four at a time with 32-bit masks:
+ * low nibbles from bytes 0..7, the two top bits from bytes 8..11 (formats.md 3.2). */
+static float
+x86_dot_q3_K (int64_t n, const void *w, const void *a)
+{
+  const sm_block_q3_K *x = w;
+  const sm_block_q8_K *y = a;
+  const __m256i m3 = _mm256_set1_epi8 (3);
+  const __m256i one = _mm256_set1_epi8 (1);
+  __m256 acc = _mm256_setzero_ps ();
+
+  for (int64_t i = 0; i < n / SM_QK_K; i++)
+    {
+      uint32_t a0, a1, t;
+      memcpy (&a0, x[i].scales, 4);
+      memcpy (&a1, x[i].scales + 4, 4);
+      memcpy (&t, x[i].scales + 8, 4);
+      const uint32_t k2 = 0x0f0f0f0fu, k3 = 0x03030303u;
+      const __m128i sc8 = _mm_sub_epi8 (
+        _mm_setr_epi32 ((int) ((a0 & k2) | ((t & k3) << 4)),
+                        (int) ((a1 & k2) | (((t >> 2) & k3) << 4)),
+                        (int) (((a0 >> 4) & k2) | (((t >> 4) & k3) << 4)),
+                        (int) (((a1 >> 4) & k2) | (((t >> 6) & k3) << 4))),
+        _mm_set1_epi8 (32));
+      const __m256i sc16 = _mm256_cvtepi8_epi16 (sc8);
+      const __m256i sch[2] = { _mm256_permute4x64_epi64 (sc16, 0x44),
+                               _mm256_permute4x64_epi64 (sc16, 0xEE) };
+      const __m256i hm = loadu256 (x[i].hmask);
+      __m256i sumi = _mm256_setzero_si256 ();
+#pragma GCC unroll 2
+      for (int h = 0; h < 2; h++)
+        {
+          const __m256i bits = loadu256 (x[i].qs + 32 * h);
+#pragma GCC unroll 4
+          for (int k = 0; k < 4; k++)
+            {
+              const __m256i yv = loadu256 (y[i].qs + 128 * h + 32 * k);
+              const __m256i q = _mm256_and_si256 (_mm256_srli_epi16 (bits, 2 * k), m3);
+              const __m256i neg4 = _mm256_slli_epi16 (
+                _mm256_andnot_si256 (_mm256_srli_epi16 (hm, 4 * h + k), one), 2);
+              const __m256i p = _mm256_sub_epi16 (_mm256_maddubs_epi16 (q, yv),
+                                                  _mm256_maddubs_epi16 (neg4, yv));
+              const __m256i sv = _mm256_shuffle_epi8 (sch[h], word_pair_ctl (2 * k, 2 * k + 1));
+              sumi = _mm256_add_epi32 (sumi, _mm256_madd_epi16 (p, sv));
+            }
+        }
+      acc = _mm256_fmadd_ps (_mm256_set1_ps (y[i].d * x86_h2f (x[i].d)), _mm256_cvtepi32_ps (sumi), acc);
+    }
+  return hsum_ps256 (acc);
+}
+
 static float
 x86_dot_iq4_xs (int64_t n, const void *w, const void *a)
 {
@@ -624,6 +719,8 @@ x86_fill_common (sm_vec_dot_fn vec_dot[SM_TYPE_COUNT], sm_activation_fn act[SM_T
   vec_dot[SM_TYPE_Q8_0] = x86_dot_q8_0;
   vec_dot[SM_TYPE_Q4_0] = x86_dot_q4_0;
   vec_dot[SM_TYPE_IQ4_NL] = x86_dot_iq4_nl;
+  vec_dot[SM_TYPE_Q2_K] = x86_dot_q2_K;
+  vec_dot[SM_TYPE_Q3_K] = x86_dot_q3_K;
   vec_dot[SM_TYPE_Q4_K] = x86_dot_q4_K;
   vec_dot[SM_TYPE_Q5_K] = x86_dot_q5_K;
   vec_dot[SM_TYPE_Q6_K] = x86_dot_q6_K;
