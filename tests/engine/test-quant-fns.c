@@ -548,6 +548,32 @@ test_golden_llama_bytes (void)
     }
 }
 
+/* Rows with NaN or infinite values (a damaged tensor) are quantized without crashing or
+ * undefined behaviour (the sanitizer build checks the latter); finite blocks stay finite. */
+static void
+test_nonfinite (void)
+{
+  const int64_t n = 512;
+  g_autofree float *x = g_new (float, n);
+  g_autofree float *y = g_new (float, n);
+  g_autofree guint8 *q = g_malloc (sm_type_row_size (SM_TYPE_F32, n));
+
+  for (gsize i = 0; i < G_N_ELEMENTS (formats); i++)
+    {
+      const sm_type t = formats[i].type;
+      fill (x, n, DATA_NORMAL, 3);
+      x[3] = NAN;
+      x[40] = INFINITY;
+      x[77] = -INFINITY;
+      g_assert_cmpuint (sm_quantize_row (t, x, q, n, NULL), ==, sm_type_row_size (t, n));
+      g_assert_true (sm_dequantize_row (t, q, y, n));
+      /* The last 256 elements hold no bad value: they must decode to numbers. */
+      for (int64_t k = 256; k < n; k++)
+        g_assert_true (isfinite (y[k]));
+      g_assert_cmpuint (sm_quantize_row (t, x, q, n, x + 0), ==, sm_type_row_size (t, n));
+    }
+}
+
 /* ---- API edges ---- */
 
 static void
@@ -791,6 +817,7 @@ main (int argc, char **argv)
   g_test_add_func ("/quant/golden/encode", test_golden_encode);
   g_test_add_func ("/quant/golden/llama-bytes", test_golden_llama_bytes);
   g_test_add_func ("/quant/api", test_api);
+  g_test_add_func ("/quant/nonfinite", test_nonfinite);
   g_test_add_func ("/quant/dispatch", test_dispatch);
 
   for (gsize i = 0; i < G_N_ELEMENTS (formats); i++)
