@@ -226,6 +226,75 @@ x86_dot_q4_0 (int64_t n, const void *w, const void *a)
   return sum;
 }
 
+/* The 32 bits of a Q5 qh word -> 32 bytes of 0x10 or 0: byte j takes byte j/8 of the word
+ * (vpshufb), keeps bit j%8 (AND with 1,2,4,..,128), and the compare turns it into a mask. */
+static inline __m256i
+q5_high_bits (const uint8_t *qh)
+{
+  uint32_t bits;
+  memcpy (&bits, qh, 4);
+  const __m256i v = _mm256_set1_epi32 ((int) bits);
+  const __m256i spread = _mm256_shuffle_epi8 (v, _mm256_setr_epi8 (0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
+                                                                   2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
+  const __m256i sel = _mm256_set1_epi64x ((long long) 0x8040201008040201ull);
+  const __m256i set = _mm256_cmpeq_epi8 (_mm256_and_si256 (spread, sel), sel);
+  return _mm256_and_si256 (set, _mm256_set1_epi8 (0x10));
+}
+
+static float
+x86_dot_q5_0 (int64_t n, const void *w, const void *a)
+{
+  const sm_block_q5_0 *x = w;
+  const sm_block_q8_0 *y = a;
+  const __m256i off = _mm256_set1_epi8 (16);
+  __m256 acc = _mm256_setzero_ps ();
+
+  for (int64_t i = 0; i < n / SM_QK5_0; i++)
+    {
+      const __m256i q = _mm256_sub_epi8 (_mm256_or_si256 (unpack_nibbles (x[i].qs), q5_high_bits (x[i].qh)), off);
+      const __m256i p = dot_s8 (_mm256_setzero_si256 (), q, loadu256 (y[i].qs));
+      acc = _mm256_fmadd_ps (_mm256_cvtepi32_ps (p), _mm256_set1_ps (x86_h2f (x[i].d) * x86_h2f (y[i].d)), acc);
+    }
+  return hsum_ps256 (acc);
+}
+
+/* Q4_1 / Q5_1 against Q8_1: unsigned codes times signed activations, plus m * s per block (s is
+ * d * sum of the activation codes, stored in the Q8_1 block). */
+static float
+x86_dot_q4_1 (int64_t n, const void *w, const void *a)
+{
+  const sm_block_q4_1 *x = w;
+  const sm_block_q8_1 *y = a;
+  __m256 acc = _mm256_setzero_ps ();
+  float summs = 0;
+
+  for (int64_t i = 0; i < n / SM_QK4_1; i++)
+    {
+      const __m256i p = dot_us8 (_mm256_setzero_si256 (), unpack_nibbles (x[i].qs), loadu256 (y[i].qs));
+      acc = _mm256_fmadd_ps (_mm256_cvtepi32_ps (p), _mm256_set1_ps (x86_h2f (x[i].d) * x86_h2f (y[i].d)), acc);
+      summs += x86_h2f (x[i].m) * x86_h2f (y[i].s);
+    }
+  return hsum_ps256 (acc) + summs;
+}
+
+static float
+x86_dot_q5_1 (int64_t n, const void *w, const void *a)
+{
+  const sm_block_q5_1 *x = w;
+  const sm_block_q8_1 *y = a;
+  __m256 acc = _mm256_setzero_ps ();
+  float summs = 0;
+
+  for (int64_t i = 0; i < n / SM_QK5_1; i++)
+    {
+      const __m256i q = _mm256_or_si256 (unpack_nibbles (x[i].qs), q5_high_bits (x[i].qh));
+      const __m256i p = dot_us8 (_mm256_setzero_si256 (), q, loadu256 (y[i].qs));
+      acc = _mm256_fmadd_ps (_mm256_cvtepi32_ps (p), _mm256_set1_ps (x86_h2f (x[i].d) * x86_h2f (y[i].d)), acc);
+      summs += x86_h2f (x[i].m) * x86_h2f (y[i].s);
+    }
+  return hsum_ps256 (acc) + summs;
+}
+
 /* The 16 IQ4 levels fit one 128-bit register: vpshufb turns nibbles into levels. */
 static inline __m256i
 iq4_lut (void)
@@ -595,30 +664,52 @@ pack_epi32_to_epi8 (__m256i a, __m256i b, __m256i c, __m256i d)
   return _mm256_permutevar8x32_epi32 (abcd, _mm256_setr_epi32 (0, 4, 1, 5, 2, 6, 3, 7));
 }
 
+/* One 32-element block of Q8_0/Q8_1 codes: d = amax / 127, q = roundf(x / d). Returns d and
+ * the sum of the codes (Q8_1 stores d * sum). */
+static inline float
+x86_q8_block (const float *x, int8_t *qs, int *sum)
+{
+  const __m256 abs_mask = _mm256_castsi256_ps (_mm256_set1_epi32 (0x7fffffff));
+  __m256 v[4];
+  __m256 amax = _mm256_setzero_ps ();
+  for (int k = 0; k < 4; k++)
+    {
+      v[k] = _mm256_loadu_ps (x + 8 * k);
+      amax = _mm256_max_ps (amax, _mm256_and_ps (v[k], abs_mask));
+    }
+  const float d = hmax_ps256 (amax) / ((1 << 7) - 1);
+  const float id = d ? 1.0f / d : 0.0f;
+  const __m256 vid = _mm256_set1_ps (id);
+  __m256i q[4];
+  for (int k = 0; k < 4; k++)
+    q[k] = round_away_epi32 (_mm256_mul_ps (v[k], vid));
+  if (sum != NULL)
+    *sum = hsum_epi32_256 (_mm256_add_epi32 (_mm256_add_epi32 (q[0], q[1]), _mm256_add_epi32 (q[2], q[3])));
+  _mm256_storeu_si256 ((__m256i *) qs, pack_epi32_to_epi8 (q[0], q[1], q[2], q[3]));
+  return d;
+}
+
 static void
 x86_act_q8_0 (const float *src, void *dst, int64_t n)
 {
   sm_block_q8_0 *y = dst;
-  const __m256 abs_mask = _mm256_castsi256_ps (_mm256_set1_epi32 (0x7fffffff));
 
   for (int64_t i = 0; i < n / SM_QK8_0; i++)
+    y[i].d = (sm_half) _cvtss_sh (x86_q8_block (src + i * SM_QK8_0, y[i].qs, NULL),
+                                  _MM_FROUND_TO_NEAREST_INT);
+}
+
+static void
+x86_act_q8_1 (const float *src, void *dst, int64_t n)
+{
+  sm_block_q8_1 *y = dst;
+
+  for (int64_t i = 0; i < n / SM_QK8_1; i++)
     {
-      const float *x = src + i * SM_QK8_0;
-      __m256 v[4];
-      __m256 amax = _mm256_setzero_ps ();
-      for (int k = 0; k < 4; k++)
-        {
-          v[k] = _mm256_loadu_ps (x + 8 * k);
-          amax = _mm256_max_ps (amax, _mm256_and_ps (v[k], abs_mask));
-        }
-      const float d = hmax_ps256 (amax) / ((1 << 7) - 1);
-      const float id = d ? 1.0f / d : 0.0f;
+      int sum;
+      const float d = x86_q8_block (src + i * SM_QK8_1, y[i].qs, &sum);
       y[i].d = (sm_half) _cvtss_sh (d, _MM_FROUND_TO_NEAREST_INT);
-      const __m256 vid = _mm256_set1_ps (id);
-      __m256i q[4];
-      for (int k = 0; k < 4; k++)
-        q[k] = round_away_epi32 (_mm256_mul_ps (v[k], vid));
-      _mm256_storeu_si256 ((__m256i *) y[i].qs, pack_epi32_to_epi8 (q[0], q[1], q[2], q[3]));
+      y[i].s = (sm_half) _cvtss_sh (sum * d, _MM_FROUND_TO_NEAREST_INT);
     }
 }
 
@@ -719,6 +810,9 @@ x86_fill_common (sm_vec_dot_fn vec_dot[SM_TYPE_COUNT], sm_activation_fn act[SM_T
   vec_dot[SM_TYPE_Q8_0] = x86_dot_q8_0;
   vec_dot[SM_TYPE_Q4_0] = x86_dot_q4_0;
   vec_dot[SM_TYPE_IQ4_NL] = x86_dot_iq4_nl;
+  vec_dot[SM_TYPE_Q4_1] = x86_dot_q4_1;
+  vec_dot[SM_TYPE_Q5_0] = x86_dot_q5_0;
+  vec_dot[SM_TYPE_Q5_1] = x86_dot_q5_1;
   vec_dot[SM_TYPE_Q2_K] = x86_dot_q2_K;
   vec_dot[SM_TYPE_Q3_K] = x86_dot_q3_K;
   vec_dot[SM_TYPE_Q4_K] = x86_dot_q4_K;
@@ -726,6 +820,7 @@ x86_fill_common (sm_vec_dot_fn vec_dot[SM_TYPE_COUNT], sm_activation_fn act[SM_T
   vec_dot[SM_TYPE_Q6_K] = x86_dot_q6_K;
   vec_dot[SM_TYPE_IQ4_XS] = x86_dot_iq4_xs;
   act[SM_TYPE_Q8_0] = x86_act_q8_0;
+  act[SM_TYPE_Q8_1] = x86_act_q8_1;
   act[SM_TYPE_Q8_K] = x86_act_q8_K;
   act[SM_TYPE_F16] = x86_act_f16;
   act[SM_TYPE_BF16] = x86_act_bf16;
