@@ -1902,7 +1902,8 @@ grid4 (uint32_t g, int j)
 }
 
 /* IQ2_XXS: per 32 elements two LE uint32 a0, a1; the bytes of a0 index 4 grid entries of 8
- * magnitudes, a1 holds four 7-bit sign indices and (top 4 bits) s; x = d (0.5 + s) / 4 * g * sign. */
+ * magnitudes, a1 holds four 7-bit sign indices and (top 4 bits) s;
+ * x = d (0.5 + s) / 4 * g * sign. */
 void
 sm_dequantize_row_iq2_xxs_ref (const void *src, float *y, int64_t n)
 {
@@ -2315,7 +2316,8 @@ sm_vec_dot_iq4_nl_ref (int64_t n, const void *w, const void *a)
 
 /* The K-type dots share one shape: a block is unpacked into signed codes q[256], integer
  * sub-block scales sc[] and mins mn[] (nsub sub-blocks of 256/nsub), then
- *   dot = d * dy * sum_s sc[s] * sum_{e in s} q[e] a[e]  -  dmin * dy * sum_s mn[s] * sum_{e in s} a[e]
+ *   dot = d * dy * sum_s sc[s] * sum_{e in s} q[e] a[e]
+ *         - dmin * dy * sum_s mn[s] * sum_{e in s} a[e]
  * where the activation sums come from the Q8_K bsums (16 elements each). */
 static float
 dot_k_unpacked (const int8_t *q, const int *sc, const int *mn, int nsub, float d, float dmin,

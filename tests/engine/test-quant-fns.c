@@ -384,7 +384,8 @@ test_golden_decode (void)
     g_assert_cmpfloat (y[16], ==, -254.0f);
     g_assert_cmpfloat (y[1], ==, 2.0f);
   }
-  { /* IQ4_XS: d = 1; sub-block 3 scale = low nibble of scales_l[1] >> 4 ... = (9 | 2 << 4) - 32 = 9. */
+  { /* IQ4_XS: d = 1; sub-block 3: low bits = high nibble of scales_l[1] = 9, high bits = bits
+     * 6-7 of scales_h = 2: (9 | 2 << 4) - 32 = 9. */
     sm_block_iq4_xs b;
     memset (&b, 0, sizeof b);
     b.d = 0x3c00;
@@ -687,7 +688,8 @@ random_grid_row (sm_type t, guint8 *q, int64_t n, rng *r)
         {
           /* The f16 scale lives in the top nibbles of the 4 uint16 scale words (bytes 48..55). */
           for (int k = 0; k < 4; k++)
-            blk[48 + 2 * k + 1] = (guint8) ((blk[48 + 2 * k + 1] & 0x0f) | (((d >> (4 * k)) & 0xf) << 4));
+            blk[48 + 2 * k + 1]
+              = (guint8) ((blk[48 + 2 * k + 1] & 0x0f) | (((d >> (4 * k)) & 0xf) << 4));
         }
       else
         {
@@ -797,7 +799,8 @@ test_dot (gconstpointer data)
             }
         if (fabs (vr - exact) > tol_exact || fabs (vv - vr) > tol)
           {
-            g_test_fail_printf ("%s dot (%s), %s data, n=%" G_GINT64_FORMAT ": ref %.9g variant %.9g "
+            g_test_fail_printf ("%s dot (%s), %s data, n=%" G_GINT64_FORMAT
+                                ": ref %.9g variant %.9g "
                                 "decoded %.9g (tolerance %.3g)", sm_type_get_traits (t)->name,
                                 sm_cpu_variant_name (kc->variant), data_names[k], n, vr, vv, exact,
                                 tol);

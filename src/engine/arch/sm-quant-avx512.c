@@ -167,7 +167,8 @@ avx512_dot_q5_K (int64_t n, const void *w, const void *a)
     {
       uint64_t sc, mn;
       k4_unpack (x[i].scales, &sc, &mn);
-      const __m512i scv = _mm512_cvtepu8_epi16 (_mm256_castsi128_si256 (_mm_cvtsi64_si128 ((long long) sc)));
+      const __m512i scv
+          = _mm512_cvtepu8_epi16 (_mm256_castsi128_si256 (_mm_cvtsi64_si128 ((long long) sc)));
       accm = _mm256_fmadd_ps (_mm256_set1_ps (y[i].d * x86_h2f (x[i].dmin)),
                               _mm256_cvtepi32_ps (k4_min_terms (mn, y[i].bsums)), accm);
 
@@ -178,17 +179,18 @@ avx512_dot_q5_K (int64_t n, const void *w, const void *a)
       const __m256i qh = loadu256 (x[i].qh);
       __m512i hz = _mm512_inserti64x4 (_mm512_castsi256_si512 (qh), _mm256_srli_epi16 (qh, 1), 1);
       __m512i sumi = _mm512_setzero_si512 ();
-      #pragma GCC unroll 8
+#pragma GCC unroll 8
       for (int j = 0; j < 4; j++)
         {
           const __m512i q = _mm512_or_si512 (nibbles_64 (loadu256 (x[i].qs + 32 * j), m4),
                                              _mm512_slli_epi16 (_mm512_and_si512 (hz, b0), 4));
           const __m512i p = _mm512_maddubs_epi16 (q, _mm512_loadu_si512 (y[i].qs + 64 * j));
-          sumi = _mm512_add_epi32 (sumi, _mm512_madd_epi16 (p, _mm512_permutexvar_epi16 (idx[j], scv)));
+          sumi = _mm512_add_epi32 (sumi,
+                                   _mm512_madd_epi16 (p, _mm512_permutexvar_epi16 (idx[j], scv)));
           hz = _mm512_srli_epi16 (hz, 2);
         }
-      acc = _mm512_fmadd_ps (_mm512_set1_ps (y[i].d * x86_h2f (x[i].d)),
-                             _mm512_cvtepi32_ps (sumi), acc);
+      acc = _mm512_fmadd_ps (_mm512_set1_ps (y[i].d * x86_h2f (x[i].d)), _mm512_cvtepi32_ps (sumi),
+                             acc);
     }
   return _mm512_reduce_add_ps (acc) - hsum_ps256 (accm);
 }
@@ -198,8 +200,10 @@ static inline __m512i
 quad_index (int k)
 {
   return _mm512_inserti64x4 (
-    _mm512_castsi256_si512 (_mm256_set_m128i (_mm_set1_epi16 ((short) (4 * k + 1)), _mm_set1_epi16 ((short) (4 * k)))),
-    _mm256_set_m128i (_mm_set1_epi16 ((short) (4 * k + 3)), _mm_set1_epi16 ((short) (4 * k + 2))), 1);
+      _mm512_castsi256_si512 (_mm256_set_m128i (_mm_set1_epi16 ((short) (4 * k + 1)),
+                                                _mm_set1_epi16 ((short) (4 * k)))),
+      _mm256_set_m128i (_mm_set1_epi16 ((short) (4 * k + 3)), _mm_set1_epi16 ((short) (4 * k + 2))),
+      1);
 }
 
 static float
@@ -221,7 +225,7 @@ avx512_dot_q6_K (int64_t n, const void *w, const void *a)
        * 32 * 16 * 2 * 128 * 2032 in magnitude). */
       const __m256i offs = _mm256_slli_epi32 (_mm256_madd_epi16 (sc16, loadu256 (y[i].bsums)), 5);
       __m512i sumi = _mm512_sub_epi32 (_mm512_setzero_si512 (), _mm512_zextsi256_si512 (offs));
-      #pragma GCC unroll 8
+#pragma GCC unroll 8
       for (int h = 0; h < 2; h++)
         {
           /* One zmm of ql: its low nibbles are elements 0..63 of this 128, its high nibbles
@@ -230,17 +234,19 @@ avx512_dot_q6_K (int64_t n, const void *w, const void *a)
            * bits 4-5. */
           const __m512i l = _mm512_loadu_si512 (x[i].ql + 64 * h);
           const __m256i qh = loadu256 (x[i].qh + 32 * h);
-          const __m512i h01 = _mm512_inserti64x4 (_mm512_castsi256_si512 (_mm256_slli_epi16 (qh, 4)),
-                                                  _mm256_slli_epi16 (qh, 2), 1);
-          const __m512i h23 = _mm512_inserti64x4 (_mm512_castsi256_si512 (qh),
-                                                  _mm256_srli_epi16 (qh, 2), 1);
+          const __m512i h01 = _mm512_inserti64x4 (
+              _mm512_castsi256_si512 (_mm256_slli_epi16 (qh, 4)), _mm256_slli_epi16 (qh, 2), 1);
+          const __m512i h23
+              = _mm512_inserti64x4 (_mm512_castsi256_si512 (qh), _mm256_srli_epi16 (qh, 2), 1);
           const __m512i q0 = _mm512_or_si512 (_mm512_and_si512 (l, m4), _mm512_and_si512 (h01, m2));
           const __m512i q1 = _mm512_or_si512 (_mm512_and_si512 (_mm512_srli_epi16 (l, 4), m4),
                                               _mm512_and_si512 (h23, m2));
           const __m512i p0 = _mm512_maddubs_epi16 (q0, _mm512_loadu_si512 (y[i].qs + 128 * h));
           const __m512i p1 = _mm512_maddubs_epi16 (q1, _mm512_loadu_si512 (y[i].qs + 128 * h + 64));
-          sumi = _mm512_add_epi32 (sumi, _mm512_madd_epi16 (p0, _mm512_permutexvar_epi16 (idx[2 * h], scv)));
-          sumi = _mm512_add_epi32 (sumi, _mm512_madd_epi16 (p1, _mm512_permutexvar_epi16 (idx[2 * h + 1], scv)));
+          sumi = _mm512_add_epi32 (
+              sumi, _mm512_madd_epi16 (p0, _mm512_permutexvar_epi16 (idx[2 * h], scv)));
+          sumi = _mm512_add_epi32 (
+              sumi, _mm512_madd_epi16 (p1, _mm512_permutexvar_epi16 (idx[2 * h + 1], scv)));
         }
       acc = _mm512_fmadd_ps (_mm512_set1_ps (d), _mm512_cvtepi32_ps (sumi), acc);
     }
@@ -286,16 +292,18 @@ avx512_dot_iq4_xs (int64_t n, const void *w, const void *a)
       /* The +128 of the levels: 128 * sum ls * bsums starts the integer sum negated. */
       const __m256i offs = _mm256_slli_epi32 (_mm256_madd_epi16 (ls16, loadu256 (y[i].bsums)), 7);
       __m512i sumi = _mm512_sub_epi32 (_mm512_setzero_si512 (), _mm512_zextsi256_si512 (offs));
-      #pragma GCC unroll 8
+#pragma GCC unroll 8
       for (int p = 0; p < 4; p++)
         {
           /* 32 bytes = sub-blocks 2p, 2p+1 as [A | B]; element order wants
            * [A & 15, A >> 4, B & 15, B >> 4]: widen as [lo | hi], then swap the middle lanes. */
           const __m512i z = nibbles_64 (loadu256 (x[i].qs + 32 * p), m4);
-          const __m512i q = _mm512_shuffle_epi8 (lut, _mm512_shuffle_i64x2 (z, z, _MM_SHUFFLE (3, 1, 2, 0)));
+          const __m512i q
+              = _mm512_shuffle_epi8 (lut, _mm512_shuffle_i64x2 (z, z, _MM_SHUFFLE (3, 1, 2, 0)));
           const __m512i dp = _mm512_dpbusd_epi32 (_mm512_setzero_si512 (), q,
                                                   _mm512_loadu_si512 (y[i].qs + 64 * p));
-          sumi = _mm512_add_epi32 (sumi, _mm512_mullo_epi32 (dp, _mm512_permutexvar_epi32 (pidx[p], scl)));
+          sumi = _mm512_add_epi32 (
+              sumi, _mm512_mullo_epi32 (dp, _mm512_permutexvar_epi32 (pidx[p], scl)));
         }
       acc = _mm512_fmadd_ps (_mm512_set1_ps (d), _mm512_cvtepi32_ps (sumi), acc);
     }
@@ -321,8 +329,9 @@ scales16 (const void *base, __m512i offsets)
 static inline __m512i
 block_offsets (int stride)
 {
-  return _mm512_mullo_epi32 (_mm512_setr_epi32 (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                             _mm512_set1_epi32 (stride));
+  return _mm512_mullo_epi32 (
+      _mm512_setr_epi32 (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+      _mm512_set1_epi32 (stride));
 }
 
 /* vpermps index: lanes 0-7 take scale 2p, lanes 8-15 scale 2p + 1. */
@@ -346,8 +355,8 @@ static inline __m512i
 nibbles2 (const uint8_t *q0, const uint8_t *q1, __m512i shifts, __m512i m4)
 {
   const __m512i z = _mm512_inserti64x4 (
-    _mm512_castsi256_si512 (_mm256_broadcastsi128_si256 (_mm_loadu_si128 ((const __m128i *) q0))),
-    _mm256_broadcastsi128_si256 (_mm_loadu_si128 ((const __m128i *) q1)), 1);
+      _mm512_castsi256_si512 (_mm256_broadcastsi128_si256 (_mm_loadu_si128 ((const __m128i *) q0))),
+      _mm256_broadcastsi128_si256 (_mm_loadu_si128 ((const __m128i *) q1)), 1);
   return _mm512_and_si512 (_mm512_srlv_epi16 (z, shifts), m4);
 }
 
@@ -363,7 +372,7 @@ avx512_dot_q8_0 (int64_t n, const void *w, const void *a)
   for (; i + 16 <= nb; i += 16)
     {
       const __m512 s = _mm512_mul_ps (scales16 (&x[i], offs), scales16 (&y[i], offs));
-      #pragma GCC unroll 8
+#pragma GCC unroll 8
       for (int p = 0; p < 8; p += 2)
         {
           const sm_block_q8_0 *xb = x + i + 2 * p, *yb = y + i + 2 * p;
@@ -375,8 +384,10 @@ avx512_dot_q8_0 (int64_t n, const void *w, const void *a)
           const __m512i ys1 = _mm512_mask_sub_epi8 (y1, _mm512_movepi8_mask (x1), z, y1);
           const __m512i d0 = _mm512_dpbusd_epi32 (z, _mm512_abs_epi8 (x0), ys0);
           const __m512i d1 = _mm512_dpbusd_epi32 (z, _mm512_abs_epi8 (x1), ys1);
-          acc0 = _mm512_fmadd_ps (_mm512_cvtepi32_ps (d0), _mm512_permutexvar_ps (half_index (p), s), acc0);
-          acc1 = _mm512_fmadd_ps (_mm512_cvtepi32_ps (d1), _mm512_permutexvar_ps (half_index (p + 1), s), acc1);
+          acc0 = _mm512_fmadd_ps (_mm512_cvtepi32_ps (d0),
+                                  _mm512_permutexvar_ps (half_index (p), s), acc0);
+          acc1 = _mm512_fmadd_ps (_mm512_cvtepi32_ps (d1),
+                                  _mm512_permutexvar_ps (half_index (p + 1), s), acc1);
         }
     }
   float sum = _mm512_reduce_add_ps (_mm512_add_ps (acc0, acc1));
@@ -396,7 +407,8 @@ nib_step (const uint8_t *q0, const uint8_t *q1, const int8_t *ya, const int8_t *
     c = _mm512_shuffle_epi8 (*lut, c);
   const __m512i yv = load2x32 (ya, yb);
   const __m512i z = _mm512_setzero_si512 ();
-  const __m512i p = _mm512_sub_epi32 (_mm512_dpbusd_epi32 (z, c, yv), _mm512_dpbusd_epi32 (z, off, yv));
+  const __m512i p
+      = _mm512_sub_epi32 (_mm512_dpbusd_epi32 (z, c, yv), _mm512_dpbusd_epi32 (z, off, yv));
   return _mm512_fmadd_ps (_mm512_cvtepi32_ps (p), scale, acc);
 }
 
@@ -404,8 +416,8 @@ static inline __m512i
 nibble_shifts (void)
 {
   return _mm512_inserti64x4 (
-    _mm512_castsi256_si512 (_mm256_set_m128i (_mm_set1_epi16 (4), _mm_setzero_si128 ())),
-    _mm256_set_m128i (_mm_set1_epi16 (4), _mm_setzero_si128 ()), 1);
+      _mm512_castsi256_si512 (_mm256_set_m128i (_mm_set1_epi16 (4), _mm_setzero_si128 ())),
+      _mm256_set_m128i (_mm_set1_epi16 (4), _mm_setzero_si128 ()), 1);
 }
 
 static float
@@ -425,7 +437,7 @@ avx512_dot_q4_0 (int64_t n, const void *w, const void *a)
   for (; i + 16 <= nb; i += 16)
     {
       const __m512 s = _mm512_mul_ps (scales16 (&x[i], xoffs), scales16 (&y[i], yoffs));
-      #pragma GCC unroll 8
+#pragma GCC unroll 8
       for (int p = 0; p < 8; p += 2)
         {
           const sm_block_q4_0 *xb = x + i + 2 * p;
@@ -463,7 +475,7 @@ avx512_dot_iq4_nl (int64_t n, const void *w, const void *a)
   for (; i + 16 <= nb; i += 16)
     {
       const __m512 s = _mm512_mul_ps (scales16 (&x[i], xoffs), scales16 (&y[i], yoffs));
-      #pragma GCC unroll 8
+#pragma GCC unroll 8
       for (int p = 0; p < 8; p += 2)
         {
           const sm_block_iq4_nl *xb = x + i + 2 * p;
@@ -481,9 +493,8 @@ avx512_dot_iq4_nl (int64_t n, const void *w, const void *a)
 }
 
 void
-sm_quant_fill_avx512 (sm_vec_dot_fn    vec_dot[SM_TYPE_COUNT],
-                      sm_activation_fn act[SM_TYPE_COUNT],
-                      bool             has_bf16)
+sm_quant_fill_avx512 (sm_vec_dot_fn vec_dot[SM_TYPE_COUNT], sm_activation_fn act[SM_TYPE_COUNT],
+                      bool has_bf16)
 {
   x86_fill_common (vec_dot, act);
   vec_dot[SM_TYPE_F32] = avx512_dot_f32;

@@ -238,9 +238,11 @@ neon_dot_q4_5_K (int64_t n, const uint8_t *xb, size_t stride, const sm_block_q8_
               hb1 = vshrq_n_u8 (hb1, 2);
             }
           isum += sc[2 * j] * dot32 (vreinterpretq_s8_u8 (l0), vreinterpretq_s8_u8 (l1), q8);
-          isum += sc[2 * j + 1] * dot32 (vreinterpretq_s8_u8 (h0), vreinterpretq_s8_u8 (h1), q8 + 32);
+          isum += sc[2 * j + 1]
+                  * dot32 (vreinterpretq_s8_u8 (h0), vreinterpretq_s8_u8 (h1), q8 + 32);
         }
-      sum += y[i].d * h2f (d) * (float) isum - y[i].d * h2f (dmin) * (float) k4_mins (mn, y[i].bsums);
+      sum += y[i].d * h2f (d) * (float) isum
+             - y[i].d * h2f (dmin) * (float) k4_mins (mn, y[i].bsums);
     }
   return sum;
 }
@@ -315,7 +317,8 @@ neon_dot_iq4_xs (int64_t n, const void *w, const void *a)
           uint8x16_t lo, hi;
           nibbles (x[i].qs + 16 * ib, &lo, &hi);
           const int ls = (((x[i].scales_l[ib / 2] >> 4 * (ib % 2)) & 0xf)
-                          | (((x[i].scales_h >> 2 * ib) & 3) << 4)) - 32;
+                          | (((x[i].scales_h >> 2 * ib) & 3) << 4))
+                         - 32;
           isum += ls * dot32 (vqtbl1q_s8 (lut, lo), vqtbl1q_s8 (lut, hi), y[i].qs + 32 * ib);
         }
       sum += y[i].d * h2f (x[i].d) * (float) isum;
@@ -324,8 +327,7 @@ neon_dot_iq4_xs (int64_t n, const void *w, const void *a)
 }
 
 void
-sm_quant_fill_neon (sm_vec_dot_fn    vec_dot[SM_TYPE_COUNT],
-                    sm_activation_fn act[SM_TYPE_COUNT])
+sm_quant_fill_neon (sm_vec_dot_fn vec_dot[SM_TYPE_COUNT], sm_activation_fn act[SM_TYPE_COUNT])
 {
   (void) act;
   vec_dot[SM_TYPE_F32] = neon_dot_f32;

@@ -57,8 +57,8 @@ dot_us8 (__m256i acc, __m256i u, __m256i s)
 #ifdef SM_X86_VNNI
   return _mm256_dpbusd_epi32 (acc, u, s);
 #else
-  return _mm256_add_epi32 (acc, _mm256_madd_epi16 (_mm256_maddubs_epi16 (u, s),
-                                                   _mm256_set1_epi16 (1)));
+  return _mm256_add_epi32 (acc,
+                           _mm256_madd_epi16 (_mm256_maddubs_epi16 (u, s), _mm256_set1_epi16 (1)));
 #endif
 }
 
@@ -175,8 +175,8 @@ x86_dot_q8_0 (int64_t n, const void *w, const void *a)
   for (; i + 1 < nb; i += 2)
     {
       const __m256i p0 = dot_s8 (_mm256_setzero_si256 (), loadu256 (x[i].qs), loadu256 (y[i].qs));
-      const __m256i p1 = dot_s8 (_mm256_setzero_si256 (), loadu256 (x[i + 1].qs),
-                                 loadu256 (y[i + 1].qs));
+      const __m256i p1
+          = dot_s8 (_mm256_setzero_si256 (), loadu256 (x[i + 1].qs), loadu256 (y[i + 1].qs));
       acc0 = _mm256_fmadd_ps (_mm256_cvtepi32_ps (p0),
                               _mm256_set1_ps (x86_h2f (x[i].d) * x86_h2f (y[i].d)), acc0);
       acc1 = _mm256_fmadd_ps (_mm256_cvtepi32_ps (p1),
@@ -234,8 +234,9 @@ q5_high_bits (const uint8_t *qh)
   uint32_t bits;
   memcpy (&bits, qh, 4);
   const __m256i v = _mm256_set1_epi32 ((int) bits);
-  const __m256i spread = _mm256_shuffle_epi8 (v, _mm256_setr_epi8 (0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
-                                                                   2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
+  const __m256i ctl = _mm256_setr_epi8 (0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
+                                        2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+  const __m256i spread = _mm256_shuffle_epi8 (v, ctl);
   const __m256i sel = _mm256_set1_epi64x ((long long) 0x8040201008040201ull);
   const __m256i set = _mm256_cmpeq_epi8 (_mm256_and_si256 (spread, sel), sel);
   return _mm256_and_si256 (set, _mm256_set1_epi8 (0x10));
@@ -251,9 +252,11 @@ x86_dot_q5_0 (int64_t n, const void *w, const void *a)
 
   for (int64_t i = 0; i < n / SM_QK5_0; i++)
     {
-      const __m256i q = _mm256_sub_epi8 (_mm256_or_si256 (unpack_nibbles (x[i].qs), q5_high_bits (x[i].qh)), off);
+      const __m256i q = _mm256_sub_epi8 (
+          _mm256_or_si256 (unpack_nibbles (x[i].qs), q5_high_bits (x[i].qh)), off);
       const __m256i p = dot_s8 (_mm256_setzero_si256 (), q, loadu256 (y[i].qs));
-      acc = _mm256_fmadd_ps (_mm256_cvtepi32_ps (p), _mm256_set1_ps (x86_h2f (x[i].d) * x86_h2f (y[i].d)), acc);
+      acc = _mm256_fmadd_ps (_mm256_cvtepi32_ps (p),
+                             _mm256_set1_ps (x86_h2f (x[i].d) * x86_h2f (y[i].d)), acc);
     }
   return hsum_ps256 (acc);
 }
@@ -270,8 +273,10 @@ x86_dot_q4_1 (int64_t n, const void *w, const void *a)
 
   for (int64_t i = 0; i < n / SM_QK4_1; i++)
     {
-      const __m256i p = dot_us8 (_mm256_setzero_si256 (), unpack_nibbles (x[i].qs), loadu256 (y[i].qs));
-      acc = _mm256_fmadd_ps (_mm256_cvtepi32_ps (p), _mm256_set1_ps (x86_h2f (x[i].d) * x86_h2f (y[i].d)), acc);
+      const __m256i p
+          = dot_us8 (_mm256_setzero_si256 (), unpack_nibbles (x[i].qs), loadu256 (y[i].qs));
+      acc = _mm256_fmadd_ps (_mm256_cvtepi32_ps (p),
+                             _mm256_set1_ps (x86_h2f (x[i].d) * x86_h2f (y[i].d)), acc);
       summs += x86_h2f (x[i].m) * x86_h2f (y[i].s);
     }
   return hsum_ps256 (acc) + summs;
@@ -289,7 +294,8 @@ x86_dot_q5_1 (int64_t n, const void *w, const void *a)
     {
       const __m256i q = _mm256_or_si256 (unpack_nibbles (x[i].qs), q5_high_bits (x[i].qh));
       const __m256i p = dot_us8 (_mm256_setzero_si256 (), q, loadu256 (y[i].qs));
-      acc = _mm256_fmadd_ps (_mm256_cvtepi32_ps (p), _mm256_set1_ps (x86_h2f (x[i].d) * x86_h2f (y[i].d)), acc);
+      acc = _mm256_fmadd_ps (_mm256_cvtepi32_ps (p),
+                             _mm256_set1_ps (x86_h2f (x[i].d) * x86_h2f (y[i].d)), acc);
       summs += x86_h2f (x[i].m) * x86_h2f (y[i].s);
     }
   return hsum_ps256 (acc) + summs;
@@ -395,13 +401,14 @@ x86_dot_q4_5_K (int64_t n, const uint8_t *xb, size_t stride, const sm_block_q8_K
       const uint8_t *qs = xb + 16 + (bits5 ? 32 : 0);
       uint64_t sc, mn;
       k4_unpack (xb + 4, &sc, &mn);
-      const __m256i scales = _mm256_broadcastsi128_si256 (_mm_cvtepu8_epi16 (_mm_cvtsi64_si128 ((long long) sc)));
+      const __m256i scales
+          = _mm256_broadcastsi128_si256 (_mm_cvtepu8_epi16 (_mm_cvtsi64_si128 ((long long) sc)));
       accm = _mm256_fmadd_ps (_mm256_set1_ps (y[i].d * x86_h2f (dmin)),
                               _mm256_cvtepi32_ps (k4_min_terms (mn, y[i].bsums)), accm);
 
       __m256i hb = bits5 ? loadu256 (xb + 16) : _mm256_setzero_si256 ();
       __m256i sumi = _mm256_setzero_si256 ();
-      #pragma GCC unroll 8
+#pragma GCC unroll 8
       for (int j = 0; j < 4; j++)
         {
           const __m256i q = loadu256 (qs + 32 * j);
@@ -412,15 +419,16 @@ x86_dot_q4_5_K (int64_t n, const uint8_t *xb, size_t stride, const sm_block_q8_K
               /* Bit 2j of qh[l] is the 5th bit of element 64j + l, bit 2j + 1 that of
                * 64j + 32 + l: shift qh right by 2 per step and move bits 0 and 1 to bit 4. */
               lo = _mm256_or_si256 (lo, _mm256_slli_epi16 (_mm256_and_si256 (hb, one), 4));
-              hi = _mm256_or_si256 (hi, _mm256_slli_epi16 (_mm256_and_si256 (_mm256_srli_epi16 (hb, 1), one), 4));
+              hi = _mm256_or_si256 (
+                  hi, _mm256_slli_epi16 (_mm256_and_si256 (_mm256_srli_epi16 (hb, 1), one), 4));
               hb = _mm256_srli_epi16 (hb, 2);
             }
           const __m256i p0 = _mm256_maddubs_epi16 (lo, loadu256 (y[i].qs + 64 * j));
           const __m256i p1 = _mm256_maddubs_epi16 (hi, loadu256 (y[i].qs + 64 * j + 32));
           const __m256i s0 = _mm256_shuffle_epi8 (scales, word_broadcast_ctl (2 * j));
           const __m256i s1 = _mm256_shuffle_epi8 (scales, word_broadcast_ctl (2 * j + 1));
-          sumi = _mm256_add_epi32 (sumi, _mm256_add_epi32 (_mm256_madd_epi16 (p0, s0),
-                                                           _mm256_madd_epi16 (p1, s1)));
+          sumi = _mm256_add_epi32 (
+              sumi, _mm256_add_epi32 (_mm256_madd_epi16 (p0, s0), _mm256_madd_epi16 (p1, s1)));
         }
       acc = _mm256_fmadd_ps (_mm256_set1_ps (y[i].d * x86_h2f (d)), _mm256_cvtepi32_ps (sumi), acc);
     }
@@ -464,12 +472,13 @@ x86_dot_q6_K (int64_t n, const void *w, const void *a)
       const float d = y[i].d * x86_h2f (x[i].d);
       const __m256i sc16 = _mm256_cvtepi8_epi16 (_mm_loadu_si128 ((const __m128i *) x[i].scales));
       /* Scales 0..7 in both halves (first 128 elements), 8..15 in both (second 128). */
-      const __m256i sch[2] = { _mm256_permute4x64_epi64 (sc16, 0x44),
-                               _mm256_permute4x64_epi64 (sc16, 0xEE) };
+      const __m256i sch[2]
+          = { _mm256_permute4x64_epi64 (sc16, 0x44), _mm256_permute4x64_epi64 (sc16, 0xEE) };
 
       /* The -32 offset, 32 * sum_s sc[s] * bsums[s], starts the integer sum. */
-      __m256i sumi = _mm256_sub_epi32 (_mm256_setzero_si256 (),
-                                       _mm256_slli_epi32 (_mm256_madd_epi16 (sc16, loadu256 (y[i].bsums)), 5));
+      __m256i sumi = _mm256_sub_epi32 (
+          _mm256_setzero_si256 (),
+          _mm256_slli_epi32 (_mm256_madd_epi16 (sc16, loadu256 (y[i].bsums)), 5));
 #pragma GCC unroll 2
       for (int h = 0; h < 2; h++, ql += 64, qh += 32, q8 += 128)
         {
@@ -481,12 +490,15 @@ x86_dot_q6_K (int64_t n, const void *w, const void *a)
           __m256i q[4];
           q[0] = _mm256_or_si256 (_mm256_and_si256 (l0, m4),
                                   _mm256_slli_epi16 (_mm256_and_si256 (hb, m2), 4));
-          q[1] = _mm256_or_si256 (_mm256_and_si256 (l1, m4),
-                                  _mm256_slli_epi16 (_mm256_and_si256 (_mm256_srli_epi16 (hb, 2), m2), 4));
-          q[2] = _mm256_or_si256 (_mm256_and_si256 (_mm256_srli_epi16 (l0, 4), m4),
-                                  _mm256_slli_epi16 (_mm256_and_si256 (_mm256_srli_epi16 (hb, 4), m2), 4));
-          q[3] = _mm256_or_si256 (_mm256_and_si256 (_mm256_srli_epi16 (l1, 4), m4),
-                                  _mm256_slli_epi16 (_mm256_and_si256 (_mm256_srli_epi16 (hb, 6), m2), 4));
+          q[1] = _mm256_or_si256 (
+              _mm256_and_si256 (l1, m4),
+              _mm256_slli_epi16 (_mm256_and_si256 (_mm256_srli_epi16 (hb, 2), m2), 4));
+          q[2] = _mm256_or_si256 (
+              _mm256_and_si256 (_mm256_srli_epi16 (l0, 4), m4),
+              _mm256_slli_epi16 (_mm256_and_si256 (_mm256_srli_epi16 (hb, 4), m2), 4));
+          q[3] = _mm256_or_si256 (
+              _mm256_and_si256 (_mm256_srli_epi16 (l1, 4), m4),
+              _mm256_slli_epi16 (_mm256_and_si256 (_mm256_srli_epi16 (hb, 6), m2), 4));
 #pragma GCC unroll 4
           for (int k = 0; k < 4; k++)
             {
@@ -519,8 +531,8 @@ x86_dot_q2_K (int64_t n, const void *w, const void *a)
       const __m128i sc8 = _mm_loadu_si128 ((const __m128i *) x[i].scales);
       const __m256i sc16 = _mm256_cvtepu8_epi16 (_mm_and_si128 (sc8, m4));
       const __m256i mn16 = _mm256_cvtepu8_epi16 (_mm_and_si128 (_mm_srli_epi16 (sc8, 4), m4));
-      const __m256i sch[2] = { _mm256_permute4x64_epi64 (sc16, 0x44),
-                               _mm256_permute4x64_epi64 (sc16, 0xEE) };
+      const __m256i sch[2]
+          = { _mm256_permute4x64_epi64 (sc16, 0x44), _mm256_permute4x64_epi64 (sc16, 0xEE) };
       accm = _mm256_fmadd_ps (_mm256_set1_ps (y[i].d * x86_h2f (x[i].dmin)),
                               _mm256_cvtepi32_ps (_mm256_madd_epi16 (mn16, loadu256 (y[i].bsums))),
                               accm);
@@ -538,7 +550,8 @@ x86_dot_q2_K (int64_t n, const void *w, const void *a)
               sumi = _mm256_add_epi32 (sumi, _mm256_madd_epi16 (p, sv));
             }
         }
-      acc = _mm256_fmadd_ps (_mm256_set1_ps (y[i].d * x86_h2f (x[i].d)), _mm256_cvtepi32_ps (sumi), acc);
+      acc = _mm256_fmadd_ps (_mm256_set1_ps (y[i].d * x86_h2f (x[i].d)), _mm256_cvtepi32_ps (sumi),
+                             acc);
     }
   return hsum_ps256 (acc) - hsum_ps256 (accm);
 }
@@ -563,15 +576,15 @@ x86_dot_q3_K (int64_t n, const void *w, const void *a)
       memcpy (&a1, x[i].scales + 4, 4);
       memcpy (&t, x[i].scales + 8, 4);
       const uint32_t k2 = 0x0f0f0f0fu, k3 = 0x03030303u;
-      const __m128i sc8 = _mm_sub_epi8 (
-        _mm_setr_epi32 ((int) ((a0 & k2) | ((t & k3) << 4)),
-                        (int) ((a1 & k2) | (((t >> 2) & k3) << 4)),
-                        (int) (((a0 >> 4) & k2) | (((t >> 4) & k3) << 4)),
-                        (int) (((a1 >> 4) & k2) | (((t >> 6) & k3) << 4))),
-        _mm_set1_epi8 (32));
+      const __m128i sc8
+          = _mm_sub_epi8 (_mm_setr_epi32 ((int) ((a0 & k2) | ((t & k3) << 4)),
+                                          (int) ((a1 & k2) | (((t >> 2) & k3) << 4)),
+                                          (int) (((a0 >> 4) & k2) | (((t >> 4) & k3) << 4)),
+                                          (int) (((a1 >> 4) & k2) | (((t >> 6) & k3) << 4))),
+                          _mm_set1_epi8 (32));
       const __m256i sc16 = _mm256_cvtepi8_epi16 (sc8);
-      const __m256i sch[2] = { _mm256_permute4x64_epi64 (sc16, 0x44),
-                               _mm256_permute4x64_epi64 (sc16, 0xEE) };
+      const __m256i sch[2]
+          = { _mm256_permute4x64_epi64 (sc16, 0x44), _mm256_permute4x64_epi64 (sc16, 0xEE) };
       const __m256i hm = loadu256 (x[i].hmask);
       __m256i sumi = _mm256_setzero_si256 ();
 #pragma GCC unroll 2
@@ -584,14 +597,15 @@ x86_dot_q3_K (int64_t n, const void *w, const void *a)
               const __m256i yv = loadu256 (y[i].qs + 128 * h + 32 * k);
               const __m256i q = _mm256_and_si256 (_mm256_srli_epi16 (bits, 2 * k), m3);
               const __m256i neg4 = _mm256_slli_epi16 (
-                _mm256_andnot_si256 (_mm256_srli_epi16 (hm, 4 * h + k), one), 2);
+                  _mm256_andnot_si256 (_mm256_srli_epi16 (hm, 4 * h + k), one), 2);
               const __m256i p = _mm256_sub_epi16 (_mm256_maddubs_epi16 (q, yv),
                                                   _mm256_maddubs_epi16 (neg4, yv));
               const __m256i sv = _mm256_shuffle_epi8 (sch[h], word_pair_ctl (2 * k, 2 * k + 1));
               sumi = _mm256_add_epi32 (sumi, _mm256_madd_epi16 (p, sv));
             }
         }
-      acc = _mm256_fmadd_ps (_mm256_set1_ps (y[i].d * x86_h2f (x[i].d)), _mm256_cvtepi32_ps (sumi), acc);
+      acc = _mm256_fmadd_ps (_mm256_set1_ps (y[i].d * x86_h2f (x[i].d)), _mm256_cvtepi32_ps (sumi),
+                             acc);
     }
   return hsum_ps256 (acc);
 }
@@ -607,7 +621,7 @@ x86_dot_iq4_xs (int64_t n, const void *w, const void *a)
   for (int64_t i = 0; i < n / SM_QK_K; i++)
     {
       __m256i sumi0 = _mm256_setzero_si256 (), sumi1 = sumi0;
-      #pragma GCC unroll 8
+#pragma GCC unroll 8
       for (int ib = 0; ib < 8; ib += 2)
         {
           const __m256i v0 = _mm256_shuffle_epi8 (lut, unpack_nibbles (x[i].qs + 16 * ib));
@@ -615,12 +629,20 @@ x86_dot_iq4_xs (int64_t n, const void *w, const void *a)
           const __m256i y0 = loadu256 (y[i].qs + 32 * ib);
           const __m256i y1 = loadu256 (y[i].qs + 32 * ib + 32);
           /* Levels are signed: |v| * sign(v) y, then the signed 6-bit scale via vpmaddwd. */
-          const __m256i p0 = _mm256_maddubs_epi16 (_mm256_sign_epi8 (v0, v0), _mm256_sign_epi8 (y0, v0));
-          const __m256i p1 = _mm256_maddubs_epi16 (_mm256_sign_epi8 (v1, v1), _mm256_sign_epi8 (y1, v1));
-          const int ls0 = (((x[i].scales_l[ib / 2] >> 0) & 0xf) | (((x[i].scales_h >> 2 * ib) & 3) << 4)) - 32;
-          const int ls1 = (((x[i].scales_l[ib / 2] >> 4) & 0xf) | (((x[i].scales_h >> (2 * ib + 2)) & 3) << 4)) - 32;
-          sumi0 = _mm256_add_epi32 (sumi0, _mm256_madd_epi16 (p0, _mm256_set1_epi16 ((int16_t) ls0)));
-          sumi1 = _mm256_add_epi32 (sumi1, _mm256_madd_epi16 (p1, _mm256_set1_epi16 ((int16_t) ls1)));
+          const __m256i p0
+              = _mm256_maddubs_epi16 (_mm256_sign_epi8 (v0, v0), _mm256_sign_epi8 (y0, v0));
+          const __m256i p1
+              = _mm256_maddubs_epi16 (_mm256_sign_epi8 (v1, v1), _mm256_sign_epi8 (y1, v1));
+          const int ls0
+              = (((x[i].scales_l[ib / 2] >> 0) & 0xf) | (((x[i].scales_h >> 2 * ib) & 3) << 4))
+                - 32;
+          const int ls1 = (((x[i].scales_l[ib / 2] >> 4) & 0xf)
+                           | (((x[i].scales_h >> (2 * ib + 2)) & 3) << 4))
+                          - 32;
+          sumi0
+              = _mm256_add_epi32 (sumi0, _mm256_madd_epi16 (p0, _mm256_set1_epi16 ((int16_t) ls0)));
+          sumi1
+              = _mm256_add_epi32 (sumi1, _mm256_madd_epi16 (p1, _mm256_set1_epi16 ((int16_t) ls1)));
         }
       acc = _mm256_fmadd_ps (_mm256_set1_ps (y[i].d * x86_h2f (x[i].d)),
                              _mm256_cvtepi32_ps (_mm256_add_epi32 (sumi0, sumi1)), acc);
@@ -684,7 +706,8 @@ x86_q8_block (const float *x, int8_t *qs, int *sum)
   for (int k = 0; k < 4; k++)
     q[k] = round_away_epi32 (_mm256_mul_ps (v[k], vid));
   if (sum != NULL)
-    *sum = hsum_epi32_256 (_mm256_add_epi32 (_mm256_add_epi32 (q[0], q[1]), _mm256_add_epi32 (q[2], q[3])));
+    *sum = hsum_epi32_256 (
+        _mm256_add_epi32 (_mm256_add_epi32 (q[0], q[1]), _mm256_add_epi32 (q[2], q[3])));
   _mm256_storeu_si256 ((__m256i *) qs, pack_epi32_to_epi8 (q[0], q[1], q[2], q[3]));
   return d;
 }
@@ -745,13 +768,15 @@ x86_act_q8_K (const float *src, void *dst, int64_t n)
       for (int k = 0; k < SM_QK_K; k += 32)
         {
           __m256i q[4];
-          /* vcvtps2dq rounds to nearest even, as nearest_int() does. */
-          #pragma GCC unroll 8
-      for (int j = 0; j < 4; j++)
-            q[j] = _mm256_min_epi32 (lim, _mm256_cvtps_epi32 (_mm256_mul_ps (vis, _mm256_loadu_ps (x + k + 8 * j))));
+/* vcvtps2dq rounds to nearest even, as nearest_int() does. */
+#pragma GCC unroll 8
+          for (int j = 0; j < 4; j++)
+            q[j] = _mm256_min_epi32 (
+                lim, _mm256_cvtps_epi32 (_mm256_mul_ps (vis, _mm256_loadu_ps (x + k + 8 * j))));
           y[i].bsums[k / 16] = (int16_t) hsum_epi32_256 (_mm256_add_epi32 (q[0], q[1]));
           y[i].bsums[k / 16 + 1] = (int16_t) hsum_epi32_256 (_mm256_add_epi32 (q[2], q[3]));
-          _mm256_storeu_si256 ((__m256i *) (y[i].qs + k), pack_epi32_to_epi8 (q[0], q[1], q[2], q[3]));
+          _mm256_storeu_si256 ((__m256i *) (y[i].qs + k),
+                               pack_epi32_to_epi8 (q[0], q[1], q[2], q[3]));
         }
       y[i].d = 1 / iscale;
     }
@@ -787,13 +812,15 @@ x86_act_bf16 (const float *src, void *dst, int64_t n)
         {
           const __m256i u = _mm256_loadu_si256 ((const __m256i *) (src + i + 8 * k));
           const __m256i lsb = _mm256_and_si256 (_mm256_srli_epi32 (u, 16), _mm256_set1_epi32 (1));
-          const __m256i rounded = _mm256_srli_epi32 (_mm256_add_epi32 (u, _mm256_add_epi32 (lsb, _mm256_set1_epi32 (0x7fff))), 16);
+          const __m256i rounded = _mm256_srli_epi32 (
+              _mm256_add_epi32 (u, _mm256_add_epi32 (lsb, _mm256_set1_epi32 (0x7fff))), 16);
           const __m256i quiet = _mm256_or_si256 (_mm256_srli_epi32 (u, 16), _mm256_set1_epi32 (64));
           const __m256i is_nan = _mm256_cmpgt_epi32 (_mm256_and_si256 (u, abs_mask), inf);
           r[k] = _mm256_blendv_epi8 (rounded, quiet, is_nan);
         }
       /* Values are 16-bit: an unsigned pack is exact; it interleaves lanes, so permute. */
-      const __m256i p = _mm256_permute4x64_epi64 (_mm256_packus_epi32 (r[0], r[1]), _MM_SHUFFLE (3, 1, 2, 0));
+      const __m256i p
+          = _mm256_permute4x64_epi64 (_mm256_packus_epi32 (r[0], r[1]), _MM_SHUFFLE (3, 1, 2, 0));
       _mm256_storeu_si256 ((__m256i *) (y + i), p);
     }
   for (; i < n; i++)
