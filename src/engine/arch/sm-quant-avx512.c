@@ -492,6 +492,124 @@ avx512_dot_iq4_nl (int64_t n, const void *w, const void *a)
   return sum;
 }
 
+/* Q5_0, Q4_1, Q5_1 in the same 16-block frame. The 5th bits of two blocks (two LE uint32)
+ * form one 64-bit mask register, and a masked move drops 0x10 into exactly the bytes whose bit
+ * is set. Q4_1/Q5_1 add min * s per block (s = d * sum of the activation codes, stored in the
+ * Q8_1 block): both gathered 16 at a time and multiplied into a separate accumulator. */
+static inline __mmask64
+q5_bits2 (const uint8_t *qh0, const uint8_t *qh1)
+{
+  uint32_t a0, a1;
+  memcpy (&a0, qh0, 4);
+  memcpy (&a1, qh1, 4);
+  return (__mmask64) (a0 | ((uint64_t) a1 << 32));
+}
+
+static inline __m512
+q5_step (const uint8_t *q0, const uint8_t *q1, const uint8_t *h0, const uint8_t *h1,
+         const int8_t *ya, const int8_t *yb, bool offset16, __m512i shifts, __m512i m4,
+         __m512 scale, __m512 acc)
+{
+  __m512i c = nibbles2 (q0, q1, shifts, m4);
+  if (h0 != NULL)
+    c = _mm512_or_si512 (c, _mm512_maskz_mov_epi8 (q5_bits2 (h0, h1), _mm512_set1_epi8 (0x10)));
+  const __m512i yv = load2x32 (ya, yb);
+  const __m512i z = _mm512_setzero_si512 ();
+  __m512i p = _mm512_dpbusd_epi32 (z, c, yv);
+  if (offset16)
+    p = _mm512_sub_epi32 (p, _mm512_dpbusd_epi32 (z, _mm512_set1_epi8 (16), yv));
+  return _mm512_fmadd_ps (_mm512_cvtepi32_ps (p), scale, acc);
+}
+
+static float
+avx512_dot_q5_0 (int64_t n, const void *w, const void *a)
+{
+  const sm_block_q5_0 *x = w;
+  const sm_block_q8_0 *y = a;
+  const int64_t nb = n / SM_QK5_0;
+  const __m512i m4 = _mm512_set1_epi8 (0x0F);
+  const __m512i shifts = nibble_shifts ();
+  const __m512i xoffs = block_offsets (sizeof (sm_block_q5_0));
+  const __m512i yoffs = block_offsets (sizeof (sm_block_q8_0));
+  __m512 acc0 = _mm512_setzero_ps (), acc1 = acc0;
+  int64_t i = 0;
+
+  for (; i + 16 <= nb; i += 16)
+    {
+      const __m512 s = _mm512_mul_ps (scales16 (&x[i], xoffs), scales16 (&y[i], yoffs));
+#pragma GCC unroll 8
+      for (int p = 0; p < 8; p += 2)
+        {
+          const sm_block_q5_0 *xb = x + i + 2 * p;
+          const sm_block_q8_0 *yb = y + i + 2 * p;
+          acc0 = q5_step (xb[0].qs, xb[1].qs, xb[0].qh, xb[1].qh, yb[0].qs, yb[1].qs, true,
+                          shifts, m4, _mm512_permutexvar_ps (half_index (p), s), acc0);
+          acc1 = q5_step (xb[2].qs, xb[3].qs, xb[2].qh, xb[3].qh, yb[2].qs, yb[3].qs, true,
+                          shifts, m4, _mm512_permutexvar_ps (half_index (p + 1), s), acc1);
+        }
+    }
+  float sum = _mm512_reduce_add_ps (_mm512_add_ps (acc0, acc1));
+  if (i < nb)
+    sum += x86_dot_q5_0 ((nb - i) * SM_QK5_0, x + i, y + i);
+  return sum;
+}
+
+/* Q4_1 (qh_off < 0) and Q5_1 (qh at byte qh_off of each block): blocks of `stride` bytes with
+ * d at 0, m at 2, nibbles at qs_off. */
+static inline float
+avx512_dot_x_1 (int64_t n, const uint8_t *x, size_t stride, int qs_off, int qh_off,
+                const sm_block_q8_1 *y)
+{
+  const int64_t nb = n / 32;
+  const __m512i m4 = _mm512_set1_epi8 (0x0F);
+  const __m512i shifts = nibble_shifts ();
+  const __m512i xoffs = block_offsets ((int) stride);
+  const __m512i yoffs = block_offsets (sizeof (sm_block_q8_1));
+  __m512 acc0 = _mm512_setzero_ps (), acc1 = acc0, accm = acc0;
+  int64_t i = 0;
+
+  for (; i + 16 <= nb; i += 16)
+    {
+      const uint8_t *xg = x + (size_t) i * stride;
+      const __m512 s = _mm512_mul_ps (scales16 (xg, xoffs), scales16 (&y[i], yoffs));
+      /* min * s of the 16 blocks: m sits 2 bytes after d in both block types. */
+      accm = _mm512_fmadd_ps (scales16 (xg + 2, xoffs), scales16 ((const uint8_t *) &y[i] + 2, yoffs),
+                              accm);
+#pragma GCC unroll 8
+      for (int p = 0; p < 8; p += 2)
+        {
+          const uint8_t *b = xg + (size_t) (2 * p) * stride;
+          const sm_block_q8_1 *yb = y + i + 2 * p;
+          const uint8_t *h[4] = { NULL, NULL, NULL, NULL };
+          if (qh_off >= 0)
+            for (int k = 0; k < 4; k++)
+              h[k] = b + k * stride + qh_off;
+          acc0 = q5_step (b + qs_off, b + stride + qs_off, h[0], h[1], yb[0].qs, yb[1].qs, false,
+                          shifts, m4, _mm512_permutexvar_ps (half_index (p), s), acc0);
+          acc1 = q5_step (b + 2 * stride + qs_off, b + 3 * stride + qs_off, h[2], h[3], yb[2].qs,
+                          yb[3].qs, false, shifts, m4, _mm512_permutexvar_ps (half_index (p + 1), s),
+                          acc1);
+        }
+    }
+  float sum = _mm512_reduce_add_ps (_mm512_add_ps (_mm512_add_ps (acc0, acc1), accm));
+  if (i < nb)
+    sum += qh_off < 0 ? x86_dot_q4_1 ((nb - i) * 32, x + (size_t) i * stride, y + i)
+                      : x86_dot_q5_1 ((nb - i) * 32, x + (size_t) i * stride, y + i);
+  return sum;
+}
+
+static float
+avx512_dot_q4_1 (int64_t n, const void *w, const void *a)
+{
+  return avx512_dot_x_1 (n, w, sizeof (sm_block_q4_1), 4, -1, a);
+}
+
+static float
+avx512_dot_q5_1 (int64_t n, const void *w, const void *a)
+{
+  return avx512_dot_x_1 (n, w, sizeof (sm_block_q5_1), 8, 4, a);
+}
+
 void
 sm_quant_fill_avx512 (sm_vec_dot_fn vec_dot[SM_TYPE_COUNT], sm_activation_fn act[SM_TYPE_COUNT],
                       bool has_bf16)
@@ -503,6 +621,9 @@ sm_quant_fill_avx512 (sm_vec_dot_fn vec_dot[SM_TYPE_COUNT], sm_activation_fn act
   vec_dot[SM_TYPE_Q8_0] = avx512_dot_q8_0;
   vec_dot[SM_TYPE_Q4_0] = avx512_dot_q4_0;
   vec_dot[SM_TYPE_IQ4_NL] = avx512_dot_iq4_nl;
+  vec_dot[SM_TYPE_Q4_1] = avx512_dot_q4_1;
+  vec_dot[SM_TYPE_Q5_0] = avx512_dot_q5_0;
+  vec_dot[SM_TYPE_Q5_1] = avx512_dot_q5_1;
   /* Q4_K keeps the 256-bit kernel: a 512-bit version measured slower on this machine. */
   vec_dot[SM_TYPE_Q5_K] = avx512_dot_q5_K;
   vec_dot[SM_TYPE_Q6_K] = avx512_dot_q6_K;
