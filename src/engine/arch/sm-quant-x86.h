@@ -234,8 +234,8 @@ q5_high_bits (const uint8_t *qh)
   uint32_t bits;
   memcpy (&bits, qh, 4);
   const __m256i v = _mm256_set1_epi32 ((int) bits);
-  const __m256i ctl = _mm256_setr_epi8 (0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
-                                        2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+  const __m256i ctl = _mm256_setr_epi8 (0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2,
+                                        2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
   const __m256i spread = _mm256_shuffle_epi8 (v, ctl);
   const __m256i sel = _mm256_set1_epi64x ((long long) 0x8040201008040201ull);
   const __m256i set = _mm256_cmpeq_epi8 (_mm256_and_si256 (spread, sel), sel);
@@ -650,6 +650,206 @@ x86_dot_iq4_xs (int64_t n, const void *w, const void *a)
   return hsum_ps256 (acc);
 }
 
+/* ---- Grid (codebook) types against Q8_K ----
+ * 32 elements at a time: the grid entries give 32 unsigned magnitudes (4 uint64 entries of 8,
+ * or 8 uint32 entries of 4), the sign bits of the 32 elements come as 4 bytes, spread so that
+ * byte j tests bit j%8 of sign byte j/8 (vpshufb + AND + compare), and vpsignb applies them to
+ * the activations instead of the weights; then vpmaddubsw and the sub-block scale via vpmaddwd
+ * as for the K-quants. Scales are odd integers 2s + 1; the common factor is applied once. */
+
+static inline uint8_t
+grid_ksign (uint32_t i)
+{
+  return (uint8_t) (i | ((uint32_t) (__builtin_popcount (i) & 1) << 7));
+}
+
+/* Activations of 32 elements with the signs of `sign4` (bit j of byte k: element 8k + j). */
+static inline __m256i
+grid_signed_q8 (uint32_t sign4, const int8_t *q8)
+{
+  const __m256i ctl = _mm256_setr_epi8 (0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2,
+                                        2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+  const __m256i sel = _mm256_set1_epi64x ((long long) 0x8040201008040201ull);
+  const __m256i spread = _mm256_shuffle_epi8 (_mm256_set1_epi32 ((int) sign4), ctl);
+  const __m256i neg = _mm256_cmpeq_epi8 (_mm256_and_si256 (spread, sel), sel);
+  return _mm256_sign_epi8 (loadu256 (q8), _mm256_or_si256 (neg, _mm256_set1_epi8 (1)));
+}
+
+static inline __m256i
+grid_mag64 (uint64_t g0, uint64_t g1, uint64_t g2, uint64_t g3)
+{
+  return _mm256_set_epi64x ((long long) g3, (long long) g2, (long long) g1, (long long) g0);
+}
+
+static float
+x86_dot_iq2_xxs (int64_t n, const void *w, const void *a)
+{
+  const sm_block_iq2_xxs *x = w;
+  const sm_block_q8_K *y = a;
+  __m256 acc = _mm256_setzero_ps ();
+
+  for (int64_t i = 0; i < n / SM_QK_K; i++)
+    {
+      __m256i sumi = _mm256_setzero_si256 ();
+      for (int ib = 0; ib < 8; ib++)
+        {
+          const uint16_t *q = x[i].qs + 4 * ib;
+          const uint32_t a0 = q[0] | ((uint32_t) q[1] << 16), a1 = q[2] | ((uint32_t) q[3] << 16);
+          const __m256i mag
+              = grid_mag64 (sm_iq2xxs_grid[a0 & 255], sm_iq2xxs_grid[(a0 >> 8) & 255],
+                            sm_iq2xxs_grid[(a0 >> 16) & 255], sm_iq2xxs_grid[a0 >> 24]);
+          const uint32_t sign4 = grid_ksign (a1 & 127)
+                                 | (uint32_t) grid_ksign ((a1 >> 7) & 127) << 8
+                                 | (uint32_t) grid_ksign ((a1 >> 14) & 127) << 16
+                                 | (uint32_t) grid_ksign ((a1 >> 21) & 127) << 24;
+          const __m256i p = _mm256_maddubs_epi16 (mag, grid_signed_q8 (sign4, y[i].qs + 32 * ib));
+          sumi = _mm256_add_epi32 (
+              sumi, _mm256_madd_epi16 (p, _mm256_set1_epi16 ((short) (2 * (a1 >> 28) + 1))));
+        }
+      /* (0.5 + s) / 4 = (2s + 1) / 8 */
+      acc = _mm256_fmadd_ps (_mm256_set1_ps (0.125f * y[i].d * x86_h2f (x[i].d)),
+                             _mm256_cvtepi32_ps (sumi), acc);
+    }
+  return hsum_ps256 (acc);
+}
+
+/* IQ2_XS and IQ2_S have a 4-bit scale per 16 elements: low lane / high lane of the vector. */
+static inline __m256i
+grid_scale_pair (uint8_t sc)
+{
+  return _mm256_set_m128i (_mm_set1_epi16 ((short) (2 * (sc >> 4) + 1)),
+                           _mm_set1_epi16 ((short) (2 * (sc & 15) + 1)));
+}
+
+static float
+x86_dot_iq2_xs (int64_t n, const void *w, const void *a)
+{
+  const sm_block_iq2_xs *x = w;
+  const sm_block_q8_K *y = a;
+  __m256 acc = _mm256_setzero_ps ();
+
+  for (int64_t i = 0; i < n / SM_QK_K; i++)
+    {
+      __m256i sumi = _mm256_setzero_si256 ();
+      for (int ib = 0; ib < 8; ib++)
+        {
+          const uint16_t *q = x[i].qs + 4 * ib;
+          const __m256i mag = grid_mag64 (sm_iq2xs_grid[q[0] & 511], sm_iq2xs_grid[q[1] & 511],
+                                          sm_iq2xs_grid[q[2] & 511], sm_iq2xs_grid[q[3] & 511]);
+          const uint32_t sign4 = grid_ksign (q[0] >> 9) | (uint32_t) grid_ksign (q[1] >> 9) << 8
+                                 | (uint32_t) grid_ksign (q[2] >> 9) << 16
+                                 | (uint32_t) grid_ksign (q[3] >> 9) << 24;
+          const __m256i p = _mm256_maddubs_epi16 (mag, grid_signed_q8 (sign4, y[i].qs + 32 * ib));
+          sumi = _mm256_add_epi32 (sumi, _mm256_madd_epi16 (p, grid_scale_pair (x[i].scales[ib])));
+        }
+      acc = _mm256_fmadd_ps (_mm256_set1_ps (0.125f * y[i].d * x86_h2f (x[i].d)),
+                             _mm256_cvtepi32_ps (sumi), acc);
+    }
+  return hsum_ps256 (acc);
+}
+
+static float
+x86_dot_iq2_s (int64_t n, const void *w, const void *a)
+{
+  const sm_block_iq2_s *x = w;
+  const sm_block_q8_K *y = a;
+  __m256 acc = _mm256_setzero_ps ();
+
+  for (int64_t i = 0; i < n / SM_QK_K; i++)
+    {
+      const uint8_t *qs = x[i].qs;
+      const uint8_t *signs = x[i].qs + SM_QK_K / 8;
+      __m256i sumi = _mm256_setzero_si256 ();
+      for (int ib = 0; ib < 8; ib++)
+        {
+          const unsigned h = x[i].qh[ib];
+          const __m256i mag = grid_mag64 (sm_iq2s_grid[qs[4 * ib] | ((h << 8) & 0x300)],
+                                          sm_iq2s_grid[qs[4 * ib + 1] | ((h << 6) & 0x300)],
+                                          sm_iq2s_grid[qs[4 * ib + 2] | ((h << 4) & 0x300)],
+                                          sm_iq2s_grid[qs[4 * ib + 3] | ((h << 2) & 0x300)]);
+          uint32_t sign4;
+          memcpy (&sign4, signs + 4 * ib, 4);
+          const __m256i p = _mm256_maddubs_epi16 (mag, grid_signed_q8 (sign4, y[i].qs + 32 * ib));
+          sumi = _mm256_add_epi32 (sumi, _mm256_madd_epi16 (p, grid_scale_pair (x[i].scales[ib])));
+        }
+      acc = _mm256_fmadd_ps (_mm256_set1_ps (0.125f * y[i].d * x86_h2f (x[i].d)),
+                             _mm256_cvtepi32_ps (sumi), acc);
+    }
+  return hsum_ps256 (acc);
+}
+
+static float
+x86_dot_iq3_xxs (int64_t n, const void *w, const void *a)
+{
+  const sm_block_iq3_xxs *x = w;
+  const sm_block_q8_K *y = a;
+  __m256 acc = _mm256_setzero_ps ();
+
+  for (int64_t i = 0; i < n / SM_QK_K; i++)
+    {
+      const uint8_t *qs = x[i].qs;
+      __m256i sumi = _mm256_setzero_si256 ();
+      for (int ib = 0; ib < 8; ib++)
+        {
+          const uint8_t *g = qs + 8 * ib;
+          uint32_t aux;
+          memcpy (&aux, qs + SM_QK_K / 4 + 4 * ib, 4);
+          const __m256i mag = _mm256_setr_epi32 (
+              (int) sm_iq3xxs_grid[g[0]], (int) sm_iq3xxs_grid[g[1]], (int) sm_iq3xxs_grid[g[2]],
+              (int) sm_iq3xxs_grid[g[3]], (int) sm_iq3xxs_grid[g[4]], (int) sm_iq3xxs_grid[g[5]],
+              (int) sm_iq3xxs_grid[g[6]], (int) sm_iq3xxs_grid[g[7]]);
+          const uint32_t sign4 = grid_ksign (aux & 127)
+                                 | (uint32_t) grid_ksign ((aux >> 7) & 127) << 8
+                                 | (uint32_t) grid_ksign ((aux >> 14) & 127) << 16
+                                 | (uint32_t) grid_ksign ((aux >> 21) & 127) << 24;
+          const __m256i p = _mm256_maddubs_epi16 (mag, grid_signed_q8 (sign4, y[i].qs + 32 * ib));
+          sumi = _mm256_add_epi32 (
+              sumi, _mm256_madd_epi16 (p, _mm256_set1_epi16 ((short) (2 * (aux >> 28) + 1))));
+        }
+      /* (0.5 + s) / 2 = (2s + 1) / 4 */
+      acc = _mm256_fmadd_ps (_mm256_set1_ps (0.25f * y[i].d * x86_h2f (x[i].d)),
+                             _mm256_cvtepi32_ps (sumi), acc);
+    }
+  return hsum_ps256 (acc);
+}
+
+static float
+x86_dot_iq3_s (int64_t n, const void *w, const void *a)
+{
+  const sm_block_iq3_s *x = w;
+  const sm_block_q8_K *y = a;
+  __m256 acc = _mm256_setzero_ps ();
+
+  for (int64_t i = 0; i < n / SM_QK_K; i++)
+    {
+      const uint8_t *qs = x[i].qs;
+      __m256i sumi = _mm256_setzero_si256 ();
+      for (int ib = 0; ib < 8; ib++)
+        {
+          const uint8_t *g = qs + 8 * ib;
+          const unsigned h = x[i].qh[ib];
+          /* 9th index bit of entry k is bit k of qh. */
+          const __m256i mag = _mm256_setr_epi32 ((int) sm_iq3s_grid[g[0] | ((h << 8) & 256)],
+                                                 (int) sm_iq3s_grid[g[1] | ((h << 7) & 256)],
+                                                 (int) sm_iq3s_grid[g[2] | ((h << 6) & 256)],
+                                                 (int) sm_iq3s_grid[g[3] | ((h << 5) & 256)],
+                                                 (int) sm_iq3s_grid[g[4] | ((h << 4) & 256)],
+                                                 (int) sm_iq3s_grid[g[5] | ((h << 3) & 256)],
+                                                 (int) sm_iq3s_grid[g[6] | ((h << 2) & 256)],
+                                                 (int) sm_iq3s_grid[g[7] | ((h << 1) & 256)]);
+          uint32_t sign4;
+          memcpy (&sign4, x[i].signs + 4 * ib, 4);
+          const int sc = (x[i].scales[ib / 2] >> (4 * (ib % 2))) & 0xf;
+          const __m256i p = _mm256_maddubs_epi16 (mag, grid_signed_q8 (sign4, y[i].qs + 32 * ib));
+          sumi = _mm256_add_epi32 (sumi,
+                                   _mm256_madd_epi16 (p, _mm256_set1_epi16 ((short) (2 * sc + 1))));
+        }
+      acc = _mm256_fmadd_ps (_mm256_set1_ps (y[i].d * x86_h2f (x[i].d)), _mm256_cvtepi32_ps (sumi),
+                             acc);
+    }
+  return hsum_ps256 (acc);
+}
+
 /* ---- Activation rows (byte-identical to the reference) ---- */
 
 static inline float
@@ -846,6 +1046,11 @@ x86_fill_common (sm_vec_dot_fn vec_dot[SM_TYPE_COUNT], sm_activation_fn act[SM_T
   vec_dot[SM_TYPE_Q5_K] = x86_dot_q5_K;
   vec_dot[SM_TYPE_Q6_K] = x86_dot_q6_K;
   vec_dot[SM_TYPE_IQ4_XS] = x86_dot_iq4_xs;
+  vec_dot[SM_TYPE_IQ2_XXS] = x86_dot_iq2_xxs;
+  vec_dot[SM_TYPE_IQ2_XS] = x86_dot_iq2_xs;
+  vec_dot[SM_TYPE_IQ2_S] = x86_dot_iq2_s;
+  vec_dot[SM_TYPE_IQ3_XXS] = x86_dot_iq3_xxs;
+  vec_dot[SM_TYPE_IQ3_S] = x86_dot_iq3_s;
   act[SM_TYPE_Q8_0] = x86_act_q8_0;
   act[SM_TYPE_Q8_1] = x86_act_q8_1;
   act[SM_TYPE_Q8_K] = x86_act_q8_K;
