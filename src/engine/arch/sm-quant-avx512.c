@@ -542,10 +542,10 @@ avx512_dot_q5_0 (int64_t n, const void *w, const void *a)
         {
           const sm_block_q5_0 *xb = x + i + 2 * p;
           const sm_block_q8_0 *yb = y + i + 2 * p;
-          acc0 = q5_step (xb[0].qs, xb[1].qs, xb[0].qh, xb[1].qh, yb[0].qs, yb[1].qs, true,
-                          shifts, m4, _mm512_permutexvar_ps (half_index (p), s), acc0);
-          acc1 = q5_step (xb[2].qs, xb[3].qs, xb[2].qh, xb[3].qh, yb[2].qs, yb[3].qs, true,
-                          shifts, m4, _mm512_permutexvar_ps (half_index (p + 1), s), acc1);
+          acc0 = q5_step (xb[0].qs, xb[1].qs, xb[0].qh, xb[1].qh, yb[0].qs, yb[1].qs, true, shifts,
+                          m4, _mm512_permutexvar_ps (half_index (p), s), acc0);
+          acc1 = q5_step (xb[2].qs, xb[3].qs, xb[2].qh, xb[3].qh, yb[2].qs, yb[3].qs, true, shifts,
+                          m4, _mm512_permutexvar_ps (half_index (p + 1), s), acc1);
         }
     }
   float sum = _mm512_reduce_add_ps (_mm512_add_ps (acc0, acc1));
@@ -573,8 +573,8 @@ avx512_dot_x_1 (int64_t n, const uint8_t *x, size_t stride, int qs_off, int qh_o
       const uint8_t *xg = x + (size_t) i * stride;
       const __m512 s = _mm512_mul_ps (scales16 (xg, xoffs), scales16 (&y[i], yoffs));
       /* min * s of the 16 blocks: m sits 2 bytes after d in both block types. */
-      accm = _mm512_fmadd_ps (scales16 (xg + 2, xoffs), scales16 ((const uint8_t *) &y[i] + 2, yoffs),
-                              accm);
+      accm = _mm512_fmadd_ps (scales16 (xg + 2, xoffs),
+                              scales16 ((const uint8_t *) &y[i] + 2, yoffs), accm);
 #pragma GCC unroll 8
       for (int p = 0; p < 8; p += 2)
         {
@@ -587,8 +587,8 @@ avx512_dot_x_1 (int64_t n, const uint8_t *x, size_t stride, int qs_off, int qh_o
           acc0 = q5_step (b + qs_off, b + stride + qs_off, h[0], h[1], yb[0].qs, yb[1].qs, false,
                           shifts, m4, _mm512_permutexvar_ps (half_index (p), s), acc0);
           acc1 = q5_step (b + 2 * stride + qs_off, b + 3 * stride + qs_off, h[2], h[3], yb[2].qs,
-                          yb[3].qs, false, shifts, m4, _mm512_permutexvar_ps (half_index (p + 1), s),
-                          acc1);
+                          yb[3].qs, false, shifts, m4,
+                          _mm512_permutexvar_ps (half_index (p + 1), s), acc1);
         }
     }
   float sum = _mm512_reduce_add_ps (_mm512_add_ps (_mm512_add_ps (acc0, acc1), accm));

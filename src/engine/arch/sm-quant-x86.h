@@ -850,6 +850,92 @@ x86_dot_iq3_s (int64_t n, const void *w, const void *a)
   return hsum_ps256 (acc);
 }
 
+/* IQ1_S / IQ1_M: x = dl (g + delta), g in {-1, 0, +1} from the grid, delta = +-1/8. Both parts
+ * fold into one small integer per element, v = 8 g + sign(delta) (|v| <= 9), so the block is
+ * one signed byte dot: sum x a = dl / 8 * sum v a. 8 g comes from vpsignb(8, g). */
+static inline __m256i
+iq1_values (uint64_t g0, uint64_t g1, uint64_t g2, uint64_t g3, __m256i dsign)
+{
+  const __m256i g = grid_mag64 (g0, g1, g2, g3);
+  return _mm256_add_epi8 (_mm256_sign_epi8 (_mm256_set1_epi8 (8), g), dsign);
+}
+
+static float
+x86_dot_iq1_s (int64_t n, const void *w, const void *a)
+{
+  const sm_block_iq1_s *x = w;
+  const sm_block_q8_K *y = a;
+  __m256 acc = _mm256_setzero_ps ();
+
+  for (int64_t i = 0; i < n / SM_QK_K; i++)
+    {
+      __m256i sumi = _mm256_setzero_si256 ();
+      for (int ib = 0; ib < 8; ib++)
+        {
+          const uint8_t *qs = x[i].qs + 4 * ib;
+          const unsigned qh = x[i].qh[ib];
+          const __m256i dsign = _mm256_set1_epi8 (qh & 0x8000 ? -1 : 1);
+          const __m256i v = iq1_values (sm_iq1s_grid[qs[0] | ((qh << 8) & 0x700)],
+                                        sm_iq1s_grid[qs[1] | ((qh << 5) & 0x700)],
+                                        sm_iq1s_grid[qs[2] | ((qh << 2) & 0x700)],
+                                        sm_iq1s_grid[qs[3] | ((qh >> 1) & 0x700)], dsign);
+          const __m256i q8 = loadu256 (y[i].qs + 32 * ib);
+          const __m256i p
+              = _mm256_maddubs_epi16 (_mm256_sign_epi8 (v, v), _mm256_sign_epi8 (q8, v));
+          sumi = _mm256_add_epi32 (
+              sumi, _mm256_madd_epi16 (p, _mm256_set1_epi16 ((short) (2 * ((qh >> 12) & 7) + 1))));
+        }
+      acc = _mm256_fmadd_ps (_mm256_set1_ps (0.125f * y[i].d * x86_h2f (x[i].d)),
+                             _mm256_cvtepi32_ps (sumi), acc);
+    }
+  return hsum_ps256 (acc);
+}
+
+static float
+x86_dot_iq1_m (int64_t n, const void *w, const void *a)
+{
+  const sm_block_iq1_m *x = w;
+  const sm_block_q8_K *y = a;
+  const long long plus = 0x0101010101010101ll, minus = -1ll;
+  __m256 acc = _mm256_setzero_ps ();
+
+  for (int64_t i = 0; i < n / SM_QK_K; i++)
+    {
+      uint16_t sc[4];
+      for (int k = 0; k < 4; k++)
+        sc[k] = (uint16_t) (x[i].scales[2 * k] | (x[i].scales[2 * k + 1] << 8));
+      const sm_half d = (sm_half) ((sc[0] >> 12) | ((sc[1] >> 8) & 0x00f0) | ((sc[2] >> 4) & 0x0f00)
+                                   | (sc[3] & 0xf000));
+      __m256i sumi = _mm256_setzero_si256 ();
+      for (int ib = 0; ib < 8; ib++)
+        {
+          const uint8_t *qs = x[i].qs + 4 * ib;
+          const uint8_t *qh = x[i].qh + 2 * ib;
+          /* Each 8 elements have their own delta sign (bits 3 and 7 of the two qh bytes). */
+          const __m256i dsign
+              = _mm256_set_epi64x (qh[1] & 0x80 ? minus : plus, qh[1] & 0x08 ? minus : plus,
+                                   qh[0] & 0x80 ? minus : plus, qh[0] & 0x08 ? minus : plus);
+          const __m256i v = iq1_values (sm_iq1s_grid[qs[0] | ((qh[0] << 8) & 0x700)],
+                                        sm_iq1s_grid[qs[1] | ((qh[0] << 4) & 0x700)],
+                                        sm_iq1s_grid[qs[2] | ((qh[1] << 8) & 0x700)],
+                                        sm_iq1s_grid[qs[3] | ((qh[1] << 4) & 0x700)], dsign);
+          const __m256i q8 = loadu256 (y[i].qs + 32 * ib);
+          const __m256i p
+              = _mm256_maddubs_epi16 (_mm256_sign_epi8 (v, v), _mm256_sign_epi8 (q8, v));
+          /* 3-bit scales: the first 16 elements use bits 0-2, the next 16 bits 3-5 (of the
+           * 6 bits that sub-block ib owns in scale word ib / 2). */
+          const unsigned s6 = sc[ib / 2] >> (6 * (ib % 2));
+          const __m256i scale
+              = _mm256_set_m128i (_mm_set1_epi16 ((short) (2 * ((s6 >> 3) & 7) + 1)),
+                                  _mm_set1_epi16 ((short) (2 * (s6 & 7) + 1)));
+          sumi = _mm256_add_epi32 (sumi, _mm256_madd_epi16 (p, scale));
+        }
+      acc = _mm256_fmadd_ps (_mm256_set1_ps (0.125f * y[i].d * x86_h2f (d)),
+                             _mm256_cvtepi32_ps (sumi), acc);
+    }
+  return hsum_ps256 (acc);
+}
+
 /* ---- Activation rows (byte-identical to the reference) ---- */
 
 static inline float
@@ -1051,6 +1137,8 @@ x86_fill_common (sm_vec_dot_fn vec_dot[SM_TYPE_COUNT], sm_activation_fn act[SM_T
   vec_dot[SM_TYPE_IQ2_S] = x86_dot_iq2_s;
   vec_dot[SM_TYPE_IQ3_XXS] = x86_dot_iq3_xxs;
   vec_dot[SM_TYPE_IQ3_S] = x86_dot_iq3_s;
+  vec_dot[SM_TYPE_IQ1_S] = x86_dot_iq1_s;
+  vec_dot[SM_TYPE_IQ1_M] = x86_dot_iq1_m;
   act[SM_TYPE_Q8_0] = x86_act_q8_0;
   act[SM_TYPE_Q8_1] = x86_act_q8_1;
   act[SM_TYPE_Q8_K] = x86_act_q8_K;
