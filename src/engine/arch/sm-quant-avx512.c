@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later
  *
- * sm-quant-avx512.c: the AVX-512 variant (F, BW, VL, DQ, VNNI; BF16 where the CPU has it).
- * The byte-dot kernels of sm-quant-x86.h are built here with VNNI (vpdpbusd: four u8 x s8
- * products summed into an int32 lane in one instruction), the float kernels use 512-bit
- * registers, and the hot K-quant and IQ4_XS kernels are widened to 512 bits (one zmm holds the
- * 64 elements that share a byte of nibbles). Compiled with its own -mavx512* flags; only called
- * after sm-dispatch.c has checked the CPU.
+ * sm-quant-avx512.c: the AVX-512 variant (F, BW, VL, DQ, VNNI, BMI2; BF16 where the CPU has it).
+ * The kernels of sm-quant-x86.h are built here with VNNI (vpdpbusd: four u8 x s8 products
+ * summed into an int32 lane in one instruction); on top, 512-bit kernels replace them where
+ * they measured faster: F16 and BF16 (vdpbf16ps), the 32-element formats 16 blocks per step
+ * (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL), and Q5_K, Q6_K, IQ4_XS (one zmm holds the 64 elements
+ * that share a byte of nibbles). F32, Q2_K, Q3_K, Q4_K and the grid types keep the 256-bit code
+ * (see benchmarks/NOTES.md). Compiled with its own -mavx512* flags; only called after
+ * sm-dispatch.c has checked the CPU.
  */
 #include <math.h>
 #include <string.h>
