@@ -324,6 +324,8 @@ sm_test_model_write (const sm_test_model_spec *spec,
                                            err)) != SM_OK)
         goto out;
     }
+  if (spec->split_bytes > 0)
+    sm_gguf_writer_set_split (w, spec->split_bytes, 0);
   if ((st = sm_gguf_writer_begin (w, path, err)) != SM_OK)
     goto out;
   for (int i = 0; i < n_plans; i++)
