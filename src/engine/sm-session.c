@@ -416,23 +416,24 @@ run_prompt (sm_session       *s,
         goto out;
       s->cached[s->n_cached++] = t;
     }
-  {
-    /* A character still held back by the detokenizer. */
-    size_t plen = 0;
-    const char *piece = sm_detokenizer_flush (detok, &plen);
-    if (piece != NULL && plen > 0 && !stats->stopped)
-      {
-        char *bigger = len + plen + 1 > cap ? realloc (text, len + plen + 1) : text;
-        if (bigger != NULL)
-          {
-            text = bigger;
-            memcpy (text + len, piece, plen);
-            len += plen;
-            if (on_piece != NULL)
-              on_piece (piece, plen, SM_TOKEN_NULL, user_data);
-          }
-      }
-  }
+  if (stats->n_generated > 0)
+    {
+      /* A character still held back by the detokenizer (nothing to flush without tokens). */
+      size_t plen = 0;
+      const char *piece = sm_detokenizer_flush (detok, &plen);
+      if (piece != NULL && plen > 0 && !stats->stopped)
+        {
+          char *bigger = len + plen + 1 > cap ? realloc (text, len + plen + 1) : text;
+          if (bigger != NULL)
+            {
+              text = bigger;
+              memcpy (text + len, piece, plen);
+              len += plen;
+              if (on_piece != NULL)
+                on_piece (piece, plen, SM_TOKEN_NULL, user_data);
+            }
+        }
+    }
   stats->generate_seconds = now_seconds () - t0;
 
 out:
