@@ -11,6 +11,9 @@
 #include "smelt-cli-private.h"
 
 static const SmeltCliCommand commands[] = {
+  { "search", smelt_cli_search, "search GGUF models on the Hugging Face Hub" },
+  { "files", smelt_cli_files, "list the quant variants of a Hub repository" },
+  { "pull", smelt_cli_pull, "download a model (resumable) into the Hugging Face cache or a folder" },
   { "info", smelt_cli_info, "show the header, metadata and tensors of a GGUF file" },
   { "list", smelt_cli_list, "list the models on this machine" },
   { "rm", smelt_cli_rm, "delete a local model" },
