@@ -184,6 +184,14 @@ sm_session_add_message (sm_session *s,
 }
 
 void
+sm_session_set_abort (sm_session *s,
+                      bool      (*abort_cb) (void *user_data),
+                      void       *user_data)
+{
+  sm_context_set_abort (s->ctx, abort_cb, user_data);
+}
+
+void
 sm_session_reset (sm_session *s)
 {
   for (size_t i = 0; i < s->n_messages; i++)

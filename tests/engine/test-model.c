@@ -458,6 +458,13 @@ test_bad_models (void)
   spec.arch = "qwen2";
   spec.drop_tensor = "blk.0.attn_v.bias";
   expect_open_error (&spec, SM_ERR_NOT_FOUND, "blk.0.attn_v.bias");
+  spec.drop_tensor = NULL;
+  spec.arch = "llama";
+  spec.rope_scaling = "yarn";
+  expect_open_error (&spec, SM_ERR_UNSUPPORTED, "'yarn'");
+  spec.rope_scaling = "llama3"; /* without rope_freqs.weight */
+  expect_open_error (&spec, SM_ERR_NOT_FOUND, "rope_freqs.weight");
+  spec.rope_scaling = NULL;
 
   g_assert_cmpint (sm_model_open ("/nonexistent/model.gguf", NULL, &m, &err), !=, SM_OK);
   g_assert_null (m);

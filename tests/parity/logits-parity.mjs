@@ -160,6 +160,9 @@ cases.push({ name: "qwen2 tied+bias Q8_0", type: "Q8_0",
              args: ["--arch", "qwen2", "--vocab", vocab("qwen2"), "--type", "Q8_0", "--tied"] });
 cases.push({ name: "qwen2 tied+bias F16", type: "F16",
              args: ["--arch", "qwen2", "--vocab", vocab("qwen2"), "--type", "F16", "--tied"] });
+cases.push({ name: "llama spm linear rope scaling x2 F32", type: "F32",
+             args: ["--arch", "llama", "--vocab", vocab("llama-spm"), "--type", "F32",
+                    "--rope-scaling", "linear"] });
 cases.push({ name: "llama bpe tied rope_freqs Q4_K", type: "Q4_K",
              args: ["--arch", "llama", "--vocab", vocab("llama-bpe"), "--type", "Q4_K", "--tied",
                     "--rope-freqs", "--rope-base", "500000"] });
