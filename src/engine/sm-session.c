@@ -23,6 +23,9 @@ typedef struct
   char   *content; /* owned, NUL-terminated */
 } sm_message;
 
+static void remove_message (struct sm_session *s,
+                            size_t             i);
+
 struct sm_session
 {
   const sm_model    *model;
@@ -189,6 +192,13 @@ sm_session_set_abort (sm_session *s,
                       void       *user_data)
 {
   sm_context_set_abort (s->ctx, abort_cb, user_data);
+}
+
+void
+sm_session_pop_message (sm_session *s)
+{
+  if (s->n_messages > 0)
+    remove_message (s, s->n_messages - 1);
 }
 
 void

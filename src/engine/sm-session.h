@@ -100,6 +100,9 @@ sm_status sm_session_add_message (sm_session *session,
                                   const char *content,
                                   sm_error   *err);
 
+/* Removes the last message, if any (e.g. a user message whose reply was cancelled). */
+void sm_session_pop_message (sm_session *session);
+
 /* Forgets every message (the system prompt too) and the cache. */
 void sm_session_reset (sm_session *session);
 

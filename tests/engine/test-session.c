@@ -187,6 +187,9 @@ test_abort (void)
   sm_session_set_abort (s, NULL, NULL);
   g_assert_cmpint (sm_session_generate (s, false, NULL, NULL, NULL, &err), ==, SM_OK);
   g_assert_cmpuint (sm_session_get_n_messages (s), ==, 2);
+  sm_session_pop_message (s);
+  g_assert_cmpuint (sm_session_get_n_messages (s), ==, 1);
+  g_assert_cmpint (sm_session_get_message_role (s, 0), ==, SM_ROLE_USER);
   sm_session_free (s);
 }
 
