@@ -4,7 +4,8 @@
 // CPU build) on the same GGUF files and the same token ids. Prints TAP. Run through
 // run-logits-parity.sh, which installs node-llama-cpp first (or reports a TAP skip).
 //
-// Models: the real trained stories260K (F32), and random-weight models written by our own
+// Models: the real trained stories260K (F32), the real HF conversion llama-2-tiny-random
+// (F16), and random-weight models written by our own
 // writer/quantizer (tests/engine/make-test-model) around the vocabulary fixtures, in F32, F16,
 // BF16 and every quantized type we write, llama (SPM vocab, untied and tied; tied with rope_freqs, BPE
 // vocab) and qwen2 (Q/K/V biases, tied, Qwen2 vocab). Each check: next-token logits after a
@@ -141,6 +142,18 @@ function compare(name, type, mine, ref) {
   compare("stories260K F32", "F32", mine.logits, ref.logits);
   const same = mine.greedy.join(" ") === ref.greedy.join(" ");
   ok(same, "stories260K greedy 40 tokens", same ? "" :
+     `smelt [${mine.greedy.join(" ")}] llama.cpp [${ref.greedy.join(" ")}]`);
+}
+
+// 1b. llama-2-tiny-random, a real Hugging Face conversion (F16, random weights).
+{
+  const model = join(shared, "fixtures", "models", "llama-2-tiny-random.gguf");
+  const tokens = [1, 15043, 3186, 29892, 920, 526, 366];
+  const mine = smeltSide(model, tokens, 16);
+  const ref = await referenceSide(model, tokens, 16);
+  compare("llama-2-tiny-random F16", "F16", mine.logits, ref.logits);
+  const same = mine.greedy.join(" ") === ref.greedy.join(" ");
+  ok(same, "llama-2-tiny-random greedy 16 tokens", same ? "" :
      `smelt [${mine.greedy.join(" ")}] llama.cpp [${ref.greedy.join(" ")}]`);
 }
 
