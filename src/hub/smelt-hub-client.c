@@ -353,7 +353,8 @@ smelt_hub_retry_hint (const char *ratelimit,
               const char *p = g_strstrip (params[j]);
               guint64 n;
 
-              if (g_str_has_prefix (p, "r=") && g_ascii_string_to_unsigned (p + 2, 10, 0, G_MAXUINT32, &n, NULL))
+              if (g_str_has_prefix (p, "r=")
+                  && g_ascii_string_to_unsigned (p + 2, 10, 0, G_MAXUINT32, &n, NULL))
                 exhausted = n == 0;
               else if (g_str_has_prefix (p, "t=")
                        && g_ascii_string_to_unsigned (p + 2, 10, 0, G_MAXUINT32, &n, NULL))
@@ -883,11 +884,14 @@ error_for_status (SmeltHubClient *self,
                           after != NULL ? after : "a few");
     }
   if (req->attempt > 1)
-    return g_error_new (SMELT_HUB_ERROR, SMELT_HUB_ERROR_SERVER,
-                        "The Hub failed %u tries in a row; the last answer was %u %s%s%s",
-                        req->attempt, status,
-                        soup_message_get_reason_phrase (msg) != NULL ? soup_message_get_reason_phrase (msg) : "",
-                        server_msg != NULL ? ": " : "", server_msg != NULL ? server_msg : "");
+    {
+      const char *reason = soup_message_get_reason_phrase (msg);
+
+      return g_error_new (SMELT_HUB_ERROR, SMELT_HUB_ERROR_SERVER,
+                          "The Hub failed %u tries in a row; the last answer was %u %s%s%s",
+                          req->attempt, status, reason != NULL ? reason : "",
+                          server_msg != NULL ? ": " : "", server_msg != NULL ? server_msg : "");
+    }
   return g_error_new (SMELT_HUB_ERROR, SMELT_HUB_ERROR_SERVER,
                       "The Hub answered %u %s%s%s", status,
                       soup_message_get_reason_phrase (msg) != NULL ? soup_message_get_reason_phrase (msg) : "",
@@ -901,7 +905,8 @@ static void send_request (GTask *task);
 static gboolean
 status_is_retryable (guint status)
 {
-  return status == 408 || status == 429 || (status >= 500 && status <= 599 && status != 501 && status != 505);
+  return status == 408 || status == 429
+         || (status >= 500 && status <= 599 && status != 501 && status != 505);
 }
 
 /* How long to wait before try `attempt` + 1: the server's hint, else base * 2^(attempt-1) with

@@ -363,12 +363,13 @@ main (int    argc,
       char **argv)
 {
   g_test_init (&argc, &argv, NULL);
-  g_test_add ("/hub/retry/search-rate-limited", Fixture, NULL, fixture_setup, test_search_rate_limited, fixture_teardown);
-  g_test_add ("/hub/retry/tree-unavailable", Fixture, NULL, fixture_setup, test_tree_unavailable, fixture_teardown);
-  g_test_add ("/hub/retry/other-calls", Fixture, NULL, fixture_setup, test_other_calls_recover, fixture_teardown);
-  g_test_add ("/hub/retry/permanent", Fixture, NULL, fixture_setup, test_permanent_failure, fixture_teardown);
-  g_test_add ("/hub/retry/client-errors", Fixture, NULL, fixture_setup, test_client_errors_not_retried, fixture_teardown);
-  g_test_add ("/hub/retry/cancel", Fixture, NULL, fixture_setup, test_cancel_during_wait, fixture_teardown);
+#define ADD(path, func) g_test_add (path, Fixture, NULL, fixture_setup, func, fixture_teardown)
+  ADD ("/hub/retry/search-rate-limited", test_search_rate_limited);
+  ADD ("/hub/retry/tree-unavailable", test_tree_unavailable);
+  ADD ("/hub/retry/other-calls", test_other_calls_recover);
+  ADD ("/hub/retry/permanent", test_permanent_failure);
+  ADD ("/hub/retry/client-errors", test_client_errors_not_retried);
+  ADD ("/hub/retry/cancel", test_cancel_during_wait);
   g_test_add_func ("/hub/retry/hint", test_retry_hint);
   return g_test_run ();
 }
