@@ -50,6 +50,21 @@ typedef struct
   guint             count;
 } Fault;
 
+typedef struct
+{
+  char  *path_part;   /* (nullable) */
+  guint  status;
+  char  *retry_after; /* (nullable) */
+  char  *ratelimit;   /* (nullable) */
+  guint  count;
+} StatusFault;
+
+static void status_fault_free (StatusFault *f);
+static void send_error (SoupServerMessage *msg,
+                        guint              status,
+                        const char        *code,
+                        const char        *message);
+
 struct _SmeltFakeHub
 {
   SoupServer *server;
@@ -57,6 +72,7 @@ struct _SmeltFakeHub
   GHashTable *repos;  /* id -> FakeRepo */
   GPtrArray  *order;  /* FakeRepo, insertion order */
   GPtrArray  *faults; /* Fault */
+  GPtrArray  *status_faults; /* StatusFault */
   GHashTable *served; /* path -> guint64 * (bytes served per file path) */
   GPtrArray  *streams;
   char       *token;
@@ -108,6 +124,7 @@ smelt_fake_hub_new (void)
   hub->repos = g_hash_table_new (g_str_hash, g_str_equal);
   hub->order = g_ptr_array_new_with_free_func ((GDestroyNotify) fake_repo_free);
   hub->faults = g_ptr_array_new_with_free_func ((GDestroyNotify) fault_free);
+  hub->status_faults = g_ptr_array_new_with_free_func ((GDestroyNotify) status_fault_free);
   hub->served = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   hub->streams = g_ptr_array_new ();
   hub->page_size = 1000;
@@ -134,6 +151,7 @@ smelt_fake_hub_free (SmeltFakeHub *hub)
   g_hash_table_unref (hub->repos);
   g_ptr_array_unref (hub->order);
   g_ptr_array_unref (hub->faults);
+  g_ptr_array_unref (hub->status_faults);
   g_hash_table_unref (hub->served);
   g_free (hub->token);
   g_free (hub->cdn_host);
@@ -342,6 +360,61 @@ void
 smelt_fake_hub_clear_faults (SmeltFakeHub *hub)
 {
   g_ptr_array_set_size (hub->faults, 0);
+  g_ptr_array_set_size (hub->status_faults, 0);
+}
+
+static void
+status_fault_free (StatusFault *f)
+{
+  g_free (f->path_part);
+  g_free (f->retry_after);
+  g_free (f->ratelimit);
+  g_free (f);
+}
+
+void
+smelt_fake_hub_add_status_fault (SmeltFakeHub *hub,
+                                 const char   *path_part,
+                                 guint         status,
+                                 const char   *retry_after,
+                                 const char   *ratelimit,
+                                 guint         count)
+{
+  StatusFault *f = g_new0 (StatusFault, 1);
+
+  f->path_part = g_strdup (path_part);
+  f->status = status;
+  f->retry_after = g_strdup (retry_after);
+  f->ratelimit = g_strdup (ratelimit);
+  f->count = count;
+  g_ptr_array_add (hub->status_faults, f);
+}
+
+/* Answers the request with the first matching status fault; FALSE when none matches. */
+static gboolean
+apply_status_fault (SmeltFakeHub      *hub,
+                    SoupServerMessage *msg,
+                    const char        *raw_path)
+{
+  const char *query = g_uri_get_query (soup_server_message_get_uri (msg));
+  g_autofree char *target = g_strconcat (raw_path, query != NULL ? "?" : "", query, NULL);
+
+  for (guint i = 0; i < hub->status_faults->len; i++)
+    {
+      StatusFault *f = g_ptr_array_index (hub->status_faults, i);
+      SoupMessageHeaders *headers = soup_server_message_get_response_headers (msg);
+
+      if (f->count == 0 || (f->path_part != NULL && strstr (target, f->path_part) == NULL))
+        continue;
+      f->count--;
+      if (f->retry_after != NULL)
+        soup_message_headers_replace (headers, "Retry-After", f->retry_after);
+      if (f->ratelimit != NULL)
+        soup_message_headers_replace (headers, "RateLimit", f->ratelimit);
+      send_error (msg, f->status, NULL, "Injected failure");
+      return TRUE;
+    }
+  return FALSE;
 }
 
 guint
@@ -1375,6 +1448,8 @@ server_cb (SoupServer        *server,
       soup_server_message_set_status (msg, 405, NULL);
       return;
     }
+  if (apply_status_fault (hub, msg, raw_path))
+    return;
 
   /* Split the raw path, then unescape each segment: a '%2F' inside a segment stays inside. */
   {

@@ -108,6 +108,16 @@ void smelt_fake_hub_add_fault (SmeltFakeHub     *hub,
                                guint64           arg,
                                guint             count);
 void smelt_fake_hub_clear_faults (SmeltFakeHub *hub);
+/* The next `count` requests of any kind (API, resolve, CDN) whose raw path and query
+ * ("/api/models/o/n/tree/main?cursor=2"...) contain `path_part` (NULL = any) answer `status` with
+ * an error body, plus `Retry-After` and `RateLimit` headers when those are non-NULL: "fail the
+ * first N requests, then succeed". Cleared by smelt_fake_hub_clear_faults(). */
+void smelt_fake_hub_add_status_fault (SmeltFakeHub *hub,
+                                      const char   *path_part,
+                                      guint         status,
+                                      const char   *retry_after,
+                                      const char   *ratelimit,
+                                      guint         count);
 /* How many injected faults have not fired yet. */
 guint smelt_fake_hub_get_faults_left (SmeltFakeHub *hub);
 
