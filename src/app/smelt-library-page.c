@@ -33,7 +33,7 @@ struct _SmeltLibraryPage
 
 G_DEFINE_FINAL_TYPE (SmeltLibraryPage, smelt_library_page, ADW_TYPE_BIN)
 
-enum { SCANNED, N_SIGNALS };
+enum { SCANNED, CHAT_REQUESTED, N_SIGNALS };
 static guint signals[N_SIGNALS];
 
 static void
@@ -167,6 +167,13 @@ on_delete_clicked_cb (GtkButton        *button,
   smelt_library_page_confirm_delete (self, g_object_get_data (G_OBJECT (button), "model-id"));
 }
 
+static void
+on_chat_clicked_cb (GtkButton        *button,
+                    SmeltLibraryPage *self)
+{
+  g_signal_emit (self, signals[CHAT_REQUESTED], 0, g_object_get_data (G_OBJECT (button), "path"));
+}
+
 static GtkWidget *
 build_row (SmeltLibraryPage      *self,
            const SmeltLocalModel *model)
@@ -192,6 +199,20 @@ build_row (SmeltLibraryPage      *self,
                                   delete_label, -1);
   g_object_set_data_full (G_OBJECT (delete), "model-id", g_strdup (model->id), g_free);
   g_signal_connect_object (delete, "clicked", G_CALLBACK (on_delete_clicked_cb), self, 0);
+
+  if (model->error == NULL)
+    {
+      GtkWidget *chat = gtk_button_new_with_mnemonic (_("_Chat"));
+      /* Translators: accessible name of the Chat button of the model named %s. */
+      g_autofree char *chat_label = g_strdup_printf (_("Chat with %s"), model->name);
+
+      gtk_widget_set_valign (chat, GTK_ALIGN_CENTER);
+      gtk_accessible_update_property (GTK_ACCESSIBLE (chat), GTK_ACCESSIBLE_PROPERTY_LABEL,
+                                      chat_label, -1);
+      g_object_set_data_full (G_OBJECT (chat), "path", g_strdup (model->path), g_free);
+      g_signal_connect_object (chat, "clicked", G_CALLBACK (on_chat_clicked_cb), self, 0);
+      adw_action_row_add_suffix (ADW_ACTION_ROW (row), chat);
+    }
   adw_action_row_add_suffix (ADW_ACTION_ROW (row), delete);
   return row;
 }
@@ -473,6 +494,10 @@ smelt_library_page_class_init (SmeltLibraryPageClass *klass)
 
   object_class->dispose = smelt_library_page_dispose;
 
+  /* The user asked to chat with the model at this path. */
+  signals[CHAT_REQUESTED] = g_signal_new ("chat-requested", G_TYPE_FROM_CLASS (klass),
+                                          G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE,
+                                          1, G_TYPE_STRING);
   /* Emitted on the main thread after a scan's models are shown. */
   signals[SCANNED] = g_signal_new ("scanned", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
                                    0, NULL, NULL, NULL, G_TYPE_NONE, 0);

@@ -9,6 +9,7 @@
 
 #include <glib/gi18n.h>
 
+#include "smelt-chat-page.h"
 #include "smelt-library-page.h"
 #include "smelt-window.h"
 
@@ -23,6 +24,7 @@ struct _SmeltWindow
   AdwViewSwitcherBar   *switcher_bar;
   GtkMenuButton        *menu_button;
   SmeltLibraryPage     *library_page;
+  SmeltChatPage        *chat_page;
 
   /* owned */
   GSettings            *settings;
@@ -49,6 +51,37 @@ on_realize_cb (SmeltWindow *self)
 }
 
 static void
+on_library_page_scanned_cb (SmeltWindow *self)
+{
+  smelt_chat_page_set_models (self->chat_page, smelt_library_page_get_models (self->library_page));
+}
+
+static void
+on_library_page_chat_requested_cb (SmeltWindow *self,
+                                   const char  *path)
+{
+  adw_view_stack_set_visible_child_name (self->stack, "chat");
+  smelt_chat_page_new_conversation (self->chat_page);
+  smelt_chat_page_select_model (self->chat_page, path);
+}
+
+static void
+window_action (GtkWidget  *widget,
+               const char *name,
+               GVariant   *param)
+{
+  SmeltWindow *self = SMELT_WINDOW (widget);
+
+  if (g_str_equal (name, "win.new-chat"))
+    {
+      adw_view_stack_set_visible_child_name (self->stack, "chat");
+      smelt_chat_page_new_conversation (self->chat_page);
+    }
+  else if (g_str_equal (name, "win.stop"))
+    smelt_chat_page_stop (self->chat_page);
+}
+
+static void
 smelt_window_dispose (GObject *object)
 {
   SmeltWindow *self = SMELT_WINDOW (object);
@@ -66,6 +99,7 @@ smelt_window_class_init (SmeltWindowClass *klass)
   object_class->dispose = smelt_window_dispose;
 
   g_type_ensure (SMELT_TYPE_LIBRARY_PAGE);
+  g_type_ensure (SMELT_TYPE_CHAT_PAGE);
   gtk_widget_class_set_template_from_resource (widget_class,
                                                "/io/github/smeltapp/Smelt/ui/smelt-window.ui");
   gtk_widget_class_bind_template_child (widget_class, SmeltWindow, header_bar);
@@ -74,6 +108,15 @@ smelt_window_class_init (SmeltWindowClass *klass)
   gtk_widget_class_bind_template_child (widget_class, SmeltWindow, switcher_bar);
   gtk_widget_class_bind_template_child (widget_class, SmeltWindow, menu_button);
   gtk_widget_class_bind_template_child (widget_class, SmeltWindow, library_page);
+  gtk_widget_class_bind_template_child (widget_class, SmeltWindow, chat_page);
+  gtk_widget_class_bind_template_callback (widget_class, on_library_page_scanned_cb);
+  gtk_widget_class_bind_template_callback (widget_class, on_library_page_chat_requested_cb);
+
+  gtk_widget_class_install_action (widget_class, "win.new-chat", NULL, window_action);
+  gtk_widget_class_install_action (widget_class, "win.stop", NULL, window_action);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_n, GDK_CONTROL_MASK,
+                                       "win.new-chat", NULL);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_Escape, 0, "win.stop", NULL);
 }
 
 static void
