@@ -90,7 +90,8 @@ to_engine_params (const SmeltSamplingParams *p,
   sp.n_ctx = p->n_ctx;
   if (hp->n_ctx_train > 0 && sp.n_ctx > (guint32) hp->n_ctx_train)
     sp.n_ctx = hp->n_ctx_train;
-  sp.n_threads = p->n_threads;
+  /* "Automatic" leaves one CPU to the main loop so the window stays smooth while it works. */
+  sp.n_threads = p->n_threads > 0 ? p->n_threads : MAX (1, (int) g_get_num_processors () - 1);
   sp.temperature = p->temperature;
   sp.top_p = p->top_p;
   sp.top_k = p->top_k;
