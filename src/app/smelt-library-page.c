@@ -10,6 +10,7 @@
 
 #include "smelt-a11y.h"
 #include "smelt-library-page.h"
+#include "smelt-quantize-dialog.h"
 
 struct _SmeltLibraryPage
 {
@@ -174,6 +175,40 @@ on_chat_clicked_cb (GtkButton        *button,
   g_signal_emit (self, signals[CHAT_REQUESTED], 0, g_object_get_data (G_OBJECT (button), "path"));
 }
 
+static void
+on_quantize_finished_cb (SmeltQuantizeDialog *dialog,
+                         const char          *path,
+                         SmeltLibraryPage    *self)
+{
+  smelt_library_page_refresh (self);
+}
+
+GtkWindow *
+smelt_library_page_open_quantize (SmeltLibraryPage *self,
+                                  const char       *model_id)
+{
+  const SmeltLocalModel *model;
+  SmeltQuantizeDialog *dialog;
+
+  g_return_val_if_fail (SMELT_IS_LIBRARY_PAGE (self), NULL);
+
+  if ((model = find_model (self, model_id)) == NULL
+      || !smelt_quantize_dialog_can_quantize (model))
+    return NULL;
+  dialog = smelt_quantize_dialog_new (GTK_WINDOW (gtk_widget_get_root (GTK_WIDGET (self))),
+                                      model);
+  g_signal_connect_object (dialog, "finished", G_CALLBACK (on_quantize_finished_cb), self, 0);
+  gtk_window_present (GTK_WINDOW (dialog));
+  return GTK_WINDOW (dialog);
+}
+
+static void
+on_quantize_clicked_cb (GtkButton        *button,
+                        SmeltLibraryPage *self)
+{
+  smelt_library_page_open_quantize (self, g_object_get_data (G_OBJECT (button), "model-id"));
+}
+
 static GtkWidget *
 build_row (SmeltLibraryPage      *self,
            const SmeltLocalModel *model)
@@ -212,6 +247,19 @@ build_row (SmeltLibraryPage      *self,
       g_object_set_data_full (G_OBJECT (chat), "path", g_strdup (model->path), g_free);
       g_signal_connect_object (chat, "clicked", G_CALLBACK (on_chat_clicked_cb), self, 0);
       adw_action_row_add_suffix (ADW_ACTION_ROW (row), chat);
+    }
+  if (smelt_quantize_dialog_can_quantize (model))
+    {
+      GtkWidget *quantize = gtk_button_new_with_mnemonic (_("_Quantize"));
+      /* Translators: accessible name of the Quantize button of the model named %s. */
+      g_autofree char *quantize_label = g_strdup_printf (_("Quantize %s"), model->name);
+
+      gtk_widget_set_valign (quantize, GTK_ALIGN_CENTER);
+      gtk_accessible_update_property (GTK_ACCESSIBLE (quantize), GTK_ACCESSIBLE_PROPERTY_LABEL,
+                                      quantize_label, -1);
+      g_object_set_data_full (G_OBJECT (quantize), "model-id", g_strdup (model->id), g_free);
+      g_signal_connect_object (quantize, "clicked", G_CALLBACK (on_quantize_clicked_cb), self, 0);
+      adw_action_row_add_suffix (ADW_ACTION_ROW (row), quantize);
     }
   adw_action_row_add_suffix (ADW_ACTION_ROW (row), delete);
   return row;
