@@ -57,6 +57,7 @@ struct _SmeltChatPage
   SmeltConversation *current;         /* an element of conversations */
   GtkWidget         *streaming_body;  /* the reply's body box while it streams */
 
+  guint64            seed;
   guint              updating_picker : 1; /* programmatic picker changes must not load */
   guint              loading : 1;
   guint              replying : 1;
@@ -259,6 +260,21 @@ rebuild_list (SmeltChatPage *self)
     }
 }
 
+/* Retitles the current conversation's row without rebuilding the list. */
+static void
+update_current_row (SmeltChatPage *self)
+{
+  for (GtkWidget *row = gtk_widget_get_first_child (GTK_WIDGET (self->conversations_list));
+       row != NULL; row = gtk_widget_get_next_sibling (row))
+    if (g_object_get_data (G_OBJECT (row), "conversation") == self->current)
+      {
+        gtk_label_set_text (GTK_LABEL (gtk_list_box_row_get_child (GTK_LIST_BOX_ROW (row))),
+                            self->current->title);
+        return;
+      }
+  rebuild_list (self);
+}
+
 static void
 on_conversations_list_row_selected_cb (SmeltChatPage *self,
                                        GtkListBoxRow *row)
@@ -312,7 +328,7 @@ on_title_label_editing_cb (SmeltChatPage *self)
   g_free (self->current->title);
   self->current->title = g_strdup (title);
   save_current (self);
-  rebuild_list (self);
+  update_current_row (self);
 }
 
 static void
@@ -344,7 +360,8 @@ read_params (SmeltChatPage       *self,
   p->repeat_penalty = g_settings_get_double (self->settings, "repeat-penalty");
   p->n_ctx = g_settings_get_int (self->settings, "context-length");
   p->n_threads = g_settings_get_int (self->settings, "threads");
-  p->seed = (guint64) g_get_real_time ();
+  /* One seed per page: a seed that changed every reply would rebuild the context each time. */
+  p->seed = self->seed;
 }
 
 static void
@@ -536,7 +553,17 @@ reply_cb (GObject      *source,
       GtkWidget *copy = body ? g_object_get_data (G_OBJECT (body), "copy-button") : NULL;
 
       if (body != NULL)
-        fill_body (body, reply);
+        {
+          GtkWidget *only = gtk_widget_get_first_child (body);
+          g_autofree char *trimmed = g_strstrip (g_strdup (reply));
+
+          /* Keep the streamed label when the reply is plain prose; rebuild for code blocks. */
+          if (only != NULL && GTK_IS_LABEL (only) && gtk_widget_get_next_sibling (only) == NULL
+              && strstr (reply, "```") == NULL)
+            gtk_label_set_text (GTK_LABEL (only), trimmed);
+          else
+            fill_body (body, reply);
+        }
       if (copy != NULL)
         g_object_set_data_full (G_OBJECT (copy), "text", g_strdup (reply), g_free);
       if (self->current != NULL)
@@ -622,7 +649,7 @@ smelt_chat_page_send (SmeltChatPage *self,
       g_free (self->current->title);
       self->current->title = g_strdelimit (g_steal_pointer (&title), "\n", ' ');
       gtk_editable_set_text (GTK_EDITABLE (self->title_label), self->current->title);
-      rebuild_list (self);
+      update_current_row (self);
     }
   g_free (self->current->model_path);
   self->current->model_path = g_strdup (smelt_chat_session_get_model_path (self->session));
@@ -842,6 +869,7 @@ smelt_chat_page_init (SmeltChatPage *self)
   g_signal_connect_swapped (self->session, "piece", G_CALLBACK (on_piece_cb), self);
   g_signal_connect_swapped (self->session, "load-progress", G_CALLBACK (on_load_progress_cb),
                             self);
+  self->seed = g_random_int () | ((guint64) g_random_int () << 32);
   self->streaming_text = g_string_new (NULL);
   self->conv_dir = smelt_conversation_get_dir ();
   self->conversations = smelt_conversation_load_all (self->conv_dir);

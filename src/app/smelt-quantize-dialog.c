@@ -44,7 +44,7 @@ static const Preset presets[] = {
 
 struct _SmeltQuantizeDialog
 {
-  AdwWindow parent_instance;
+  AdwBin parent_instance;
 
   /* template widgets */
   GtkButton       *close_button;
@@ -68,9 +68,9 @@ struct _SmeltQuantizeDialog
   GtkNativeDialog    *chooser;
 };
 
-G_DEFINE_FINAL_TYPE (SmeltQuantizeDialog, smelt_quantize_dialog, ADW_TYPE_WINDOW)
+G_DEFINE_FINAL_TYPE (SmeltQuantizeDialog, smelt_quantize_dialog, ADW_TYPE_BIN)
 
-enum { FINISHED, N_SIGNALS };
+enum { FINISHED, CLOSED, N_SIGNALS };
 static guint signals[N_SIGNALS];
 
 gboolean
@@ -290,7 +290,7 @@ on_cancel_button_clicked_cb (SmeltQuantizeDialog *self)
 static void
 on_close_button_clicked_cb (SmeltQuantizeDialog *self)
 {
-  gtk_window_close (GTK_WINDOW (self));
+  g_signal_emit (self, signals[CLOSED], 0);
 }
 
 static void
@@ -321,7 +321,8 @@ on_imatrix_button_clicked_cb (SmeltQuantizeDialog *self)
 
   if (self->chooser != NULL)
     return;
-  chooser = gtk_file_chooser_native_new (_("Choose an Importance Matrix"), GTK_WINDOW (self),
+  chooser = gtk_file_chooser_native_new (_("Choose an Importance Matrix"),
+                                         GTK_WINDOW (gtk_widget_get_root (GTK_WIDGET (self))),
                                          GTK_FILE_CHOOSER_ACTION_OPEN, _("_Choose"),
                                          _("_Cancel"));
   gtk_native_dialog_set_modal (GTK_NATIVE_DIALOG (chooser), TRUE);
@@ -329,16 +330,6 @@ on_imatrix_button_clicked_cb (SmeltQuantizeDialog *self)
   g_signal_connect_object (chooser, "response", G_CALLBACK (on_imatrix_response_cb), self,
                            G_CONNECT_SWAPPED);
   gtk_native_dialog_show (self->chooser);
-}
-
-static gboolean
-smelt_quantize_dialog_close_request (GtkWindow *window)
-{
-  SmeltQuantizeDialog *self = SMELT_QUANTIZE_DIALOG (window);
-
-  /* Closing while running cancels: the engine removes its partial output. */
-  g_cancellable_cancel (self->cancellable);
-  return GTK_WINDOW_CLASS (smelt_quantize_dialog_parent_class)->close_request (window);
 }
 
 static void
@@ -364,14 +355,15 @@ smelt_quantize_dialog_class_init (SmeltQuantizeDialogClass *klass)
 {
   GObjectClass *object_class = G_OBJECT_CLASS (klass);
   GtkWidgetClass *widget_class = GTK_WIDGET_CLASS (klass);
-  GtkWindowClass *window_class = GTK_WINDOW_CLASS (klass);
 
   object_class->dispose = smelt_quantize_dialog_dispose;
-  window_class->close_request = smelt_quantize_dialog_close_request;
 
   /* The output file is complete at this path. */
   signals[FINISHED] = g_signal_new ("finished", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
                                     NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_STRING);
+  /* The user pressed Close (not while a job runs). */
+  signals[CLOSED] = g_signal_new ("closed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0,
+                                  NULL, NULL, NULL, G_TYPE_NONE, 0);
 
   gtk_widget_class_set_template_from_resource (widget_class,
                                                "/io/github/smeltapp/Smelt/ui/"
@@ -393,7 +385,6 @@ smelt_quantize_dialog_class_init (SmeltQuantizeDialogClass *klass)
   gtk_widget_class_bind_template_callback (widget_class, on_cancel_button_clicked_cb);
   gtk_widget_class_bind_template_callback (widget_class, on_close_button_clicked_cb);
   gtk_widget_class_bind_template_callback (widget_class, on_imatrix_button_clicked_cb);
-  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_Escape, 0, "window.close", NULL);
 }
 
 static void
@@ -417,22 +408,41 @@ smelt_quantize_dialog_init (SmeltQuantizeDialog *self)
 }
 
 SmeltQuantizeDialog *
-smelt_quantize_dialog_new (GtkWindow             *parent,
-                           const SmeltLocalModel *model)
+smelt_quantize_dialog_new (void)
 {
-  SmeltQuantizeDialog *self;
+  return g_object_new (SMELT_TYPE_QUANTIZE_DIALOG, NULL);
+}
+
+gboolean
+smelt_quantize_dialog_get_running (SmeltQuantizeDialog *self)
+{
+  g_return_val_if_fail (SMELT_IS_QUANTIZE_DIALOG (self), FALSE);
+
+  return self->job != NULL;
+}
+
+gboolean
+smelt_quantize_dialog_set_model (SmeltQuantizeDialog   *self,
+                                 const SmeltLocalModel *model)
+{
   g_autofree char *source = NULL;
   g_autofree char *title = NULL;
 
-  g_return_val_if_fail (model != NULL, NULL);
+  g_return_val_if_fail (SMELT_IS_QUANTIZE_DIALOG (self), FALSE);
+  g_return_val_if_fail (model != NULL, FALSE);
 
-  self = g_object_new (SMELT_TYPE_QUANTIZE_DIALOG, "transient-for", parent, NULL);
+  if (self->job != NULL)
+    return FALSE;
+  g_clear_pointer (&self->model, smelt_local_model_free);
   self->model = smelt_local_model_copy (model);
   title = g_markup_escape_text (model->name, -1);
   source = g_markup_escape_text (model->path, -1);
   adw_preferences_row_set_title (ADW_PREFERENCES_ROW (self->source_row), title);
   adw_action_row_set_subtitle (self->source_row, source);
+  gtk_progress_bar_set_fraction (self->progress_bar, 0);
+  gtk_progress_bar_set_text (self->progress_bar, NULL);
+  gtk_label_set_text (self->progress_label, "");
   smelt_quantize_dialog_select_preset (self, "Q4_K_M");
   update_plan (self);
-  return self;
+  return TRUE;
 }

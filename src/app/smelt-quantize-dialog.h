@@ -4,7 +4,9 @@
  * model cards' presets (Q6_K_L = Q6_K with Q8_0 embeddings and output, BF16-Q8_0, DynamicGate IQ
  * mixes) with their estimated size and quality from the decision table, an optional importance
  * matrix, and a progress bar with the current tensor, percentage, time left and Cancel. The
- * output goes next to the source; "finished" says where. Not for downloads.
+ * output goes next to the source; "finished" says where, "closed" that the user is done. It is
+ * a view the Library page shows in place, not a separate window: GTK 4.8's AT-SPI bridge was
+ * seen to take the app down when such a window closed. Not for downloads.
  */
 #pragma once
 
@@ -16,11 +18,14 @@ G_BEGIN_DECLS
 
 #define SMELT_TYPE_QUANTIZE_DIALOG (smelt_quantize_dialog_get_type ())
 
-G_DECLARE_FINAL_TYPE (SmeltQuantizeDialog, smelt_quantize_dialog, SMELT, QUANTIZE_DIALOG, AdwWindow)
+G_DECLARE_FINAL_TYPE (SmeltQuantizeDialog, smelt_quantize_dialog, SMELT, QUANTIZE_DIALOG, AdwBin)
 
-/* model: the source (copied). parent: (nullable). */
-SmeltQuantizeDialog *smelt_quantize_dialog_new (GtkWindow             *parent,
-                                                const SmeltLocalModel *model);
+SmeltQuantizeDialog *smelt_quantize_dialog_new (void);
+
+/* Shows the plan for a new source (copied); refused (FALSE) while a job runs. */
+gboolean smelt_quantize_dialog_set_model (SmeltQuantizeDialog   *self,
+                                          const SmeltLocalModel *model);
+gboolean smelt_quantize_dialog_get_running (SmeltQuantizeDialog *self);
 
 /* Whether a model can be a source: a float GGUF (F32, F16, BF16). */
 gboolean smelt_quantize_dialog_can_quantize (const SmeltLocalModel *model);

@@ -451,10 +451,21 @@ reply_worker (GTask        *task,
       sm_session_params sp = to_engine_params (&self->params, self->model);
       sm_session *fresh = NULL;
 
+      sm_chat_template *fresh_template = NULL;
+
       if (sm_session_new (self->model, &sp, &fresh, &err) != SM_OK)
         goto fail;
+      /* The template borrows the session's tokenizer: it is rebuilt with the session. */
+      if (sm_chat_template_load (sm_model_get_gguf (self->model), sm_session_get_tokenizer (fresh),
+                                 &fresh_template, &err) != SM_OK)
+        {
+          sm_session_free (fresh);
+          goto fail;
+        }
+      sm_chat_template_free (self->template);
       sm_session_free (self->session);
       self->session = fresh;
+      self->template = fresh_template;
       self->params_dirty = FALSE;
     }
 

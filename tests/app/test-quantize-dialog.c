@@ -76,7 +76,8 @@ test_quantize_dialog (void)
   m.quant = (char *) "F16";
   g_assert_true (smelt_quantize_dialog_can_quantize (&m));
 
-  dialog = smelt_quantize_dialog_new (NULL, &m);
+  dialog = g_object_ref_sink (smelt_quantize_dialog_new ());
+  g_assert_true (smelt_quantize_dialog_set_model (dialog, &m));
   g_signal_connect (dialog, "finished", G_CALLBACK (on_finished_cb), &finished);
   /* The default preset and its estimate: 1M weights at Q4_K_M's 4.89 bits. */
   g_assert_nonnull (strstr (adw_action_row_get_subtitle (row_titled (GTK_WIDGET (dialog),
@@ -106,7 +107,7 @@ test_quantize_dialog (void)
   smelt_quantize_dialog_start (dialog);
   g_assert_cmpfloat (gtk_progress_bar_get_fraction (bar), ==, 1.0);
 
-  gtk_window_destroy (GTK_WINDOW (dialog));
+  g_object_unref (dialog);
 }
 
 int

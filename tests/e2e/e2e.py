@@ -32,15 +32,21 @@ T = {
     'en': {'Preferences': 'Preferences', 'Temperature': 'Temperature', 'Main Menu': 'Main Menu',
            'Models': 'Models', 'Chat with': 'Chat with {}', 'Model loaded': 'Model loaded',
            'Message': 'Message', 'Send': 'Send', 'tokens/s': 'tokens/s',
-           'Assistant': 'Assistant', 'Status': 'Status', 'Loading': 'Loading the model'},
+           'Assistant': 'Assistant', 'Status': 'Status', 'Loading': 'Loading the model',
+           'Quantize x': 'Quantize {}', 'Quantize': 'Quantize', 'Close': 'Close',
+           'Quantization progress': 'Quantization progress'},
     'zh_CN': {'Preferences': '首选项', 'Temperature': '温度', 'Main Menu': '主菜单',
               'Models': '模型', 'Chat with': '与 {} 对话', 'Model loaded': '模型已加载',
               'Message': '消息', 'Send': '发送', 'tokens/s': '每秒', 'Assistant': '助手',
-              'Status': '状态', 'Loading': '正在加载模型'},
+              'Status': '状态', 'Loading': '正在加载模型',
+              'Quantize x': '量化 {}', 'Quantize': '量化', 'Close': '关闭(C)',
+              'Quantization progress': '量化进度'},
     'zh_TW': {'Preferences': '偏好設定', 'Temperature': '溫度', 'Main Menu': '主選單',
               'Models': '模型', 'Chat with': '與 {} 對話', 'Model loaded': '模型已載入',
               'Message': '訊息', 'Send': '傳送', 'tokens/s': '每秒', 'Assistant': '助理',
-              'Status': '狀態', 'Loading': '正在載入模型'},
+              'Status': '狀態', 'Loading': '正在載入模型',
+              'Quantize x': '量化 {}', 'Quantize': '量化', 'Close': '關閉(C)',
+              'Quantization progress': '量化進度'},
 }
 
 
@@ -81,7 +87,7 @@ class Smelt:
         self.stall_file = env['SMELT_DEBUG_STALLS']
         self.log_path = os.path.join(build, 'e2e', f'{lang}-smelt.log')
         self.log = open(self.log_path, 'w')
-        self.proc = subprocess.Popen([exe], env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen([exe], env=env, cwd=home, stdout=self.log, stderr=subprocess.STDOUT)
         self.app = app_for_pid(self.proc.pid)
 
     def window(self):
@@ -177,6 +183,58 @@ def run_chat(s, win, lang, t):
     tap.ok(len(os.listdir(convs)) == 1, f'{lang}: one conversation file in the data folder')
 
 
+def dialog_button(app, label):
+    """A labelled push button (GTK 4.8 names these "_Label Label": find it by its label)."""
+    for lab in find_all(app, Atspi.Role.LABEL, label, visible=False):
+        if lab.get_parent() and lab.get_parent().get_role() == Atspi.Role.PUSH_BUTTON:
+            return lab.get_parent()
+    return None
+
+
+def run_quantize(s, win, lang, t, models, lst):
+    """Library -> Quantize the F32 stories model; in English run it and watch the bar."""
+    button = find_prefix(win, Atspi.Role.PUSH_BUTTON, t['Quantize x'].format('llama'), 5)
+    if not tap.ok(button is not None and click(button),
+                  f'{lang}: the F32 model\'s row has a working Quantize button'):
+        return
+    # The Quantize view replaces the list inside the Library page.
+    dialog = win
+    bar = find(win, Atspi.Role.PROGRESS_BAR, t['Quantization progress'], timeout=5,
+               visible=False)
+    if not tap.ok(bar is not None, f'{lang}: the Quantize view opens'):
+        return
+    time.sleep(0.4)
+    tap.ok(screenshot(os.path.join(shots, f'{lang}-quantize.png')), f'{lang}: quantize screenshot')
+    if lang == 'en':
+        start = wait_for(lambda: dialog_button(dialog, 'Quantize'), 3)
+        s.reset_stalls()
+        tap.ok(start is not None and bar is not None and click(start),
+               'en: Quantize starts the job')
+        seen = []
+
+        def finished():
+            v = value_of(bar)
+            if not seen or seen[-1] != v:
+                seen.append(v)
+            return v >= 1.0 - 1e-9
+        done = wait_for(finished, 60, 0.2)
+        tap.ok(bool(done), 'en: the progress bar reaches the end', f'values seen: {seen}')
+        worst = s.worst_stall()
+        tap.note(f'en: worst main-loop stall during the quantization {worst} ms')
+        tap.ok_timing(worst is not None and worst < 50.0,
+                      f'en: the main loop never stalled 50 ms or more while quantizing '
+                      f'({worst} ms)')
+        time.sleep(0.3)
+        screenshot(os.path.join(shots, 'en-quantize-done.png'))
+        out = [f for f in os.listdir(models) if f.endswith('-Q4_K_M.gguf')]
+        tap.ok(len(out) == 1, 'en: the Q4_K_M file is next to the source', os.listdir(models))
+        n_items = wait_for(lambda: len(find_all(lst, Atspi.Role.LIST_ITEM, visible=False)) == 2,
+                           10, 0.5)
+        tap.ok(bool(n_items), 'en: the new file is in the Library')
+    close = dialog_button(dialog, t['Close'])
+    tap.ok(close is not None and click(close), f'{lang}: Close returns to the list')
+
+
 def run_language(lang):
     t = T[lang]
     with tempfile.TemporaryDirectory(prefix=f'smelt-e2e-{lang}-') as home:
@@ -226,6 +284,7 @@ def run_language(lang):
         bad = unnamed_controls(win)
         tap.ok(not bad, f'{lang}: every control in the window has an accessible name', '\n'.join(bad))
 
+        run_quantize(s, win, lang, t, models, lst)
         run_chat(s, win, lang, t)
 
         # Ctrl+, opens Preferences.
