@@ -574,7 +574,8 @@ reply_cb (GObject      *source,
         }
       /* Translators: context usage and generation speed after a reply. */
       status = g_strdup_printf (_("Context: %u of %u tokens · %.1f tokens/s"),
-                                st.context_used, st.n_ctx, st.tokens_per_second);
+                                MIN (st.context_used, st.n_ctx), st.n_ctx,
+                                st.tokens_per_second);
       if (st.stopped)
         {
           g_autofree char *s = g_strdup_printf (_("%s · stopped"), status);

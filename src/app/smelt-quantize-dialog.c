@@ -435,9 +435,8 @@ smelt_quantize_dialog_set_model (SmeltQuantizeDialog   *self,
     return FALSE;
   g_clear_pointer (&self->model, smelt_local_model_free);
   self->model = smelt_local_model_copy (model);
-  title = g_markup_escape_text (model->name, -1);
-  source = g_markup_escape_text (model->path, -1);
-  adw_preferences_row_set_title (ADW_PREFERENCES_ROW (self->source_row), title);
+  title = g_strdup_printf ("%s · %s", model->name, model->path);
+  source = g_markup_escape_text (title, -1);
   adw_action_row_set_subtitle (self->source_row, source);
   gtk_progress_bar_set_fraction (self->progress_bar, 0);
   gtk_progress_bar_set_text (self->progress_bar, NULL);
