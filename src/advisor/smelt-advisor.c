@@ -297,7 +297,8 @@ explain_fit (SmeltAdvice *a,
     case SMELT_FIT_PARTIAL_OFFLOAD:
       {
         g_autofree char *gpu = size_text (p->gpu_budget);
-        int pct = (int) MIN (99.0, 100.0 * (double) p->gpu_budget / (double) MAX (a->needed_bytes, 1));
+        double share = (double) p->gpu_budget / (double) MAX (a->needed_bytes, 1);
+        int pct = (int) MIN (99.0, 100.0 * share);
 
         add_reason (a, g_strdup_printf (_("Too big for the GPU alone: about %d%% of it (%s) can be "
                                           "offloaded to the %s, the rest runs from RAM; %s needed "
@@ -434,7 +435,8 @@ rate_variant (const SmeltDecisionTable  *table,
   a->score = row->quality;
   a->recommendable = a->fit != SMELT_FIT_TOO_LARGE;
 
-  if (row->requires != NULL && a->fit != SMELT_FIT_TOO_LARGE && !device_has (p, a->fit, row->requires))
+  if (row->requires != NULL && a->fit != SMELT_FIT_TOO_LARGE
+      && !device_has (p, a->fit, row->requires))
     {
       add_reason (a, g_strdup_printf (_("Needs native %s arithmetic, which the hardware it would "
                                         "run on lacks."),

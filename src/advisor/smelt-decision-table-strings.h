@@ -274,6 +274,22 @@ static const char *const smelt_decision_table_strings[] = {
   N_("Best on CUDA and ROCm GPUs; slower on CPUs."),
   /* Translators: decision table, IQ2_XXS best_use */
   N_("Last resort for very large models."),
+  /* Translators: decision table, IQ1_M precision */
+  N_("1-bit I-quant, mixed precision."),
+  /* Translators: decision table, IQ1_M memory */
+  N_("About 0.22 bytes per weight."),
+  /* Translators: decision table, IQ1_M devices */
+  N_("Best on CUDA and ROCm GPUs; slower on CPUs."),
+  /* Translators: decision table, IQ1_M best_use */
+  N_("Only to squeeze a very large model into memory; quality is poor."),
+  /* Translators: decision table, IQ1_S precision */
+  N_("1-bit I-quant, smallest."),
+  /* Translators: decision table, IQ1_S memory */
+  N_("About 0.2 bytes per weight."),
+  /* Translators: decision table, IQ1_S devices */
+  N_("Best on CUDA and ROCm GPUs; slower on CPUs."),
+  /* Translators: decision table, IQ1_S best_use */
+  N_("Experiments only; quality is poor."),
   /* Translators: decision table, rule bf16-over-f16 */
   N_("This hardware computes in BF16 natively, so BF16 files are preferred over F16 ones of the same size."),
   /* Translators: decision table, rule f16-without-bf16 */

@@ -426,7 +426,8 @@ parse_ladder (JsonObject  *top,
   JsonArray *a;
   double last = -1;
 
-  if (n == NULL || !JSON_NODE_HOLDS_ARRAY (n) || json_array_get_length (json_node_get_array (n)) == 0)
+  if (n == NULL || !JSON_NODE_HOLDS_ARRAY (n)
+      || json_array_get_length (json_node_get_array (n)) == 0)
     return invalid (error, key, "must be a non-empty array");
   a = json_node_get_array (n);
   for (guint i = 0; i < json_array_get_length (a); i++)

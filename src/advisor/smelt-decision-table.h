@@ -142,7 +142,8 @@ const SmeltFormatRow *smelt_decision_table_lookup (const SmeltDecisionTable *tab
 guint64 smelt_decision_table_headroom (const SmeltDecisionTable *table,
                                        guint64                   pool_bytes);
 
-/* A table text in the user's language (gettext, domain GETTEXT_PACKAGE); English when untranslated. */
+/* A table text in the user's language (gettext, domain GETTEXT_PACKAGE); English when
+ * untranslated. */
 const char *smelt_decision_table_text (const char *english);
 
 const char *smelt_fit_to_string (SmeltFit fit);

@@ -384,8 +384,8 @@ smelt_hw_read_drm_gpus (const char *root)
       gtt_used = MIN (gtt_used, gtt_total);
 
       /* sysfs has no "integrated" flag. An APU's VRAM is a BIOS carve-out of a few hundred MB to
-       * a few GB and the GTT window onto system RAM is larger (the same holds for Intel's integrated
-       * GPUs). Those can hold weights in carve-out + GTT, all of it taken from RAM. */
+       * a few GB and the GTT window onto system RAM is larger (the same holds for Intel's
+       * integrated GPUs). Those can hold weights in carve-out + GTT, all of it taken from RAM. */
       unified = vram_total <= (G_GUINT64_CONSTANT (4) << 30) && gtt_total > vram_total;
 
       p = g_build_filename (dev, "product_name", NULL);

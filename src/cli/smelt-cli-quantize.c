@@ -189,12 +189,40 @@ parse_tensor_type (const char *opt,
   return TRUE;
 }
 
+/* --dry-run: one line per tensor in output order, then the totals. */
+static int
+print_plan (const char                   *in_path,
+            const sm_quantize_params     *params,
+            const sm_quantize_ftype_info *fi)
+{
+  sm_quantize_plan *plan = NULL;
+  sm_error err = { 0 };
+  uint64_t bytes = 0;
+  size_t n_changed = 0;
+
+  if (sm_quantize_plan_file (in_path, params, &plan, &bytes, &err) != SM_OK)
+    return smelt_cli_fail ("quantize: %s", err.msg);
+  for (size_t i = 0; i < sm_quantize_plan_get_n (plan); i++)
+    {
+      const sm_quantize_plan_entry *e = sm_quantize_plan_get (plan, i);
+
+      printf ("%-40s %-7s -> %-7s %s\n", e->name, sm_type_get_traits (e->src_type)->upper,
+              sm_type_get_traits (e->type)->upper, e->reason);
+      n_changed += e->quantize;
+    }
+  printf ("%s: %zu of %zu tensors converted, %zu shape fallbacks, %.1f MB of tensor data\n",
+          fi->name, n_changed, sm_quantize_plan_get_n (plan),
+          sm_quantize_plan_get_n_fallback (plan), (double) bytes / 1e6);
+  sm_quantize_plan_free (plan);
+  return 0;
+}
+
 int
 smelt_cli_quantize (int    argc,
                     char **argv)
 {
   int threads = 0;
-  gboolean pure = FALSE, leave_output = FALSE, allow_requantize = FALSE;
+  gboolean pure = FALSE, leave_output = FALSE, allow_requantize = FALSE, dry_run = FALSE;
   g_autofree char *output_type = NULL, *embed_type = NULL, *policy = NULL, *imatrix = NULL;
   g_autofree char *split_size = NULL, *help = NULL;
   GOptionEntry entries[] = {
@@ -214,6 +242,8 @@ smelt_cli_quantize (int    argc,
     { "split-max-size", 0, 0, G_OPTION_ARG_STRING, &split_size,
       "Split the output into parts of at most N bytes of tensors (suffix K, M, G: powers of 1000)",
       "N" },
+    { "dry-run", 0, 0, G_OPTION_ARG_NONE, &dry_run,
+      "Print the type chosen for each tensor and the output size; write nothing", NULL },
     { NULL }
   };
   g_autoptr(GOptionContext) context = g_option_context_new ("IN OUT TYPE - quantize a GGUF model");
@@ -266,6 +296,9 @@ smelt_cli_quantize (int    argc,
       smelt_cli_fail ("--split-max-size: '%s' is not a size like 2G, 500M or 123456", split_size);
       return 2;
     }
+
+  if (dry_run)
+    return print_plan (argv[1], &params, fi);
 
   progress.tty = isatty (STDERR_FILENO);
   progress.start_us = g_get_monotonic_time ();

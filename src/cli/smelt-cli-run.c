@@ -141,7 +141,7 @@ smelt_cli_run (int    argc,
   sp.n_threads = n_threads;
   sp.temperature = (float) temp;
   sp.seed = seed >= 0 ? (uint64_t) seed : g_random_int ();
-  sp.max_tokens = n_predict;
+  sp.max_tokens = n_predict > 0 ? n_predict : -1; /* -n 0: the prompt only */
   if (sm_session_new (model, &sp, &session, &err) != SM_OK)
     {
       smelt_cli_fail ("%s", err.msg);

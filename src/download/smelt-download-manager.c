@@ -942,6 +942,14 @@ link_snapshot (Worker        *w,
       g_string_free (target, TRUE);
       return FALSE;
     }
+  {
+    /* Backup tools skip folders marked this way (huggingface_hub writes the same tag). */
+    g_autofree char *tag = g_build_filename (w->cache_dir, "CACHEDIR.TAG", NULL);
+
+    if (!g_file_test (tag, G_FILE_TEST_EXISTS))
+      g_file_set_contents (tag, "Signature: 8a477f597d28d172789f06886806bc55\n"
+                                "# This file is a cache directory tag created by Smelt.\n", -1, NULL);
+  }
   if (symlink (target->str, tmp) != 0 || rename (tmp, link) != 0)
     {
       int saved = errno;
@@ -1101,11 +1109,28 @@ file_verify (Worker        *w,
 
 /* ---- HEAD ---------------------------------------------------------------------------------- */
 
+static gboolean
+env_truthy (const char *name)
+{
+  const char *v = g_getenv (name);
+
+  return v != NULL
+         && (g_ascii_strcasecmp (v, "1") == 0 || g_ascii_strcasecmp (v, "on") == 0
+             || g_ascii_strcasecmp (v, "yes") == 0 || g_ascii_strcasecmp (v, "true") == 0);
+}
+
 static void
 file_start_head (Worker        *w,
                  SmeltFileTask *file)
 {
   SmeltDownloadSpec *spec = file->job->spec;
+
+  if (env_truthy ("HF_HUB_OFFLINE") || env_truthy ("TRANSFORMERS_OFFLINE"))
+    {
+      job_fail (w, file->job, SMELT_DOWNLOAD_ERROR_NETWORK,
+                "HF_HUB_OFFLINE is set, so nothing is downloaded; unset it to download");
+      return;
+    }
 
   if (file->head_url == NULL)
     {
@@ -1173,6 +1198,7 @@ file_prepare (Worker        *w,
   struct statvfs vfs;
   g_autoptr(GError) error = NULL;
   g_autofree char *blob = NULL;
+  gboolean etag_changed;
   guint64 have, need;
 
   etag = unquote_etag (g_hash_table_lookup (headers, "x-linked-etag"));
@@ -1212,7 +1238,8 @@ file_prepare (Worker        *w,
     }
 
   /* Resuming onto a different file would give a corrupt, right-sized result. */
-  if (g_strcmp0 (file->etag, etag) != 0 || file->total != total)
+  etag_changed = g_strcmp0 (file->etag, etag) != 0 || file->total != total;
+  if (etag_changed)
     {
       file_reset_data (file);
       file->done = FALSE;
@@ -1273,9 +1300,14 @@ file_prepare (Worker        *w,
   if (file->chunks->len == 0)
     {
       plan_chunks (w, file);
-      /* One chunk and a `.part` from an earlier run without a record: its bytes are a prefix. */
-      if (file->chunks->len == 1 && stat (file->part_path, &st) == 0)
+      /* A `.part` without a progress record: in the cache its name (blobs/<etag>.part) proves
+       * which file it belongs to, and a single-stream plan may keep its bytes as a prefix (the
+       * hash checks them anyway). In a plain folder the name proves nothing: start over. */
+      if (spec->dest_dir == NULL && file->chunks->len == 1
+          && stat (file->part_path, &st) == 0)
         g_array_index (file->chunks, SmeltChunk, 0).done = MIN ((guint64) st.st_size, total);
+      else if (g_unlink (file->part_path) != 0 && errno != ENOENT)
+        g_debug ("Could not delete %s: %s", file->part_path, g_strerror (errno));
     }
 
   file->fd = open (file->part_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
@@ -1708,12 +1740,8 @@ worker_main (gpointer data)
       if (!running)
         break;
 
+      /* Handles added by schedule() start moving in perform(), before the poll sleeps. */
       next_wake = schedule (w);
-      now = g_get_monotonic_time ();
-      if (next_wake != G_MAXINT64)
-        timeout_ms = (int) CLAMP ((next_wake - now) / 1000, 0, 100);
-
-      curl_multi_poll (w->multi, NULL, 0, timeout_ms, NULL);
       curl_multi_perform (w->multi, &still);
       while ((msg = curl_multi_info_read (w->multi, &left)) != NULL)
         {
@@ -1726,6 +1754,8 @@ worker_main (gpointer data)
             head_done (w, c, msg->data.result);
           else
             get_done (w, c, msg->data.result);
+          /* Finished transfers free a slot or need a follow-up: schedule again right away. */
+          next_wake = 0;
         }
 
       for (guint j = 0; j < w->jobs->len; j++)
@@ -1740,6 +1770,14 @@ worker_main (gpointer data)
         }
       if (w->dirty && g_get_monotonic_time () - w->last_save_us >= SAVE_INTERVAL_US)
         save_state (w);
+
+      now = g_get_monotonic_time ();
+      if (next_wake != G_MAXINT64)
+        timeout_ms = (int) CLAMP ((next_wake - now) / 1000, 0, 100);
+      else
+        timeout_ms = 100;
+      if (timeout_ms > 0)
+        curl_multi_poll (w->multi, NULL, 0, timeout_ms, NULL);
     }
 
   /* Leaving: everything stops where it is; the state file keeps the progress. */

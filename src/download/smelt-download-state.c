@@ -227,7 +227,8 @@ smelt_download_state_to_json (GPtrArray *jobs)
       SmeltJob *job = g_ptr_array_index (jobs, i);
       SmeltDownloadSpec *spec = job->spec;
 
-      if (job->state == SMELT_DOWNLOAD_CANCELLED)
+      /* Finished jobs live on in the cache (or the folder), not in the queue. */
+      if (job->state == SMELT_DOWNLOAD_CANCELLED || job->state == SMELT_DOWNLOAD_DONE)
         continue;
       json_builder_begin_object (b);
       add_uint (b, "id", job->id);

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sm-dispatch.h"
 #include "sm-quant.h"
 #include "sm-threadpool.h"
 
@@ -812,6 +813,7 @@ rope (float              *v,
 typedef struct
 {
   const sm_weight *w;
+  sm_vec_dot_fn    dot;     /* the dispatched kernel of w->type, looked up once per product */
   const uint8_t   *act;     /* (n, act_stride) converted rows */
   size_t           act_stride;
   float           *out;     /* (n, out_stride) */
@@ -832,6 +834,7 @@ matmul_rows (void    *data,
   const sm_matmul_job *j = data;
   const sm_weight *w = j->w;
   const uint8_t *wdata = w->data;
+  sm_vec_dot_fn dot = j->dot;
 
   for (int64_t r0 = begin; r0 < end; r0 += SM_MATMUL_BLOCK)
     {
@@ -841,7 +844,7 @@ matmul_rows (void    *data,
           const uint8_t *a = j->act + (size_t) t * j->act_stride;
           float *o = j->out + (int64_t) t * j->out_stride;
           for (int64_t r = r0; r < r1; r++)
-            o[r] = sm_vec_dot (w->type, w->n_in, wdata + (size_t) r * w->row_size, a);
+            o[r] = dot (w->n_in, wdata + (size_t) r * w->row_size, a);
         }
     }
 }
@@ -900,7 +903,8 @@ matmul (sm_context      *c,
         const float     *x,
         int32_t          n)
 {
-  sm_matmul_job job = { w, c->s.act, c->s.act_row_max, out, out_stride, n };
+  sm_matmul_job job = { w, sm_dispatch_vec_dot (w->type), c->s.act, c->s.act_row_max, out,
+                        out_stride, n };
   int nth = sm_threadpool_get_n_threads (c->pool);
   int64_t grain;
 
@@ -941,6 +945,7 @@ attention_rows (void    *data,
   float *att = s->att + (size_t) ith * c->n_ctx;
   uint16_t *att16 = s->att16 + (size_t) ith * c->n_ctx;
   uint16_t *q16 = s->q16 + (size_t) ith * hd;
+  sm_vec_dot_fn dot16 = sm_dispatch_vec_dot (SM_TYPE_F16);
 
   for (int64_t pair = begin; pair < end; pair++)
     {
@@ -953,15 +958,14 @@ attention_rows (void    *data,
       /* Scores against F16 keys, as llama.cpp multiplies its F16 cache. */
       sm_quant_activation_row (SM_TYPE_F16, q, q16, hd);
       for (int64_t p = 0; p < n_pos; p++)
-        att[p] = scale * sm_vec_dot (SM_TYPE_F16, hd, kc + p * kv_dim + (int64_t) kvh * hd, q16);
+        att[p] = scale * dot16 (hd, kc + p * kv_dim + (int64_t) kvh * hd, q16);
       softmax (att, n_pos);
 
       /* Weighted sum of values: each output element is a dot product along a transposed
        * value row. */
       sm_quant_activation_row (SM_TYPE_F16, att, att16, n_pos);
       for (int32_t i = 0; i < hd; i++)
-        o[i] = sm_vec_dot (SM_TYPE_F16, n_pos,
-                           vc + ((int64_t) kvh * hd + i) * c->n_ctx, att16);
+        o[i] = dot16 (n_pos, vc + ((int64_t) kvh * hd + i) * c->n_ctx, att16);
     }
 }
 

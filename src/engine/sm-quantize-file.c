@@ -392,6 +392,82 @@ check_space (const char *out_path,
   return SM_OK;
 }
 
+/* The plan of an opened model: its tensors and the hyper-parameters the mix rules look at. */
+static sm_status
+plan_gguf (const sm_gguf             *in,
+           const sm_quantize_params  *p,
+           sm_quantize_plan         **out,
+           sm_error                  *err)
+{
+  sm_quantize_model_info info = { 0 };
+  sm_quantize_tensor_desc *descs;
+  int64_t n_tensors = sm_gguf_get_n_tensors (in);
+  sm_gguf_str arch_str;
+  char arch[64] = "";
+  sm_status st;
+
+  if (sm_gguf_find_str (in, "general.architecture", &arch_str) && arch_str.len < sizeof arch)
+    {
+      memcpy (arch, arch_str.ptr, arch_str.len);
+      arch[arch_str.len] = '\0';
+      info.arch = arch;
+      info.n_layer = find_u32 (in, arch, "block_count");
+      info.n_head = find_u32 (in, arch, "attention.head_count");
+      info.n_head_kv = find_u32 (in, arch, "attention.head_count_kv");
+      info.n_expert = find_u32 (in, arch, "expert_count");
+    }
+  descs = calloc ((size_t) n_tensors + 1, sizeof *descs);
+  if (descs == NULL)
+    return sm_error_set (err, SM_ERR_NOMEM, "out of memory");
+  for (int64_t i = 0; i < n_tensors; i++)
+    {
+      const sm_gguf_tensor *t = sm_gguf_get_tensor (in, i);
+
+      descs[i].name = t->name;
+      descs[i].n_dims = t->n_dims;
+      memcpy (descs[i].ne, t->ne, sizeof descs[i].ne);
+      descs[i].type = t->type;
+    }
+  st = sm_quantize_plan_make (descs, (size_t) n_tensors, &info, p, out, err);
+  free (descs);
+  return st;
+}
+
+sm_status
+sm_quantize_plan_file (const char               *in_path,
+                       const sm_quantize_params *params,
+                       sm_quantize_plan        **out,
+                       uint64_t                 *out_bytes,
+                       sm_error                 *err)
+{
+  sm_quantize_params p = *params;
+  sm_gguf *in = NULL;
+  sm_status st;
+
+  *out = NULL;
+  if (out_bytes != NULL)
+    *out_bytes = 0;
+  st = sm_gguf_open (in_path, &in, err);
+  if (st != SM_OK)
+    {
+      sm_error_prefix (err, in_path);
+      return st;
+    }
+  p.has_imatrix = p.has_imatrix || p.imatrix_path != NULL;
+  st = plan_gguf (in, &p, out, err);
+  if (st == SM_OK && out_bytes != NULL)
+    for (size_t k = 0; k < sm_quantize_plan_get_n (*out); k++)
+      {
+        const sm_quantize_plan_entry *e = sm_quantize_plan_get (*out, k);
+        const sm_gguf_tensor *t = sm_gguf_get_tensor (in, e->src_index);
+        int64_t rows = t->ne[0] > 0 ? sm_gguf_tensor_nelements (t) / t->ne[0] : 0;
+
+        *out_bytes += (uint64_t) rows * sm_type_row_size (e->type, t->ne[0]);
+      }
+  sm_gguf_free (in);
+  return st;
+}
+
 static int
 online_cpus (void)
 {
@@ -408,11 +484,6 @@ sm_quantize_file (const char               *in_path,
 {
   run_state s = { 0 };
   sm_quantize_params p = *params;
-  sm_quantize_model_info info = { 0 };
-  sm_quantize_tensor_desc *descs = NULL;
-  sm_gguf_str arch_str;
-  char arch[64] = "";
-  int64_t n_tensors;
   uint64_t bytes_total = 0, bytes_done = 0, out_bytes = 0, max_out = 0;
   int64_t max_ne0 = 0;
   int n_threads;
@@ -443,37 +514,9 @@ sm_quantize_file (const char               *in_path,
       p.has_imatrix = true;
     }
 
-  /* Model hyper-parameters the mix rules look at. */
-  if (sm_gguf_find_str (s.in, "general.architecture", &arch_str) && arch_str.len < sizeof arch)
-    {
-      memcpy (arch, arch_str.ptr, arch_str.len);
-      arch[arch_str.len] = '\0';
-      info.arch = arch;
-      info.n_layer = find_u32 (s.in, arch, "block_count");
-      info.n_head = find_u32 (s.in, arch, "attention.head_count");
-      info.n_head_kv = find_u32 (s.in, arch, "attention.head_count_kv");
-      info.n_expert = find_u32 (s.in, arch, "expert_count");
-    }
-
-  n_tensors = sm_gguf_get_n_tensors (s.in);
-  descs = calloc ((size_t) n_tensors + 1, sizeof *descs);
-  if (descs == NULL)
-    {
-      st = sm_error_set (err, SM_ERR_NOMEM, "out of memory");
-      goto out;
-    }
-  for (int64_t i = 0; i < n_tensors; i++)
-    {
-      const sm_gguf_tensor *t = sm_gguf_get_tensor (s.in, i);
-
-      descs[i].name = t->name;
-      descs[i].n_dims = t->n_dims;
-      memcpy (descs[i].ne, t->ne, sizeof descs[i].ne);
-      descs[i].type = t->type;
-      bytes_total += t->size;
-    }
-  st = sm_quantize_plan_make (descs, (size_t) n_tensors, &info, &p, &s.plan, err);
-  free (descs);
+  for (int64_t i = 0; i < sm_gguf_get_n_tensors (s.in); i++)
+    bytes_total += sm_gguf_get_tensor (s.in, i)->size;
+  st = plan_gguf (s.in, &p, &s.plan, err);
   if (st != SM_OK)
     goto out;
 

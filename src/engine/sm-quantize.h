@@ -179,6 +179,15 @@ bool sm_quantize_use_more_bits (int i,
 
 /* ---- The file quantizer ---- */
 
+/* The plan sm_quantize_file would follow for in_path (header only, no tensor data read), and the
+ * bytes of tensor data it would write (*out_bytes, may be NULL). imatrix_path only sets
+ * has_imatrix; the file is not read. For previews and `smelt quantize --dry-run`. */
+sm_status sm_quantize_plan_file (const char               *in_path,
+                                 const sm_quantize_params *params,
+                                 sm_quantize_plan        **out,
+                                 uint64_t                 *out_bytes,
+                                 sm_error                 *err);
+
 /* Quantizes in_path (the first part of a split model is enough) into out_path per params.
  * Refuses (SM_ERR_INVALID_ARG) an output equal to the input, an unknown ftype, quantized input
  * tensors that would change type without allow_requantize; SM_ERR_NO_SPACE when the output's

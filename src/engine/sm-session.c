@@ -367,7 +367,8 @@ run_prompt (sm_session       *s,
       size_t plen = 0;
       sm_token t;
 
-      if (s->params.max_tokens > 0 && stats->n_generated >= s->params.max_tokens)
+      if (s->params.max_tokens < 0
+          || (s->params.max_tokens > 0 && stats->n_generated >= s->params.max_tokens))
         break;
       t = sm_sampler_sample (s->sampler, sm_context_get_logits (s->ctx));
       if (is_stop_token (s, t))
@@ -458,7 +459,8 @@ sm_session_generate (sm_session       *s,
   sm_session_stats local;
   uint32_t n_ctx = sm_context_get_n_ctx (s->ctx);
   /* Room left for the reply when deciding whether to drop old turns. */
-  size_t reserve = s->params.max_tokens > 0 ? (size_t) s->params.max_tokens : n_ctx / 4;
+  size_t reserve = s->params.max_tokens > 0 ? (size_t) s->params.max_tokens
+                   : s->params.max_tokens < 0 ? 0 : n_ctx / 4;
   sm_token *ids = NULL;
   size_t n_ids = 0;
   char *reply = NULL;

@@ -37,7 +37,8 @@ typedef struct
   uint32_t n_ctx;          /* tokens; 0 = min(n_ctx_train, 4096) */
   uint32_t n_batch;        /* prompt tokens per forward pass; 0 = engine default */
   int      n_threads;      /* <= 0 = physical cores */
-  int32_t  max_tokens;     /* per reply; <= 0 = until end of turn or a full context */
+  int32_t  max_tokens;     /* per reply; 0 = until end of turn or a full context; < 0 = no
+                              reply (evaluate the prompt only, e.g. for its logits) */
   float    temperature;    /* 0 = greedy */
   int32_t  top_k;          /* 0 = off */
   float    top_p;          /* 1 = off */

@@ -109,6 +109,14 @@ typedef enum
   PRE_FALCON,    /* punctuation runs (with `), gpt-2 regex, ASCII digit triples */
 } pre_kind;
 
+/* A hash table slot: the id (or merge rank) and the high half of its hash, compared before the
+ * text so that probing rarely touches the strings. */
+typedef struct
+{
+  int32_t  id;  /* -1 = empty */
+  uint32_t tag; /* hash >> 32 */
+} slot;
+
 typedef struct
 {
   uint32_t off;  /* into merge_arena: left bytes then right bytes */
@@ -131,13 +139,13 @@ struct sm_tokenizer
   float    *scores;      /* (n_tokens) */
   uint32_t *attr;        /* (n_tokens) SM_TOKEN_ATTR_* */
 
-  int32_t  *token_slots; /* open addressing: id or -1; (token_mask + 1) */
+  slot     *token_slots; /* open addressing; (token_mask + 1) */
   uint64_t  token_mask;
 
   char        *merge_arena;
   merge_entry *merges;      /* (n_merges), rank = index */
   uint32_t     n_merges;
-  int32_t     *merge_slots; /* open addressing: rank or -1; (merge_mask + 1) */
+  slot        *merge_slots; /* open addressing, id = rank; (merge_mask + 1) */
   uint64_t     merge_mask;
 
   sm_token bos, eos, eot, eom, unk, pad, sep;
@@ -196,15 +204,17 @@ sm_tokenizer_find (const sm_tokenizer *tok,
                    const char         *text,
                    size_t              len)
 {
-  uint64_t i = hash_bytes (HASH_SEED, text, len) & tok->token_mask;
+  uint64_t h = hash_bytes (HASH_SEED, text, len);
+  uint32_t tag = (uint32_t) (h >> 32);
 
-  for (;; i = (i + 1) & tok->token_mask)
+  for (uint64_t i = h & tok->token_mask;; i = (i + 1) & tok->token_mask)
     {
-      int32_t id = tok->token_slots[i];
+      int32_t id = tok->token_slots[i].id;
 
       if (id < 0)
         return SM_TOKEN_NULL;
-      if (tok->text_len[id] == len && memcmp (tok->text_arena + tok->text_off[id], text, len) == 0)
+      if (tok->token_slots[i].tag == tag && tok->text_len[id] == len
+          && memcmp (tok->text_arena + tok->text_off[id], text, len) == 0)
         return id;
     }
 }
@@ -215,18 +225,22 @@ find_merge (const sm_tokenizer *tok,
             const char *l, size_t llen,
             const char *r, size_t rlen)
 {
-  uint64_t i;
+  uint64_t h;
+  uint32_t tag;
 
   if (!tok->merge_slots)
     return -1;
-  i = hash_pair (l, llen, r, rlen) & tok->merge_mask;
-  for (;; i = (i + 1) & tok->merge_mask)
+  h = hash_pair (l, llen, r, rlen);
+  tag = (uint32_t) (h >> 32);
+  for (uint64_t i = h & tok->merge_mask;; i = (i + 1) & tok->merge_mask)
     {
-      int32_t rank = tok->merge_slots[i];
+      int32_t rank = tok->merge_slots[i].id;
       const merge_entry *m;
 
       if (rank < 0)
         return -1;
+      if (tok->merge_slots[i].tag != tag)
+        continue;
       m = &tok->merges[rank];
       if (m->llen == llen && m->rlen == rlen
           && memcmp (tok->merge_arena + m->off, l, llen) == 0
@@ -261,13 +275,16 @@ typedef struct
 
 /* tokenizer.ggml.pre values llama.cpp knows, for the splitters implemented here. */
 static const pre_entry pre_table[] = {
-  { "|llama3|llama-v3|llama-bpe|falcon3|falcon-h1|pixtral|midm-2.0|lfm2|", PRE_LLAMA3, true, true },
+  { "|llama3|llama-v3|llama-bpe|falcon3|falcon-h1|pixtral|midm-2.0|lfm2|jina-v5-nano|",
+    PRE_LLAMA3, true, true },
   { "|dbrx|smaug-bpe|", PRE_LLAMA3, false, false },
-  { "|qwen2|deepseek-r1-qwen|kormo|megrez|stablelm2|hunyuan|", PRE_QWEN2, false, false },
+  { "|qwen2|deepseek-r1-qwen|kormo|f2llmv2|megrez|stablelm2|hunyuan|solar-open|", PRE_QWEN2,
+    false, false },
   { "|gpt-2|phi-2|jina-es|jina-de|gigachat|jina-v2-es|jina-v2-de|a.x-4.0|mellum|modern-bert|"
     "jina-v1-en|jina-v2-code|roberta-bpe|mpt|olmo|jais|trillion|granite-docling|exaone4|",
     PRE_GPT2, false, false },
-  { "|starcoder|refact|command-r|smollm|codeshell|exaone|minerva-7b|", PRE_STARCODER, false, false },
+  { "|starcoder|refact|command-r|smollm|codeshell|exaone|minerva-7b|", PRE_STARCODER, false,
+    false },
   { "|falcon|", PRE_FALCON, false, false },
   { "|default|", PRE_DEFAULT, false, false },
 };
@@ -289,10 +306,13 @@ find_pre (const char *name, size_t len)
   return NULL;
 }
 
+/* DeepSeek's "<｜end▁of▁sentence｜>" (octal escapes: hex ones would swallow the letters). */
+#define DEEPSEEK_EOS "<\357\275\234end\342\226\201of\342\226\201sentence\357\275\234>"
+
 /* Token texts llama.cpp treats as end of turn, in our order of preference for eot. */
 static const char *const eot_texts[] = {
   "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|end_of_text|>",
-  "<EOT>", "_<EOT>", "[EOT]", "<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>",
+  "<EOT>", "_<EOT>", "[EOT]", DEEPSEEK_EOS,
   "<end_of_utterance>",
 };
 
@@ -301,22 +321,20 @@ static const char *const eog_texts[] = {
   "<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<|flush|>", "<|calls|>",
   "<end_of_turn>", "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]",
   "<|end_of_text|>", "<end_of_utterance>", "<eos>", "<turn|>", "<|tool_response>",
-  "<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>", "[e~[",
+  DEEPSEEK_EOS, "[e~[",
 };
 
-#define FULLWIDTH_BAR "\xef\xbd\x9c"
-#define LOWER_BLOCK   "\xe2\x96\x81"
 
 /* FIM token texts llama.cpp recognises: prefix, suffix, middle, pad, repo, file separator. */
 static const char *const fim_pre_texts[] = {
-  "<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>", "<" FULLWIDTH_BAR "fim" LOWER_BLOCK "begin"
-  FULLWIDTH_BAR ">", "<PRE>", LOWER_BLOCK "<PRE>", "<|code_prefix|>", "<|prefix|>", NULL };
+  "<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>", "<\357\275\234fim\342\226\201begin\357\275\234>",
+  "<PRE>", "\342\226\201<PRE>", "<|code_prefix|>", "<|prefix|>", NULL };
 static const char *const fim_suf_texts[] = {
-  "<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>", "<" FULLWIDTH_BAR "fim" LOWER_BLOCK "hole"
-  FULLWIDTH_BAR ">", "<SUF>", LOWER_BLOCK "<SUF>", "<|code_suffix|>", "<|suffix|>", NULL };
+  "<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>", "<\357\275\234fim\342\226\201hole\357\275\234>",
+  "<SUF>", "\342\226\201<SUF>", "<|code_suffix|>", "<|suffix|>", NULL };
 static const char *const fim_mid_texts[] = {
-  "<|fim_middle|>", "<fim-middle>", "<fim_middle>", "<" FULLWIDTH_BAR "fim" LOWER_BLOCK "end"
-  FULLWIDTH_BAR ">", "<MID>", LOWER_BLOCK "<MID>", "<|code_middle|>", "<|middle|>", NULL };
+  "<|fim_middle|>", "<fim-middle>", "<fim_middle>", "<\357\275\234fim\342\226\201end\357\275\234>",
+  "<MID>", "\342\226\201<MID>", "<|code_middle|>", "<|middle|>", NULL };
 static const char *const fim_pad_texts[] = {
   "<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]", NULL };
 static const char *const fim_rep_texts[] = {
@@ -534,11 +552,11 @@ build (const vocab_src *src, sm_tokenizer **out, sm_error *err)
   tok->scores = malloc (d->n_tokens * sizeof (float));
   tok->attr = malloc (d->n_tokens * sizeof (uint32_t));
   tok->token_mask = table_size_for (d->n_tokens) - 1;
-  tok->token_slots = malloc ((tok->token_mask + 1) * sizeof (int32_t));
+  tok->token_slots = malloc ((tok->token_mask + 1) * sizeof (slot));
   if (!tok->text_arena || !tok->text_off || !tok->text_len || !tok->scores || !tok->attr
       || !tok->token_slots)
     goto nomem;
-  memset (tok->token_slots, 0xff, (tok->token_mask + 1) * sizeof (int32_t));
+  memset (tok->token_slots, 0xff, (tok->token_mask + 1) * sizeof (slot));
 
   {
     uint32_t off = 0;
@@ -548,7 +566,7 @@ build (const vocab_src *src, sm_tokenizer **out, sm_error *err)
         const char *s;
         size_t len;
         int32_t tt = src->ttype ? src->ttype (src->ctx, i) : SM_TOKEN_TYPE_NORMAL;
-        uint64_t h;
+        uint64_t h, full;
 
         src->text (src->ctx, i, &s, &len);
         tok->text_off[i] = off;
@@ -575,16 +593,18 @@ build (const vocab_src *src, sm_tokenizer **out, sm_error *err)
           }
 
         /* A repeated text maps to its last id (older llama.cpp behaviour). */
-        h = hash_bytes (HASH_SEED, tok->text_arena + tok->text_off[i], len) & tok->token_mask;
-        for (;; h = (h + 1) & tok->token_mask)
+        full = hash_bytes (HASH_SEED, tok->text_arena + tok->text_off[i], len);
+        for (h = full & tok->token_mask;; h = (h + 1) & tok->token_mask)
           {
-            int32_t id = tok->token_slots[h];
+            int32_t id = tok->token_slots[h].id;
 
-            if (id < 0 || (tok->text_len[id] == len
+            if (id < 0 || (tok->token_slots[h].tag == (uint32_t) (full >> 32)
+                           && tok->text_len[id] == len
                            && memcmp (tok->text_arena + tok->text_off[id],
                                       tok->text_arena + tok->text_off[i], len) == 0))
               {
-                tok->token_slots[h] = (int32_t) i;
+                tok->token_slots[h].id = (int32_t) i;
+                tok->token_slots[h].tag = (uint32_t) (full >> 32);
                 break;
               }
           }
@@ -618,15 +638,15 @@ build (const vocab_src *src, sm_tokenizer **out, sm_error *err)
       tok->merge_arena = malloc (msize + 1);
       tok->merges = malloc (d->n_merges * sizeof *tok->merges);
       tok->merge_mask = table_size_for (d->n_merges) - 1;
-      tok->merge_slots = malloc ((tok->merge_mask + 1) * sizeof (int32_t));
+      tok->merge_slots = malloc ((tok->merge_mask + 1) * sizeof (slot));
       if (!tok->merge_arena || !tok->merges || !tok->merge_slots)
         goto nomem;
-      memset (tok->merge_slots, 0xff, (tok->merge_mask + 1) * sizeof (int32_t));
+      memset (tok->merge_slots, 0xff, (tok->merge_mask + 1) * sizeof (slot));
       for (uint32_t i = 0; i < d->n_merges; i++)
         {
           const char *s, *sp;
           size_t len, llen, rlen;
-          uint64_t h;
+          uint64_t h, full;
           merge_entry *m = &tok->merges[tok->n_merges];
 
           src->merge (src->ctx, i, &s, &len);
@@ -645,17 +665,20 @@ build (const vocab_src *src, sm_tokenizer **out, sm_error *err)
           memcpy (tok->merge_arena + off + llen, sp + 1, rlen);
           off += (uint32_t) (llen + rlen);
           /* Ranks are indices into tok->merges, which keeps the file order (the rank order). */
-          h = hash_pair (s, llen, sp + 1, rlen) & tok->merge_mask;
-          while (tok->merge_slots[h] >= 0)
+          full = hash_pair (s, llen, sp + 1, rlen);
+          h = full & tok->merge_mask;
+          while (tok->merge_slots[h].id >= 0)
             h = (h + 1) & tok->merge_mask;
-          tok->merge_slots[h] = (int32_t) tok->n_merges;
+          tok->merge_slots[h].id = (int32_t) tok->n_merges;
+          tok->merge_slots[h].tag = (uint32_t) (full >> 32);
           tok->n_merges++;
         }
     }
 
   /* Special ids: a default out of range is dropped; a key out of range keeps the default. */
   {
-    sm_token *ids[] = { &tok->bos, &tok->eos, &tok->eot, &tok->eom, &tok->unk, &tok->pad, &tok->sep };
+    sm_token *ids[] = { &tok->bos, &tok->eos, &tok->eot, &tok->eom,
+                        &tok->unk, &tok->pad, &tok->sep };
     sm_token keys[] = { d->bos, d->eos, d->eot, d->eom, d->unk, d->pad, d->sep };
 
     for (size_t k = 0; k < sizeof ids / sizeof ids[0]; k++)
@@ -726,7 +749,8 @@ build (const vocab_src *src, sm_tokenizer **out, sm_error *err)
     }
   if (!eog_add (tok, tok->eos) || !eog_add (tok, tok->eot) || !eog_add (tok, tok->eom))
     goto nomem;
-  qsort (tok->eog, tok->n_eog, sizeof *tok->eog, cmp_token);
+  if (tok->n_eog > 1)
+    qsort (tok->eog, tok->n_eog, sizeof *tok->eog, cmp_token);
 
   /* Special-token cache, longest text first (ties: lower id first, a stable order). */
   tok->special = malloc (tok->n_tokens * sizeof *tok->special);
@@ -1052,7 +1076,8 @@ sm_tokenizer_load (const sm_gguf  *g,
       if (t != SM_GGUF_TYPE_FLOAT32 && t != SM_GGUF_TYPE_INT32)
         return sm_error_set (err, SM_ERR_FORMAT, "tokenizer.ggml.scores has the wrong type");
       if (sm_gguf_get_arr_n (g, c.scores) < src.d.n_tokens)
-        return sm_error_set (err, SM_ERR_FORMAT, "tokenizer.ggml.scores is shorter than the vocabulary");
+        return sm_error_set (err, SM_ERR_FORMAT,
+                             "tokenizer.ggml.scores is shorter than the vocabulary");
       c.scores_int = t == SM_GGUF_TYPE_INT32;
       src.score = gguf_score;
     }
@@ -1074,7 +1099,8 @@ sm_tokenizer_load (const sm_gguf  *g,
         return sm_error_set (err, SM_ERR_FORMAT, "cannot find tokenizer.ggml.merges");
       if (sm_gguf_get_kv_type (g, c.merges) != SM_GGUF_TYPE_ARRAY
           || sm_gguf_get_arr_type (g, c.merges) != SM_GGUF_TYPE_STRING)
-        return sm_error_set (err, SM_ERR_FORMAT, "tokenizer.ggml.merges is not an array of strings");
+        return sm_error_set (err, SM_ERR_FORMAT,
+                             "tokenizer.ggml.merges is not an array of strings");
       if (sm_gguf_get_arr_n (g, c.merges) > INT32_MAX / 4)
         return sm_error_set (err, SM_ERR_FORMAT, "tokenizer.ggml.merges is too long");
       src.d.n_merges = (uint32_t) sm_gguf_get_arr_n (g, c.merges);
@@ -1107,22 +1133,72 @@ sm_tokenizer_load (const sm_gguf  *g,
  * Accessors
  */
 
-sm_vocab_type sm_tokenizer_get_type (const sm_tokenizer *tok) { return tok->type; }
-const char *sm_tokenizer_get_pre (const sm_tokenizer *tok) { return tok->pre_name; }
-uint32_t sm_tokenizer_n_tokens (const sm_tokenizer *tok) { return tok->n_tokens; }
-sm_token sm_tokenizer_bos (const sm_tokenizer *tok) { return tok->bos; }
-sm_token sm_tokenizer_eos (const sm_tokenizer *tok) { return tok->eos; }
-sm_token sm_tokenizer_eot (const sm_tokenizer *tok) { return tok->eot; }
-sm_token sm_tokenizer_unk (const sm_tokenizer *tok) { return tok->unk; }
-sm_token sm_tokenizer_pad (const sm_tokenizer *tok) { return tok->pad; }
-bool sm_tokenizer_get_add_bos (const sm_tokenizer *tok) { return tok->add_bos; }
-bool sm_tokenizer_get_add_eos (const sm_tokenizer *tok) { return tok->add_eos; }
+sm_vocab_type
+sm_tokenizer_get_type (const sm_tokenizer *tok)
+{
+  return tok->type;
+}
+
+const char *
+sm_tokenizer_get_pre (const sm_tokenizer *tok)
+{
+  return tok->pre_name;
+}
+
+uint32_t
+sm_tokenizer_n_tokens (const sm_tokenizer *tok)
+{
+  return tok->n_tokens;
+}
+
+sm_token
+sm_tokenizer_bos (const sm_tokenizer *tok)
+{
+  return tok->bos;
+}
+
+sm_token
+sm_tokenizer_eos (const sm_tokenizer *tok)
+{
+  return tok->eos;
+}
+
+sm_token
+sm_tokenizer_eot (const sm_tokenizer *tok)
+{
+  return tok->eot;
+}
+
+sm_token
+sm_tokenizer_unk (const sm_tokenizer *tok)
+{
+  return tok->unk;
+}
+
+sm_token
+sm_tokenizer_pad (const sm_tokenizer *tok)
+{
+  return tok->pad;
+}
+
+bool
+sm_tokenizer_get_add_bos (const sm_tokenizer *tok)
+{
+  return tok->add_bos;
+}
+
+bool
+sm_tokenizer_get_add_eos (const sm_tokenizer *tok)
+{
+  return tok->add_eos;
+}
 
 bool
 sm_tokenizer_is_eog (const sm_tokenizer *tok,
                      sm_token            id)
 {
-  return id >= 0 && bsearch (&id, tok->eog, tok->n_eog, sizeof id, cmp_token) != NULL;
+  return id >= 0 && tok->n_eog > 0
+         && bsearch (&id, tok->eog, tok->n_eog, sizeof id, cmp_token) != NULL;
 }
 
 const sm_token *
@@ -1664,7 +1740,8 @@ typedef enum
 static const pass_kind *
 passes_for (pre_kind k)
 {
-  static const pass_kind p_default[] = { PASS_PUNCT, PASS_GPT2, PASS_NUMBER_RUN, PASS_DIGIT3, PASS_END };
+  static const pass_kind p_default[] = { PASS_PUNCT, PASS_GPT2, PASS_NUMBER_RUN, PASS_DIGIT3,
+                                         PASS_END };
   static const pass_kind p_llama3[] = { PASS_LLAMA3, PASS_END };
   static const pass_kind p_qwen2[] = { PASS_QWEN2, PASS_END };
   static const pass_kind p_gpt2[] = { PASS_GPT2, PASS_END };
@@ -2095,23 +2172,22 @@ sm_detokenizer_free (sm_detokenizer *d)
 static bool
 detok_take (sm_detokenizer *d, size_t n)
 {
-  const char *p = d->pending.v;
-
   d->ready.n = 0;
-  if (n && !d->started && d->strip_leading_space && p[0] == ' ')
+  if (n && !d->started && d->strip_leading_space && d->pending.v[0] == ' ')
     {
-      p++;
-      n--;
       memmove (d->pending.v, d->pending.v + 1, d->pending.n - 1);
       d->pending.n--;
-      p = d->pending.v;
+      n--;
     }
   if (n)
     d->started = true;
-  if (!byte_vec_append (&d->ready, p, n))
+  if (!byte_vec_append (&d->ready, n ? d->pending.v : "", n))
     return false;
-  memmove (d->pending.v, d->pending.v + n, d->pending.n - n);
-  d->pending.n -= n;
+  if (n)
+    {
+      memmove (d->pending.v, d->pending.v + n, d->pending.n - n);
+      d->pending.n -= n;
+    }
   return true;
 }
 

@@ -367,7 +367,8 @@ test_unknown_and_empty (void)
 {
   g_autoptr(SmeltDecisionTable) t = table ();
   g_autoptr(SmeltHwProfile) hw = profile_for (machine_named ("desktop-cpu-32g"));
-  g_autoptr(GPtrArray) files = g_ptr_array_new_with_free_func ((GDestroyNotify) smelt_hub_file_free);
+  g_autoptr(GPtrArray) files =
+    g_ptr_array_new_with_free_func ((GDestroyNotify) smelt_hub_file_free);
   g_autoptr(GPtrArray) variants = NULL;
   g_autoptr(GPtrArray) none = g_ptr_array_new ();
   g_autoptr(SmeltRecommendation) rec = NULL;

@@ -250,6 +250,32 @@ test_recommend_human (void)
   g_assert_nonnull (strstr (out, "ARM CPUs repack Q4_0"));
 }
 
+/* A profile `smelt hw --json` wrote on a real H100 machine (NVML through dlopen: 85.5 GB, BF16):
+ * the split BF16 of the 14B runs entirely on it, for speed as for quality. */
+static void
+test_recommend_recorded_h100 (void)
+{
+  g_autofree char *hw = fixture ("hw-profiles", "nvidia-h100-server.json");
+  g_autofree char *listing = fixture ("listings", "bartowski-14b.json");
+  const char *goals[] = { "speed", "quality", NULL };
+
+  for (guint g = 0; goals[g] != NULL; g++)
+    {
+      const char *args[] = { "recommend", "--files", listing, "--hw", hw, "--goal", goals[g],
+                             "--json", NULL };
+      g_autofree char *out = NULL, *err = NULL;
+      g_autoptr(JsonParser) parser = json_parser_new ();
+      JsonObject *top, *first;
+
+      g_assert_cmpint (run_smelt (args, NULL, &out, &err), ==, 0);
+      top = parse_object (parser, out);
+      g_assert_cmpstr (json_object_get_string_member (top, "recommended"), ==, "bf16");
+      first = json_array_get_object_element (json_object_get_array_member (top, "variants"), 0);
+      g_assert_cmpstr (json_object_get_string_member (first, "name"), ==, "bf16");
+      g_assert_cmpstr (json_object_get_string_member (first, "fit"), ==, "full_gpu");
+    }
+}
+
 /* REPO: the tree and the repo info come from the fake Hub through HF_ENDPOINT. */
 static void
 test_recommend_repo (void)
@@ -365,6 +391,7 @@ main (int    argc,
   g_test_add_func ("/cli/hw/human", test_hw_human);
   g_test_add_func ("/cli/recommend/json-shape", test_recommend_json_shape);
   g_test_add_func ("/cli/recommend/human", test_recommend_human);
+  g_test_add_func ("/cli/recommend/recorded-h100", test_recommend_recorded_h100);
   g_test_add_func ("/cli/recommend/repo", test_recommend_repo);
   g_test_add_func ("/cli/recommend/errors", test_errors);
   status = g_test_run ();

@@ -89,8 +89,8 @@ test_lookup_and_headroom (void)
 
   for (gsize i = 0; i < G_N_ELEMENTS (labels); i++)
     g_assert_nonnull (smelt_decision_table_lookup (t, labels[i]));
-  g_assert_true (smelt_decision_table_lookup (t, "Q4_K") == smelt_decision_table_lookup (t,
-                                                                                          "Q4_K_M"));
+  g_assert_true (smelt_decision_table_lookup (t, "Q4_K")
+                 == smelt_decision_table_lookup (t, "Q4_K_M"));
   g_assert_true (smelt_decision_table_lookup (t, "bf16-q8_0")
                  == smelt_decision_table_lookup (t, "BF16-Q8_0"));
   g_assert_null (smelt_decision_table_lookup (t, "Q7_Z"));

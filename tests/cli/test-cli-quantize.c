@@ -243,6 +243,17 @@ test_usage_errors (Fixture       *f,
         }
     }
 
+  /* --dry-run prints the plan and writes nothing. */
+  {
+    g_autofree char *out = NULL, *err = NULL;
+    g_assert_cmpint (run_smelt (f, &out, &err, "quantize", "model.gguf", "out.gguf", "Q3_K_M",
+                                "--dry-run", NULL), ==, 0);
+    g_assert_nonnull (strstr (out, "blk.0.attn_v.weight"));
+    g_assert_nonnull (strstr (out, "-> Q5_K    attn_v: Q3_K_M"));
+    g_assert_nonnull (strstr (out, "Q3_K_M: "));
+    g_assert_nonnull (strstr (out, "1 shape fallbacks"));
+  }
+
   /* Failures after parsing exit 1 with the engine's message. */
   {
     g_autofree char *out = NULL, *err = NULL;

@@ -345,12 +345,76 @@ test_http_errors (Fixture       *f,
   g_assert_nonnull (strstr (info->error, "gated"));
   g_clear_pointer (&info, smelt_download_info_free);
 
-  /* With the token it goes through. */
+  /* With the token it goes through; the CDN (another origin) never sees the token. */
   smelt_fake_hub_set_token (f->hub, "hf_good");
+  smelt_fake_hub_set_cdn_host (f->hub, "localhost");
   smelt_download_manager_set_token (f->manager, "hf_good");
   info = wait_finished (f, smelt_download_manager_add (f->manager, spec));
   g_assert_cmpint (info->state, ==, SMELT_DOWNLOAD_DONE);
   assert_snapshot_complete (f);
+  g_assert_cmpuint (smelt_fake_hub_get_file_requests (f->hub), >=, 3);
+  g_assert_cmpuint (smelt_fake_hub_get_cdn_auth_requests (f->hub), ==, 0);
+  g_clear_pointer (&info, smelt_download_info_free);
+
+  /* HF_HUB_OFFLINE: no request at all, a clear failure. */
+  {
+    g_autofree char *dest = g_build_filename (f->tmp, "offline", NULL);
+    g_autoptr(SmeltDownloadSpec) spec2 = make_spec (f, dest);
+    guint before = smelt_fake_hub_get_file_requests (f->hub);
+
+    g_setenv ("HF_HUB_OFFLINE", "1", TRUE);
+    info = wait_finished (f, smelt_download_manager_add (f->manager, spec2));
+    g_unsetenv ("HF_HUB_OFFLINE");
+    g_assert_cmpint (info->state, ==, SMELT_DOWNLOAD_FAILED);
+    g_assert_nonnull (strstr (info->error, "HF_HUB_OFFLINE"));
+    g_assert_cmpuint (smelt_fake_hub_get_file_requests (f->hub), ==, before);
+  }
+}
+
+static void
+test_state_file (Fixture       *f,
+                 gconstpointer  data)
+{
+  g_autoptr(SmeltDownloadManager) m = NULL;
+  g_autoptr(GPtrArray) list = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *dir = g_path_get_dirname (f->state);
+  g_autofree char *json = g_strdup_printf (
+    "{\"version\":1,\"jobs\":["
+    /* hostile path: dropped */
+    "{\"id\":1,\"endpoint\":\"%s\",\"repo\":\"org/x\",\"revision\":\"main\",\"state\":\"paused\","
+    "\"files\":[{\"path\":\"../../etc/passwd\",\"size\":1}]},"
+    /* hostile repo: dropped */
+    "{\"id\":2,\"endpoint\":\"%s\",\"repo\":\"../x\",\"revision\":\"main\",\"state\":\"paused\","
+    "\"files\":[{\"path\":\"a.gguf\",\"size\":1}]},"
+    /* chunks that do not tile the file: kept, progress dropped */
+    "{\"id\":3,\"endpoint\":\"%s\",\"repo\":\"%s\",\"revision\":\"main\",\"state\":\"running\","
+    "\"files\":[{\"path\":\"%s\",\"size\":%d,\"etag\":\"%s\",\"total\":%d,"
+    "\"chunks\":[[0,10,10],[20,30,25]]}]},"
+    "42, {\"id\":\"x\"}]}",
+    smelt_fake_hub_get_url (f->hub), smelt_fake_hub_get_url (f->hub), smelt_fake_hub_get_url (f->hub), REPO,
+    PART1, PART_SIZE, smelt_fake_hub_get_sha256 (f->hub, REPO, PART1), PART_SIZE);
+  SmeltDownloadInfo *info;
+
+  g_clear_object (&f->manager);
+  g_assert_cmpint (g_mkdir_with_parents (dir, 0700), ==, 0);
+  g_assert_true (g_file_set_contents (f->state, json, -1, NULL));
+  m = smelt_download_manager_new (f->state, FALSE, &error);
+  g_assert_no_error (error);
+  list = smelt_download_manager_list (m);
+  g_assert_cmpuint (list->len, ==, 1);
+  info = g_ptr_array_index (list, 0);
+  g_assert_cmpuint (info->id, ==, 3);
+  g_assert_cmpint (info->state, ==, SMELT_DOWNLOAD_PAUSED);
+  g_assert_cmpuint (info->done_bytes, ==, 0);
+  g_clear_object (&m);
+
+  /* Not JSON at all: a clear error, and the file is left for the user to look at. */
+  g_assert_true (g_file_set_contents (f->state, "{{{", -1, NULL));
+  m = smelt_download_manager_new (f->state, TRUE, &error);
+  g_assert_null (m);
+  g_assert_error (error, SMELT_DOWNLOAD_ERROR, SMELT_DOWNLOAD_ERROR_STATE);
+  g_assert_true (g_file_test (f->state, G_FILE_TEST_EXISTS));
 }
 
 static void
@@ -412,6 +476,48 @@ test_pause_resume_cancel (Fixture       *f,
     g_assert_null (info);
     g_assert_false (g_file_test (part, G_FILE_TEST_EXISTS));
   }
+}
+
+static void
+test_changed_upstream (Fixture       *f,
+                       gconstpointer  data)
+{
+  g_autofree char *dest = g_build_filename (f->tmp, "plain", NULL);
+  g_autofree char *final = g_build_filename (dest, PART1, NULL);
+  g_autoptr(SmeltDownloadSpec) spec = smelt_download_spec_new (smelt_fake_hub_get_url (f->hub), REPO,
+                                                               smelt_fake_hub_get_commit (f->hub, REPO));
+  g_autoptr(SmeltDownloadInfo) info = NULL;
+  g_autoptr(GBytes) replaced = pattern_bytes (PART_SIZE, 99);
+  g_autofree char *sha = NULL;
+  guint64 before;
+  guint id;
+
+  spec->dest_dir = g_strdup (dest);
+  g_ptr_array_add (spec->files, smelt_hub_file_new (PART1, PART_SIZE, NULL));
+  smelt_download_manager_set_connections (f->manager, 1);
+  smelt_fake_hub_add_fault (f->hub, NULL, SMELT_FAKE_HUB_FAULT_SLOW, 16384, 1);
+  id = smelt_download_manager_add (f->manager, spec);
+  while (smelt_fake_hub_get_bytes_served (f->hub, NULL) < 100000)
+    g_main_context_iteration (NULL, TRUE);
+  smelt_download_manager_pause (f->manager, id);
+
+  /* Re-uploaded in place: the old prefix belongs to another file and must not be kept. */
+  smelt_fake_hub_add_file (f->hub, REPO, PART1, replaced);
+  smelt_fake_hub_clear_faults (f->hub);
+  {
+    gint64 until = g_get_monotonic_time () + 200 * 1000;
+
+    while (g_get_monotonic_time () < until)
+      g_main_context_iteration (NULL, FALSE), g_usleep (2000);
+  }
+  before = smelt_fake_hub_get_bytes_served (f->hub, NULL);
+  smelt_download_manager_resume (f->manager, id);
+  info = wait_finished (f, id);
+  g_assert_cmpint (info->state, ==, SMELT_DOWNLOAD_DONE);
+  sha = sha256_of_file (final);
+  g_assert_cmpstr (sha, ==, smelt_fake_hub_get_sha256 (f->hub, REPO, PART1));
+  /* Exactly one fresh copy: no resumed prefix, no failed verification and second try. */
+  g_assert_cmpuint (smelt_fake_hub_get_bytes_served (f->hub, NULL) - before, ==, PART_SIZE);
 }
 
 static void
@@ -612,8 +718,10 @@ main (int    argc,
   ADD ("/download/fault/ignore-range", test_fault, &ignore_range);
   ADD ("/download/verify-fails", test_verify_fails, NULL);
   ADD ("/download/http-errors", test_http_errors, NULL);
+  ADD ("/download/state-file", test_state_file, NULL);
   ADD ("/download/pause-resume-cancel", test_pause_resume_cancel, NULL);
   ADD ("/download/queue-restart", test_queue_restart, NULL);
+  ADD ("/download/changed-upstream", test_changed_upstream, NULL);
   ADD ("/download/kill-resume", test_kill_resume, NULL);
 #undef ADD
   return g_test_run ();

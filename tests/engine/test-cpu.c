@@ -5,6 +5,7 @@
  * and the live probe's own consistency on this machine.
  */
 #include <glib.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "sm-cpu.h"
@@ -103,6 +104,62 @@ test_names (void)
   g_assert_cmpstr (sm_cpu_arch_name (SM_CPU_ARCH_X86_64), ==, "x86_64");
 }
 
+static void
+write_file (const char *root,
+            const char *rel,
+            const char *text,
+            gssize      len)
+{
+  g_autofree char *path = g_build_filename (root, rel, NULL);
+  g_autofree char *dir = g_path_get_dirname (path);
+
+  g_assert_cmpint (g_mkdir_with_parents (dir, 0700), ==, 0);
+  g_assert_true (g_file_set_contents (path, text, len, NULL));
+}
+
+/* Damaged trees: junk lines, NUL bytes, a malformed cpu list, topology files that are not
+ * numbers. The probe keeps what it can read and falls back for the rest, never failing. */
+static void
+test_damaged (void)
+{
+  g_autofree char *root = g_dir_make_tmp ("smelt-test-cpu-XXXXXX", NULL);
+  static const char junk[] = "processor\t: 0\nflags\t\t: avx2 \x01\xff pni\n:::\nprocessor\n"
+                             "processor : 1\nmodel name\t:\n\0\0garbage\nCPU part: zz\n";
+  g_autofree char *long_line = g_strnfill (200000, 'a');
+  sm_cpu_profile cpu;
+  sm_error err = { 0 };
+
+  write_file (root, "proc/cpuinfo", junk, sizeof junk - 1);
+  write_file (root, "sys/devices/system/cpu/online", "0-1,x\n", -1);
+  write_file (root, "sys/devices/system/cpu/cpu0/topology/core_id", "zero\n", -1);
+  g_assert_cmpint (sm_cpu_profile_read (root, &cpu, &err), ==, SM_OK);
+  g_assert_cmpint (cpu.arch, ==, SM_CPU_ARCH_X86_64);
+  g_assert_true (sm_cpu_has (&cpu, SM_CPU_AVX2));
+  g_assert_true (sm_cpu_has (&cpu, SM_CPU_SSE3));
+  /* The malformed online list is ignored: two well-formed "processor" lines remain. */
+  g_assert_cmpint (cpu.threads, ==, 2);
+  g_assert_cmpint (cpu.cores, ==, 2);
+  g_assert_cmpstr (cpu.model, ==, "");
+
+  /* One enormous line: the model name is cut to the buffer, nothing overflows. */
+  {
+    g_autofree char *text = g_strdup_printf ("processor\t: 0\nmodel name\t: %s\n", long_line);
+
+    write_file (root, "proc/cpuinfo", text, -1);
+    write_file (root, "sys/devices/system/cpu/online", "0-3,8-11\n", -1);
+    g_assert_cmpint (sm_cpu_profile_read (root, &cpu, &err), ==, SM_OK);
+    g_assert_cmpuint (strlen (cpu.model), ==, SM_CPU_MODEL_MAX - 1);
+    g_assert_cmpint (cpu.threads, ==, 8);
+    g_assert_cmpint (cpu.arch, ==, SM_CPU_ARCH_UNKNOWN);
+    g_assert_cmpuint (cpu.features, ==, 0);
+  }
+  {
+    g_autofree char *cmd = g_strdup_printf ("rm -rf '%s'", root);
+
+    g_assert_cmpint (system (cmd), ==, 0);
+  }
+}
+
 /* The live probe must agree with the kernel's view where both exist: every feature CPUID+XGETBV
  * reports is one the kernel also lists (the kernel hides features the OS does not enable). */
 static void
@@ -147,6 +204,7 @@ main (int    argc,
     }
   g_test_add_func ("/cpu/missing-root", test_missing_root);
   g_test_add_func ("/cpu/names", test_names);
+  g_test_add_func ("/cpu/damaged", test_damaged);
   g_test_add_func ("/cpu/live", test_live);
   return g_test_run ();
 }

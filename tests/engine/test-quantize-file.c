@@ -212,6 +212,22 @@ check_output (const char               *in_path,
                  sm_type_get_traits (b->type)->upper, rmse, max_error (b->type));
     }
   sm_quantize_plan_free (plan);
+
+  /* The preview agrees with the file: same types, same tensor bytes. */
+  {
+    uint64_t bytes = 0, expect = 0;
+    sm_quantize_plan *preview = NULL;
+
+    g_assert_cmpint (sm_quantize_plan_file (in_path, p, &preview, &bytes, &err), ==, SM_OK);
+    for (int64_t i = 0; i < sm_gguf_get_n_tensors (out); i++)
+      {
+        const sm_gguf_tensor *t = sm_gguf_get_tensor (out, i);
+        expect += t->size;
+        g_assert_cmpint (sm_quantize_plan_get (preview, (size_t) i)->type, ==, t->type);
+      }
+    g_assert_cmpuint (bytes, ==, expect);
+    sm_quantize_plan_free (preview);
+  }
   sm_gguf_free (in);
   sm_gguf_free (out);
 }

@@ -59,6 +59,8 @@ struct _SmeltFakeHub
   GHashTable *served; /* path -> guint64 * (bytes served per file path) */
   GPtrArray  *streams;
   char       *token;
+  char       *cdn_host;
+  guint       cdn_auth_requests;
   guint       page_size;
   guint64     bytes_served;
   guint       file_requests;
@@ -129,6 +131,7 @@ smelt_fake_hub_free (SmeltFakeHub *hub)
   g_ptr_array_unref (hub->faults);
   g_hash_table_unref (hub->served);
   g_free (hub->token);
+  g_free (hub->cdn_host);
   g_mutex_clear (&hub->lock);
   g_free (hub);
 }
@@ -257,6 +260,20 @@ smelt_fake_hub_set_token (SmeltFakeHub *hub,
 {
   g_free (hub->token);
   hub->token = g_strdup (token);
+}
+
+void
+smelt_fake_hub_set_cdn_host (SmeltFakeHub *hub,
+                             const char   *host)
+{
+  g_free (hub->cdn_host);
+  hub->cdn_host = g_strdup (host);
+}
+
+guint
+smelt_fake_hub_get_cdn_auth_requests (SmeltFakeHub *hub)
+{
+  return hub->cdn_auth_requests;
 }
 
 void
@@ -1241,7 +1258,8 @@ handle_resolve (SmeltFakeHub      *hub,
       GUri *uri = soup_server_message_get_uri (msg);
       g_autofree char *escaped = g_uri_escape_string (file->path, "/", FALSE);
       g_autofree char *location = g_strdup_printf ("http://%s:%d/cdn/%s/%s?Expires=4102444800",
-                                                   g_uri_get_host (uri), g_uri_get_port (uri),
+                                                   hub->cdn_host != NULL ? hub->cdn_host : g_uri_get_host (uri),
+                                                   g_uri_get_port (uri),
                                                    repo->id, escaped);
       g_autofree char *etag = g_strdup_printf ("\"%s\"", file->sha256);
       g_autofree char *size = g_strdup_printf ("%" G_GSIZE_FORMAT, g_bytes_get_size (file->data));
@@ -1287,6 +1305,8 @@ handle_cdn (SmeltFakeHub      *hub,
       send_error (msg, 404, NULL, "Not found");
       return;
     }
+  if (soup_message_headers_get_one (soup_server_message_get_request_headers (msg), "Authorization") != NULL)
+    hub->cdn_auth_requests++;
   /* The CDN's own etag is some other hash, as on the real Hub. */
   etag = g_strdup_printf ("\"cdn-%.16s\"", file->sha256);
   serve_content (hub, msg, file, etag, is_head);

@@ -71,6 +71,12 @@ void smelt_fake_hub_set_private (SmeltFakeHub *hub,
                                  gboolean      is_private);
 void smelt_fake_hub_set_token (SmeltFakeHub *hub,
                                const char   *token);
+/* Host name put in CDN redirects (default 127.0.0.1). "localhost" makes the CDN another origin
+ * on the same server, to check that clients drop Authorization across hosts. */
+void smelt_fake_hub_set_cdn_host (SmeltFakeHub *hub,
+                                  const char   *host);
+/* CDN (file content) requests that carried an Authorization header. */
+guint smelt_fake_hub_get_cdn_auth_requests (SmeltFakeHub *hub);
 /* Page size of search and tree listings (default 1000). */
 void smelt_fake_hub_set_page_size (SmeltFakeHub *hub,
                                    guint         page_size);

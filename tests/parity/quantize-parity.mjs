@@ -69,13 +69,13 @@ for (let i = 0, x = 12345; i < 24; i++) {
 }
 
 // llama.cpp's top-1 after every position of the prompt.
-async function top1All(modelPath) {
+async function top1All(modelPath, tokens = prompt) {
   const model = await llama.loadModel({ modelPath, gpuLayers: 0 });
   const ctx = await model.createContext({ contextSize: 64, threads: 2, batchSize: 32 });
   try {
     const seq = ctx.getSequence();
     const want = { generateNext: { logits: true } };
-    const res = await seq.controlledEvaluate(prompt.map((t) => [t, want]));
+    const res = await seq.controlledEvaluate(tokens.map((t) => [t, want]));
     const top1 = res.map((r) => {
       let best = -1, bestV = Number.NEGATIVE_INFINITY;
       for (const [tok, v] of r.next.logits)
@@ -130,6 +130,24 @@ try {
     }
     ok(maxDiff / spread <= tolerance[type], `${type}: logits close to F32's`,
        `max |diff| / spread = ${(maxDiff / spread).toFixed(4)} (tolerance ${tolerance[type]})`);
+    rmSync(out, { force: true });
+  }
+
+  // A real trained model (stories260K: dim 64, FFN 172, so K-quants fall back per row length):
+  // its top-1 along a story prompt, F32 against Smelt's Q8_0 and Q4_K_M files.
+  const stories = join(shared, "fixtures", "models", "stories260K.gguf");
+  const storyModel = await llama.loadModel({ modelPath: stories, gpuLayers: 0 });
+  const story = [...storyModel.tokenize("Once upon a time, there was a little girl named Lily. " +
+                                        "She loved to play outside in the park with her friend")];
+  await storyModel.dispose();
+  const storyRef = (await top1All(stories, story)).top1;
+  for (const [type, minAgree] of [["Q8_0", 1.0], ["Q4_K_M", 0.9]]) {
+    const out = join(tmp, `stories-${type}.gguf`);
+    run(smelt, ["quantize", stories, out, type, "--threads", "2"]);
+    const top1 = (await top1All(out, story)).top1;
+    const agree = top1.filter((t, i) => t === storyRef[i]).length;
+    ok(agree >= minAgree * story.length, `stories260K ${type}: top-1 agrees with F32`,
+       `${agree}/${story.length}`);
     rmSync(out, { force: true });
   }
 } catch (e) {
