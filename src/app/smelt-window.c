@@ -8,6 +8,7 @@
 #include "config.h"
 
 #include <glib/gi18n.h>
+#include <malloc.h>
 
 #include "smelt-chat-page.h"
 #include "smelt-library-page.h"
@@ -31,6 +32,15 @@ struct _SmeltWindow
 };
 
 G_DEFINE_FINAL_TYPE (SmeltWindow, smelt_window, ADW_TYPE_APPLICATION_WINDOW)
+
+static gboolean
+trim_heap_cb (gpointer user_data)
+{
+  /* Building the window frees a lot of short-lived memory; hand it back to the system so the
+   * idle window's resident size reflects what it really keeps. */
+  malloc_trim (0);
+  return G_SOURCE_REMOVE;
+}
 
 static void
 on_first_after_paint_cb (GdkFrameClock *clock,
@@ -137,6 +147,8 @@ smelt_window_init (SmeltWindow *self)
                    G_SETTINGS_BIND_DEFAULT);
   g_settings_bind (self->settings, "window-maximized", self, "maximized",
                    G_SETTINGS_BIND_DEFAULT);
+
+  g_timeout_add_seconds_full (G_PRIORITY_LOW, 1, trim_heap_cb, NULL, NULL);
 
   /* A debug aid for benchmarks/startup.sh: report when the first frame reached the screen. */
   if (g_getenv ("SMELT_DEBUG_FIRST_FRAME") != NULL)
