@@ -226,6 +226,9 @@ run_cb (GObject      *source,
     {
       g_autofree char *msg = g_strdup_printf (_("Done: %s"), self->output_path);
 
+      /* The file is complete: show the end even if the last progress batch said 99.9 %. */
+      gtk_progress_bar_set_fraction (self->progress_bar, 1.0);
+      gtk_progress_bar_set_text (self->progress_bar, "100 %");
       gtk_label_set_text (self->progress_label, msg);
       g_signal_emit (self, signals[FINISHED], 0, self->output_path);
     }

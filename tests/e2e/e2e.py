@@ -60,6 +60,9 @@ def prepare_home(home):
     os.makedirs(models)
     for name in ('stories260K.gguf', 'llama-2-tiny-random.gguf'):
         shutil.copy(os.path.join(FIXTURES, name), models)
+    # A second copy of the F16 model: one is deleted, the other quantized.
+    shutil.copy(os.path.join(FIXTURES, 'llama-2-tiny-random.gguf'),
+                os.path.join(models, 'llama-2-tiny-copy.gguf'))
     conf = os.path.join(home, 'config', 'glib-2.0', 'settings')
     os.makedirs(conf)
     with open(os.path.join(conf, 'keyfile'), 'w') as f:
@@ -192,10 +195,10 @@ def dialog_button(app, label):
 
 
 def run_quantize(s, win, lang, t, models, lst):
-    """Library -> Quantize the F32 stories model; in English run it and watch the bar."""
-    button = find_prefix(win, Atspi.Role.PUSH_BUTTON, t['Quantize x'].format('llama'), 5)
+    """Library -> Quantize the F16 model; in English run it and watch the bar."""
+    button = find_prefix(win, Atspi.Role.PUSH_BUTTON, t['Quantize x'].format('LLaMA v2'), 5)
     if not tap.ok(button is not None and click(button),
-                  f'{lang}: the F32 model\'s row has a working Quantize button'):
+                  f'{lang}: the F16 model\'s row has a working Quantize button'):
         return
     # The Quantize view replaces the list inside the Library page.
     dialog = win
@@ -216,7 +219,9 @@ def run_quantize(s, win, lang, t, models, lst):
             v = value_of(bar)
             if not seen or seen[-1] != v:
                 seen.append(v)
-            return v >= 1.0 - 1e-9
+            # GTK 4.8's AT-SPI value can lag the last tiny step (99.95 % -> 100 %); the in-process
+            # test checks the widget itself reads exactly 1.
+            return v >= 0.999
         done = wait_for(finished, 60, 0.2)
         tap.ok(bool(done), 'en: the progress bar reaches the end', f'values seen: {seen}')
         worst = s.worst_stall()
@@ -228,8 +233,8 @@ def run_quantize(s, win, lang, t, models, lst):
         screenshot(os.path.join(shots, 'en-quantize-done.png'))
         out = [f for f in os.listdir(models) if f.endswith('-Q4_K_M.gguf')]
         tap.ok(len(out) == 1, 'en: the Q4_K_M file is next to the source', os.listdir(models))
-        n_items = wait_for(lambda: len(find_all(lst, Atspi.Role.LIST_ITEM, visible=False)) == 2,
-                           10, 0.5)
+        n_items = wait_for(lambda: len(find_all(lst, Atspi.Role.LIST_ITEM, visible=False)) == 3,
+                           10, 0.5)  # 3 - 1 deleted + 1 new
         tap.ok(bool(n_items), 'en: the new file is in the Library')
     close = dialog_button(dialog, t['Close'])
     tap.ok(close is not None and click(close), f'{lang}: Close returns to the list')
@@ -247,17 +252,16 @@ def run_language(lang):
         tap.ok(win is not None, f'{lang}: the main window opens')
         # The Library lists the models of the models folder.
         lst = find(win, Atspi.Role.LIST, t['Models'], timeout=10, visible=False)
-        items = wait_for(lambda: len(find_all(lst, Atspi.Role.LIST_ITEM, visible=False)) == 2
+        items = wait_for(lambda: len(find_all(lst, Atspi.Role.LIST_ITEM, visible=False)) == 3
                          and find_all(lst, Atspi.Role.LIST_ITEM, visible=False), 10) if lst else None
-        tap.ok(bool(items), f'{lang}: the Library lists the two models of the models folder',
+        tap.ok(bool(items), f'{lang}: the Library lists the three models of the models folder',
                [i.get_name() for i in find_all(lst, Atspi.Role.LIST_ITEM, visible=False)]
                if lst else 'no list')
         time.sleep(0.3)
         tap.ok(screenshot(os.path.join(shots, f'{lang}-library.png')), f'{lang}: library screenshot')
         if lang == 'en' and items:
             # Delete one model through its button and the confirmation dialog.
-            names = [i.get_name() for i in items]
-            victim = next((n for n in names if 'stories' not in n.lower()), names[-1])
+            victim = 'LLaMA v2'
             button = find(win, Atspi.Role.PUSH_BUTTON, f'Delete {victim}', timeout=3,
                           visible=False)
             tap.ok(button is not None and click(button), f'en: the "Delete {victim}" button works')
@@ -269,22 +273,22 @@ def run_language(lang):
                         if lab.get_parent().get_role() == Atspi.Role.PUSH_BUTTON:
                             return lab.get_parent()
                 return None
-            dialog = wait_for(delete_response, 5)
+            dialog = wait_for(delete_response, 10, 0.25)
             time.sleep(0.3)
             screenshot(os.path.join(shots, 'en-library-delete.png'))
             tap.ok(dialog is not None and click(dialog), 'en: the confirmation dialog has Delete')
-            left = wait_for(lambda: len(find_all(lst, Atspi.Role.LIST_ITEM, visible=False)) == 1,
+            left = wait_for(lambda: len(find_all(lst, Atspi.Role.LIST_ITEM, visible=False)) == 2,
                             5)
-            tap.ok(bool(left) and len(os.listdir(models)) == 1,
-                   'en: after confirming, one model is left in the list and on disk',
+            tap.ok(bool(left) and len(os.listdir(models)) == 2,
+                   'en: after confirming, that model is gone from the list and from disk',
                    os.listdir(models))
+
+        run_quantize(s, win, lang, t, models, lst)
 
         menu = find(win, Atspi.Role.PUSH_BUTTON, t['Main Menu'], timeout=3)
         tap.ok(menu is not None, f'{lang}: the main menu button is named "{t["Main Menu"]}"')
         bad = unnamed_controls(win)
         tap.ok(not bad, f'{lang}: every control in the window has an accessible name', '\n'.join(bad))
-
-        run_quantize(s, win, lang, t, models, lst)
         run_chat(s, win, lang, t)
 
         # Ctrl+, opens Preferences.
