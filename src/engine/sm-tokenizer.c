@@ -89,7 +89,8 @@ byte_vec_append (byte_vec *a, const char *s, size_t len)
       a->v = v;
       a->cap = cap;
     }
-  memcpy (a->v + a->n, s, len);
+  if (len > 0) /* s may be NULL for an empty append: memcpy must not see it */
+    memcpy (a->v + a->n, s, len);
   a->n += len;
   a->v[a->n] = '\0';
   return true;

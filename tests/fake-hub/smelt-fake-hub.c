@@ -26,6 +26,7 @@ typedef struct
   char   *sha256; /* hex */
   char   *git_sha1;
   gboolean lfs;
+  guint64 announced; /* 0 = the real size */
 } FakeFile;
 
 typedef struct
@@ -60,6 +61,9 @@ struct _SmeltFakeHub
   GPtrArray  *streams;
   char       *token;
   char       *cdn_host;
+  GHashTable *aliases; /* old id -> new id */
+  char       *last_user_agent;
+  guint       requests;
   guint       cdn_auth_requests;
   guint       page_size;
   guint64     bytes_served;
@@ -107,6 +111,7 @@ smelt_fake_hub_new (void)
   hub->served = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   hub->streams = g_ptr_array_new ();
   hub->page_size = 1000;
+  hub->aliases = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   g_mutex_init (&hub->lock);
   return hub;
 }
@@ -132,6 +137,8 @@ smelt_fake_hub_free (SmeltFakeHub *hub)
   g_hash_table_unref (hub->served);
   g_free (hub->token);
   g_free (hub->cdn_host);
+  g_hash_table_unref (hub->aliases);
+  g_free (hub->last_user_agent);
   g_mutex_clear (&hub->lock);
   g_free (hub);
 }
@@ -260,6 +267,38 @@ smelt_fake_hub_set_token (SmeltFakeHub *hub,
 {
   g_free (hub->token);
   hub->token = g_strdup (token);
+}
+
+void
+smelt_fake_hub_set_announced_size (SmeltFakeHub *hub,
+                                   const char   *repo_id,
+                                   const char   *path,
+                                   guint64       size)
+{
+  FakeFile *file = find_file (get_repo (hub, repo_id), path);
+
+  if (file != NULL)
+    file->announced = size;
+}
+
+void
+smelt_fake_hub_add_alias (SmeltFakeHub *hub,
+                          const char   *old_id,
+                          const char   *new_id)
+{
+  g_hash_table_replace (hub->aliases, g_strdup (old_id), g_strdup (new_id));
+}
+
+guint
+smelt_fake_hub_get_requests (SmeltFakeHub *hub)
+{
+  return hub->requests;
+}
+
+const char *
+smelt_fake_hub_get_last_user_agent (SmeltFakeHub *hub)
+{
+  return hub->last_user_agent;
 }
 
 void
@@ -1262,7 +1301,9 @@ handle_resolve (SmeltFakeHub      *hub,
                                                    g_uri_get_port (uri),
                                                    repo->id, escaped);
       g_autofree char *etag = g_strdup_printf ("\"%s\"", file->sha256);
-      g_autofree char *size = g_strdup_printf ("%" G_GSIZE_FORMAT, g_bytes_get_size (file->data));
+      g_autofree char *size = g_strdup_printf ("%" G_GUINT64_FORMAT,
+                                               file->announced != 0 ? file->announced
+                                                                    : (guint64) g_bytes_get_size (file->data));
 
       soup_message_headers_replace (headers, "X-Linked-Etag", etag);
       soup_message_headers_replace (headers, "X-Linked-Size", size);
@@ -1325,6 +1366,10 @@ server_cb (SoupServer        *server,
   g_auto(GStrv) segs = NULL;
   guint n;
 
+  hub->requests++;
+  g_free (hub->last_user_agent);
+  hub->last_user_agent = g_strdup (soup_message_headers_get_one (soup_server_message_get_request_headers (msg),
+                                                                 "User-Agent"));
   if (!is_head && g_strcmp0 (method, "GET") != 0)
     {
       soup_server_message_set_status (msg, 405, NULL);
@@ -1399,7 +1444,20 @@ server_cb (SoupServer        *server,
     {
       g_autofree char *repo_id = g_strconcat (segs[0], "/", segs[1], NULL);
       g_autofree char *path = g_strjoinv ("/", segs + 4);
-      FakeRepo *repo = visible_repo (hub, msg, repo_id);
+      const char *renamed = g_hash_table_lookup (hub->aliases, repo_id);
+      FakeRepo *repo;
+
+      if (renamed != NULL)
+        {
+          /* A relative redirect, raw path kept (it is already escaped). */
+          const char *rest = strstr (raw_path, "/resolve/");
+          g_autofree char *location = g_strconcat ("/", renamed, rest, NULL);
+
+          soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Location", location);
+          soup_server_message_set_status (msg, 307, NULL);
+          return;
+        }
+      repo = visible_repo (hub, msg, repo_id);
 
       if (repo != NULL)
         handle_resolve (hub, msg, repo, segs[3], path, is_head);
