@@ -15,8 +15,11 @@ int
 main (int    argc,
       char **argv)
 {
+  const char *localedir = g_getenv ("SMELT_LOCALEDIR");
+
   setlocale (LC_ALL, "");
-  bindtextdomain (GETTEXT_PACKAGE, LOCALEDIR);
+  /* SMELT_LOCALEDIR lets the uninstalled build (tests, screenshots) use build/po. */
+  bindtextdomain (GETTEXT_PACKAGE, localedir != NULL ? localedir : LOCALEDIR);
   bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
   textdomain (GETTEXT_PACKAGE);
 

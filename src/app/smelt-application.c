@@ -1,17 +1,24 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later
  *
- * smelt-application.c: creates the window on activate and owns the app-wide actions.
+ * smelt-application.c: the AdwApplication. It creates the main window on activate and owns the
+ * app-wide actions (preferences, about, quit) and their accelerators. Page-specific actions live
+ * on the window; services are not created here but by the window that shows them.
  */
 #include "config.h"
 
 #include <glib/gi18n.h>
 
 #include "smelt-application.h"
+#include "smelt-preferences-window.h"
+#include "smelt-stall-probe.h"
 #include "smelt-window.h"
 
 struct _SmeltApplication
 {
   AdwApplication parent_instance;
+
+  /* owned */
+  SmeltStallProbe *stall_probe; /* (nullable) only with SMELT_DEBUG_STALLS set */
 };
 
 G_DEFINE_FINAL_TYPE (SmeltApplication, smelt_application, ADW_TYPE_APPLICATION)
@@ -31,21 +38,82 @@ quit_action_cb (GSimpleAction *action,
                 GVariant      *parameter,
                 gpointer       user_data)
 {
-  g_application_quit (G_APPLICATION (user_data));
+  GtkApplication *app = GTK_APPLICATION (user_data);
+  GList *windows = g_list_copy (gtk_application_get_windows (app));
+
+  /* Closing the windows (rather than quitting outright) lets them save their state. */
+  for (GList *l = windows; l != NULL; l = l->next)
+    gtk_window_close (GTK_WINDOW (l->data));
+  g_list_free (windows);
+  g_application_quit (G_APPLICATION (app));
+}
+
+static void
+preferences_action_cb (GSimpleAction *action,
+                       GVariant      *parameter,
+                       gpointer       user_data)
+{
+  GtkApplication *app = GTK_APPLICATION (user_data);
+  GtkWindow *parent = gtk_application_get_active_window (app);
+  SmeltPreferencesWindow *prefs = smelt_preferences_window_new (parent);
+
+  gtk_window_present (GTK_WINDOW (prefs));
+}
+
+static void
+about_action_cb (GSimpleAction *action,
+                 GVariant      *parameter,
+                 gpointer       user_data)
+{
+  GtkApplication *app = GTK_APPLICATION (user_data);
+  static const char *developers[] = { "The Smelt developers", NULL };
+  GtkWidget *about;
+
+  about = g_object_new (ADW_TYPE_ABOUT_WINDOW,
+                        "transient-for", gtk_application_get_active_window (app),
+                        "modal", TRUE,
+                        "application-name", _("Smelt"),
+                        "application-icon", APP_ID,
+                        "version", PACKAGE_VERSION,
+                        "developer-name", "The Smelt developers",
+                        "developers", developers,
+                        "license-type", GTK_LICENSE_GPL_3_0,
+                        "website", "https://github.com/smeltapp/smelt",
+                        "issue-url", "https://github.com/smeltapp/smelt/issues",
+                        /* Translators: put your names here, one per line. */
+                        "translator-credits", _("translator-credits"),
+                        NULL);
+  gtk_window_present (GTK_WINDOW (about));
 }
 
 static void
 smelt_application_startup (GApplication *app)
 {
+  SmeltApplication *self = SMELT_APPLICATION (app);
   static const GActionEntry entries[] = {
     { .name = "quit", .activate = quit_action_cb },
+    { .name = "preferences", .activate = preferences_action_cb },
+    { .name = "about", .activate = about_action_cb },
   };
   static const char *quit_accels[] = { "<Control>q", NULL };
+  static const char *prefs_accels[] = { "<Control>comma", NULL };
 
   G_APPLICATION_CLASS (smelt_application_parent_class)->startup (app);
 
   g_action_map_add_action_entries (G_ACTION_MAP (app), entries, G_N_ELEMENTS (entries), app);
   gtk_application_set_accels_for_action (GTK_APPLICATION (app), "app.quit", quit_accels);
+  gtk_application_set_accels_for_action (GTK_APPLICATION (app), "app.preferences", prefs_accels);
+
+  self->stall_probe = smelt_stall_probe_new_from_env ();
+}
+
+static void
+smelt_application_shutdown (GApplication *app)
+{
+  SmeltApplication *self = SMELT_APPLICATION (app);
+
+  g_clear_pointer (&self->stall_probe, smelt_stall_probe_free);
+  G_APPLICATION_CLASS (smelt_application_parent_class)->shutdown (app);
 }
 
 static void
@@ -55,6 +123,7 @@ smelt_application_class_init (SmeltApplicationClass *klass)
 
   app_class->activate = smelt_application_activate;
   app_class->startup = smelt_application_startup;
+  app_class->shutdown = smelt_application_shutdown;
 }
 
 static void

@@ -16,4 +16,7 @@ G_DECLARE_FINAL_TYPE (SmeltWindow, smelt_window, SMELT, WINDOW, AdwApplicationWi
 
 SmeltWindow *smelt_window_new (SmeltApplication *application);
 
+/* The page stack, (transfer none): tests use it to find the pages by name. */
+AdwViewStack *smelt_window_get_stack (SmeltWindow *self);
+
 G_END_DECLS

@@ -28,14 +28,20 @@ gboolean smelt_cli_parse (GOptionContext *context,
                           int            *argc,
                           char         ***argv);
 
-/* The commands, one file each (smelt-cli-<name>.c). */
-int smelt_cli_info (int    argc,
-                    char **argv);
+/* The commands, one file each (smelt-cli-<name>.c; list and rm share smelt-cli-list.c). */
+int smelt_cli_bench (int argc, char **argv);
+int smelt_cli_chat (int argc, char **argv);
+int smelt_cli_files (int argc, char **argv);
+int smelt_cli_hw (int argc, char **argv);
+int smelt_cli_info (int argc, char **argv);
 int smelt_cli_list (int argc, char **argv);
-/* smelt-cli-quantize.c: `smelt quantize IN OUT TYPE [options]`. */
+int smelt_cli_perplexity (int argc, char **argv);
+int smelt_cli_pull (int argc, char **argv);
 int smelt_cli_quantize (int argc, char **argv);
+int smelt_cli_recommend (int argc, char **argv);
 int smelt_cli_rm (int argc, char **argv);
-int smelt_cli_tokenize (int    argc,
-                        char **argv);
+int smelt_cli_run (int argc, char **argv);
+int smelt_cli_search (int argc, char **argv);
+int smelt_cli_tokenize (int argc, char **argv);
 
 G_END_DECLS

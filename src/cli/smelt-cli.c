@@ -11,11 +11,20 @@
 #include "smelt-cli-private.h"
 
 static const SmeltCliCommand commands[] = {
+  { "search", smelt_cli_search, "search GGUF models on the Hugging Face Hub" },
+  { "files", smelt_cli_files, "list the quant variants of a Hub repository" },
+  { "pull", smelt_cli_pull, "download a model (resumable) into the Hugging Face cache or a folder" },
   { "info", smelt_cli_info, "show the header, metadata and tensors of a GGUF file" },
   { "list", smelt_cli_list, "list the models on this machine" },
   { "rm", smelt_cli_rm, "delete a local model" },
-  { "tokenize", smelt_cli_tokenize, "Print the token ids of a text" },
+  { "tokenize", smelt_cli_tokenize, "print the token ids of a text" },
+  { "hw", smelt_cli_hw, "show the CPU, memory, GPUs and disk Smelt plans for" },
+  { "recommend", smelt_cli_recommend, "pick the quant file of a repo that suits this machine" },
   { "quantize", smelt_cli_quantize, "quantize a GGUF model (Q4_K_M, Q8_0, IQ4_XS, ...)" },
+  { "run", smelt_cli_run, "run one prompt through a model and print the reply" },
+  { "chat", smelt_cli_chat, "chat with a model in the terminal" },
+  { "perplexity", smelt_cli_perplexity, "measure a model's perplexity on a text file" },
+  { "bench", smelt_cli_bench, "measure prompt and generation speed (llama-bench style)" },
   { NULL, NULL, NULL },
 };
 

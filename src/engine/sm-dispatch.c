@@ -7,7 +7,7 @@
  * the one SMELT_CPU_VARIANT names when the CPU supports it (otherwise the best it has).
  *
  * Feature detection uses __builtin_cpu_supports plus CPUID for F16C (clang 14 cannot name it);
- * sm-cpu.c owns full CPU reporting.
+ * on aarch64 NEON is always there. sm-cpu.c owns full CPU reporting.
  */
 #include "sm-quant-private.h"
 
@@ -36,6 +36,7 @@ static const char *const variant_names[SM_CPU_VARIANT_COUNT] = {
   [SM_CPU_VARIANT_REF] = "ref",
   [SM_CPU_VARIANT_AVX2] = "avx2",
   [SM_CPU_VARIANT_AVX512] = "avx512",
+  [SM_CPU_VARIANT_NEON] = "neon",
 };
 
 #ifdef SM_X86
@@ -60,7 +61,7 @@ dispatch_init (void)
   avx2 = __builtin_cpu_supports ("avx2") && __builtin_cpu_supports ("fma") && cpu_has_f16c ();
   avx512 = avx2 && __builtin_cpu_supports ("avx512f") && __builtin_cpu_supports ("avx512bw")
            && __builtin_cpu_supports ("avx512vl") && __builtin_cpu_supports ("avx512dq")
-           && __builtin_cpu_supports ("avx512vnni");
+           && __builtin_cpu_supports ("avx512vnni") && __builtin_cpu_supports ("bmi2");
   avx512bf16 = avx512 && __builtin_cpu_supports ("avx512bf16");
 #endif
 
@@ -83,6 +84,12 @@ dispatch_init (void)
   (void) avx2;
   (void) avx512;
   (void) avx512bf16;
+#endif
+
+#if defined(__aarch64__) && defined(SM_HAVE_NEON_KERNELS)
+  /* Advanced SIMD is part of the aarch64 base architecture. */
+  tables[SM_CPU_VARIANT_NEON] = tables[SM_CPU_VARIANT_REF];
+  sm_quant_fill_neon (tables[SM_CPU_VARIANT_NEON].vec_dot, tables[SM_CPU_VARIANT_NEON].act);
 #endif
 
   sm_cpu_variant best = SM_CPU_VARIANT_REF;

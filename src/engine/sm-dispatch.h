@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later
  *
  * sm-dispatch.h: the CPU variant the kernels run with. The table is filled once (first use, any
- * thread) with the fastest variant the CPU supports; SMELT_CPU_VARIANT=ref|avx2|avx512 in the
+ * thread) with the fastest variant the CPU supports; SMELT_CPU_VARIANT=ref|avx2|avx512|neon in the
  * environment forces a lower one for tests (one the CPU lacks falls back to the best it has, never
  * crashes). Not for CPU feature reporting: that is sm-cpu.h.
  *
@@ -19,14 +19,15 @@ typedef enum
 {
   SM_CPU_VARIANT_REF = 0,   /* portable scalar C: the specification */
   SM_CPU_VARIANT_AVX2,      /* AVX2 + FMA + F16C */
-  SM_CPU_VARIANT_AVX512,    /* AVX-512 F/BW/VL/DQ + VNNI (+ BF16 kernels where avx512_bf16) */
+  SM_CPU_VARIANT_AVX512,    /* AVX-512 F/BW/VL/DQ + VNNI + BMI2 (+ BF16 kernels where avx512_bf16) */
+  SM_CPU_VARIANT_NEON,      /* aarch64 Advanced SIMD (SDOT when built for armv8.2-a+dotprod) */
   SM_CPU_VARIANT_COUNT,
 } sm_cpu_variant;
 
 /* sum_i w[i] * a[i]: n elements of a weight row and a matching activation row. */
 typedef float (*sm_vec_dot_fn) (int64_t n, const void *w, const void *a);
 
-/* "ref", "avx2", "avx512"; NULL for out-of-range values. */
+/* "ref", "avx2", "avx512", "neon"; NULL for out-of-range values. */
 const char *sm_cpu_variant_name (sm_cpu_variant v);
 
 /* True when this CPU can run variant v (ref: always). */

@@ -152,6 +152,7 @@ void sm_quant_fill_ref (sm_vec_dot_fn vec_dot[SM_TYPE_COUNT], sm_activation_fn a
 void sm_quant_fill_avx2 (sm_vec_dot_fn vec_dot[SM_TYPE_COUNT], sm_activation_fn act[SM_TYPE_COUNT]);
 void sm_quant_fill_avx512 (sm_vec_dot_fn vec_dot[SM_TYPE_COUNT], sm_activation_fn act[SM_TYPE_COUNT],
                            bool has_bf16);
+void sm_quant_fill_neon (sm_vec_dot_fn vec_dot[SM_TYPE_COUNT], sm_activation_fn act[SM_TYPE_COUNT]);
 
 /* ---- Grid tables (sm-quant-grids.c, data from ggml, MIT) ---- */
 extern const uint64_t sm_iq2xxs_grid[256];

@@ -109,6 +109,14 @@ typedef enum
   PRE_FALCON,    /* punctuation runs (with `), gpt-2 regex, ASCII digit triples */
 } pre_kind;
 
+/* A hash table slot: the id (or merge rank) and the high half of its hash, compared before the
+ * text so that probing rarely touches the strings. */
+typedef struct
+{
+  int32_t  id;  /* -1 = empty */
+  uint32_t tag; /* hash >> 32 */
+} slot;
+
 typedef struct
 {
   uint32_t off;  /* into merge_arena: left bytes then right bytes */
@@ -131,13 +139,13 @@ struct sm_tokenizer
   float    *scores;      /* (n_tokens) */
   uint32_t *attr;        /* (n_tokens) SM_TOKEN_ATTR_* */
 
-  int32_t  *token_slots; /* open addressing: id or -1; (token_mask + 1) */
+  slot     *token_slots; /* open addressing; (token_mask + 1) */
   uint64_t  token_mask;
 
   char        *merge_arena;
   merge_entry *merges;      /* (n_merges), rank = index */
   uint32_t     n_merges;
-  int32_t     *merge_slots; /* open addressing: rank or -1; (merge_mask + 1) */
+  slot        *merge_slots; /* open addressing, id = rank; (merge_mask + 1) */
   uint64_t     merge_mask;
 
   sm_token bos, eos, eot, eom, unk, pad, sep;
@@ -196,15 +204,17 @@ sm_tokenizer_find (const sm_tokenizer *tok,
                    const char         *text,
                    size_t              len)
 {
-  uint64_t i = hash_bytes (HASH_SEED, text, len) & tok->token_mask;
+  uint64_t h = hash_bytes (HASH_SEED, text, len);
+  uint32_t tag = (uint32_t) (h >> 32);
 
-  for (;; i = (i + 1) & tok->token_mask)
+  for (uint64_t i = h & tok->token_mask;; i = (i + 1) & tok->token_mask)
     {
-      int32_t id = tok->token_slots[i];
+      int32_t id = tok->token_slots[i].id;
 
       if (id < 0)
         return SM_TOKEN_NULL;
-      if (tok->text_len[id] == len && memcmp (tok->text_arena + tok->text_off[id], text, len) == 0)
+      if (tok->token_slots[i].tag == tag && tok->text_len[id] == len
+          && memcmp (tok->text_arena + tok->text_off[id], text, len) == 0)
         return id;
     }
 }
@@ -215,18 +225,22 @@ find_merge (const sm_tokenizer *tok,
             const char *l, size_t llen,
             const char *r, size_t rlen)
 {
-  uint64_t i;
+  uint64_t h;
+  uint32_t tag;
 
   if (!tok->merge_slots)
     return -1;
-  i = hash_pair (l, llen, r, rlen) & tok->merge_mask;
-  for (;; i = (i + 1) & tok->merge_mask)
+  h = hash_pair (l, llen, r, rlen);
+  tag = (uint32_t) (h >> 32);
+  for (uint64_t i = h & tok->merge_mask;; i = (i + 1) & tok->merge_mask)
     {
-      int32_t rank = tok->merge_slots[i];
+      int32_t rank = tok->merge_slots[i].id;
       const merge_entry *m;
 
       if (rank < 0)
         return -1;
+      if (tok->merge_slots[i].tag != tag)
+        continue;
       m = &tok->merges[rank];
       if (m->llen == llen && m->rlen == rlen
           && memcmp (tok->merge_arena + m->off, l, llen) == 0
@@ -289,10 +303,13 @@ find_pre (const char *name, size_t len)
   return NULL;
 }
 
+/* DeepSeek's "<｜end▁of▁sentence｜>" (octal escapes: hex ones would swallow the letters). */
+#define DEEPSEEK_EOS "<\357\275\234end\342\226\201of\342\226\201sentence\357\275\234>"
+
 /* Token texts llama.cpp treats as end of turn, in our order of preference for eot. */
 static const char *const eot_texts[] = {
   "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|end_of_text|>",
-  "<EOT>", "_<EOT>", "[EOT]", "<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>",
+  "<EOT>", "_<EOT>", "[EOT]", DEEPSEEK_EOS,
   "<end_of_utterance>",
 };
 
@@ -301,22 +318,17 @@ static const char *const eog_texts[] = {
   "<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<|flush|>", "<|calls|>",
   "<end_of_turn>", "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]",
   "<|end_of_text|>", "<end_of_utterance>", "<eos>", "<turn|>", "<|tool_response>",
-  "<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>", "[e~[",
+  DEEPSEEK_EOS, "[e~[",
 };
 
-#define FULLWIDTH_BAR "\xef\xbd\x9c"
-#define LOWER_BLOCK   "\xe2\x96\x81"
 
 /* FIM token texts llama.cpp recognises: prefix, suffix, middle, pad, repo, file separator. */
 static const char *const fim_pre_texts[] = {
-  "<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>", "<" FULLWIDTH_BAR "fim" LOWER_BLOCK "begin"
-  FULLWIDTH_BAR ">", "<PRE>", LOWER_BLOCK "<PRE>", "<|code_prefix|>", "<|prefix|>", NULL };
+  "<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>", "<\357\275\234fim\342\226\201begin\357\275\234>", "<PRE>", "\342\226\201<PRE>", "<|code_prefix|>", "<|prefix|>", NULL };
 static const char *const fim_suf_texts[] = {
-  "<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>", "<" FULLWIDTH_BAR "fim" LOWER_BLOCK "hole"
-  FULLWIDTH_BAR ">", "<SUF>", LOWER_BLOCK "<SUF>", "<|code_suffix|>", "<|suffix|>", NULL };
+  "<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>", "<\357\275\234fim\342\226\201hole\357\275\234>", "<SUF>", "\342\226\201<SUF>", "<|code_suffix|>", "<|suffix|>", NULL };
 static const char *const fim_mid_texts[] = {
-  "<|fim_middle|>", "<fim-middle>", "<fim_middle>", "<" FULLWIDTH_BAR "fim" LOWER_BLOCK "end"
-  FULLWIDTH_BAR ">", "<MID>", LOWER_BLOCK "<MID>", "<|code_middle|>", "<|middle|>", NULL };
+  "<|fim_middle|>", "<fim-middle>", "<fim_middle>", "<\357\275\234fim\342\226\201end\357\275\234>", "<MID>", "\342\226\201<MID>", "<|code_middle|>", "<|middle|>", NULL };
 static const char *const fim_pad_texts[] = {
   "<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]", NULL };
 static const char *const fim_rep_texts[] = {
@@ -534,11 +546,11 @@ build (const vocab_src *src, sm_tokenizer **out, sm_error *err)
   tok->scores = malloc (d->n_tokens * sizeof (float));
   tok->attr = malloc (d->n_tokens * sizeof (uint32_t));
   tok->token_mask = table_size_for (d->n_tokens) - 1;
-  tok->token_slots = malloc ((tok->token_mask + 1) * sizeof (int32_t));
+  tok->token_slots = malloc ((tok->token_mask + 1) * sizeof (slot));
   if (!tok->text_arena || !tok->text_off || !tok->text_len || !tok->scores || !tok->attr
       || !tok->token_slots)
     goto nomem;
-  memset (tok->token_slots, 0xff, (tok->token_mask + 1) * sizeof (int32_t));
+  memset (tok->token_slots, 0xff, (tok->token_mask + 1) * sizeof (slot));
 
   {
     uint32_t off = 0;
@@ -548,7 +560,7 @@ build (const vocab_src *src, sm_tokenizer **out, sm_error *err)
         const char *s;
         size_t len;
         int32_t tt = src->ttype ? src->ttype (src->ctx, i) : SM_TOKEN_TYPE_NORMAL;
-        uint64_t h;
+        uint64_t h, full;
 
         src->text (src->ctx, i, &s, &len);
         tok->text_off[i] = off;
@@ -575,16 +587,18 @@ build (const vocab_src *src, sm_tokenizer **out, sm_error *err)
           }
 
         /* A repeated text maps to its last id (older llama.cpp behaviour). */
-        h = hash_bytes (HASH_SEED, tok->text_arena + tok->text_off[i], len) & tok->token_mask;
-        for (;; h = (h + 1) & tok->token_mask)
+        full = hash_bytes (HASH_SEED, tok->text_arena + tok->text_off[i], len);
+        for (h = full & tok->token_mask;; h = (h + 1) & tok->token_mask)
           {
-            int32_t id = tok->token_slots[h];
+            int32_t id = tok->token_slots[h].id;
 
-            if (id < 0 || (tok->text_len[id] == len
+            if (id < 0 || (tok->token_slots[h].tag == (uint32_t) (full >> 32)
+                           && tok->text_len[id] == len
                            && memcmp (tok->text_arena + tok->text_off[id],
                                       tok->text_arena + tok->text_off[i], len) == 0))
               {
-                tok->token_slots[h] = (int32_t) i;
+                tok->token_slots[h].id = (int32_t) i;
+                tok->token_slots[h].tag = (uint32_t) (full >> 32);
                 break;
               }
           }
@@ -618,15 +632,15 @@ build (const vocab_src *src, sm_tokenizer **out, sm_error *err)
       tok->merge_arena = malloc (msize + 1);
       tok->merges = malloc (d->n_merges * sizeof *tok->merges);
       tok->merge_mask = table_size_for (d->n_merges) - 1;
-      tok->merge_slots = malloc ((tok->merge_mask + 1) * sizeof (int32_t));
+      tok->merge_slots = malloc ((tok->merge_mask + 1) * sizeof (slot));
       if (!tok->merge_arena || !tok->merges || !tok->merge_slots)
         goto nomem;
-      memset (tok->merge_slots, 0xff, (tok->merge_mask + 1) * sizeof (int32_t));
+      memset (tok->merge_slots, 0xff, (tok->merge_mask + 1) * sizeof (slot));
       for (uint32_t i = 0; i < d->n_merges; i++)
         {
           const char *s, *sp;
           size_t len, llen, rlen;
-          uint64_t h;
+          uint64_t h, full;
           merge_entry *m = &tok->merges[tok->n_merges];
 
           src->merge (src->ctx, i, &s, &len);
@@ -645,10 +659,12 @@ build (const vocab_src *src, sm_tokenizer **out, sm_error *err)
           memcpy (tok->merge_arena + off + llen, sp + 1, rlen);
           off += (uint32_t) (llen + rlen);
           /* Ranks are indices into tok->merges, which keeps the file order (the rank order). */
-          h = hash_pair (s, llen, sp + 1, rlen) & tok->merge_mask;
-          while (tok->merge_slots[h] >= 0)
+          full = hash_pair (s, llen, sp + 1, rlen);
+          h = full & tok->merge_mask;
+          while (tok->merge_slots[h].id >= 0)
             h = (h + 1) & tok->merge_mask;
-          tok->merge_slots[h] = (int32_t) tok->n_merges;
+          tok->merge_slots[h].id = (int32_t) tok->n_merges;
+          tok->merge_slots[h].tag = (uint32_t) (full >> 32);
           tok->n_merges++;
         }
     }
@@ -726,7 +742,8 @@ build (const vocab_src *src, sm_tokenizer **out, sm_error *err)
     }
   if (!eog_add (tok, tok->eos) || !eog_add (tok, tok->eot) || !eog_add (tok, tok->eom))
     goto nomem;
-  qsort (tok->eog, tok->n_eog, sizeof *tok->eog, cmp_token);
+  if (tok->n_eog > 1)
+    qsort (tok->eog, tok->n_eog, sizeof *tok->eog, cmp_token);
 
   /* Special-token cache, longest text first (ties: lower id first, a stable order). */
   tok->special = malloc (tok->n_tokens * sizeof *tok->special);
@@ -1122,7 +1139,8 @@ bool
 sm_tokenizer_is_eog (const sm_tokenizer *tok,
                      sm_token            id)
 {
-  return id >= 0 && bsearch (&id, tok->eog, tok->n_eog, sizeof id, cmp_token) != NULL;
+  return id >= 0 && tok->n_eog > 0
+         && bsearch (&id, tok->eog, tok->n_eog, sizeof id, cmp_token) != NULL;
 }
 
 const sm_token *
@@ -2095,23 +2113,22 @@ sm_detokenizer_free (sm_detokenizer *d)
 static bool
 detok_take (sm_detokenizer *d, size_t n)
 {
-  const char *p = d->pending.v;
-
   d->ready.n = 0;
-  if (n && !d->started && d->strip_leading_space && p[0] == ' ')
+  if (n && !d->started && d->strip_leading_space && d->pending.v[0] == ' ')
     {
-      p++;
-      n--;
       memmove (d->pending.v, d->pending.v + 1, d->pending.n - 1);
       d->pending.n--;
-      p = d->pending.v;
+      n--;
     }
   if (n)
     d->started = true;
-  if (!byte_vec_append (&d->ready, p, n))
+  if (!byte_vec_append (&d->ready, n ? d->pending.v : "", n))
     return false;
-  memmove (d->pending.v, d->pending.v + n, d->pending.n - n);
-  d->pending.n -= n;
+  if (n)
+    {
+      memmove (d->pending.v, d->pending.v + n, d->pending.n - n);
+      d->pending.n -= n;
+    }
   return true;
 }
 

@@ -260,7 +260,7 @@ tiny_spm (int add_bos)
   /* ids: 0 <unk>, 1 <s>, 2 </s>, 3.. byte tokens for 'a' 'b' 0xE4 0xBD 0xA0, then pieces. */
   static const char *texts[] = {
     "<unk>", "<s>", "</s>", "<0x61>", "<0x62>", "<0xE4>", "<0xBD>", "<0xA0>",
-    "\xe2\x96\x81", "a", "b", "ab", "\xe2\x96\x81" "a", "\xe2\x96\x81" "ab", "<|user|>",
+    "\xe2\x96\x81", "a", "b", "ab", "\342\226\201a", "\342\226\201ab", "<|user|>",
   };
   static const float scores[] = { 0, 0, 0, 0, 0, 0, 0, 0, -1, -2, -2, -3, -1.5f, -0.5f, 0 };
   static const int32_t types[] = { 2, 3, 3, 6, 6, 6, 6, 6, 1, 1, 1, 1, 1, 1, 4 };
@@ -307,7 +307,7 @@ test_bpe_rules (void)
 {
   /* A toy byte-level BPE: single bytes a b c, "Ġ" (space), merges a+b (rank 0), ab+c (1),
    * Ġ+a (2). */
-  static const char *texts[] = { "a", "b", "c", "\xc4\xa0", "ab", "abc", "\xc4\xa0" "a", "<|x|>" };
+  static const char *texts[] = { "a", "b", "c", "\xc4\xa0", "ab", "abc", "\304\240a", "<|x|>" };
   static const int32_t types[] = { 1, 1, 1, 1, 1, 1, 1, 3 };
   static const char *merges[] = { "a b", "ab c", "\xc4\xa0 a", "broken" };
   sm_vocab_desc d = sm_vocab_desc_default ();

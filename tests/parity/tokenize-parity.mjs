@@ -6,8 +6,8 @@
 // installs node-llama-cpp first (or reports a TAP skip when it cannot).
 //
 // llama.cpp side: model.tokenize(text, specialTokens) = llama_tokenize(add_special = false,
-// parse_special = specialTokens). Smelt side: `smelt tokenize MODEL --file F [--parse-special]`,
-// the text written to F as UTF-8 byte for byte.
+// parse_special = specialTokens). Smelt side: `smelt tokenize MODEL --file F... [--parse-special]`,
+// each text written to its own file as UTF-8 byte for byte.
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -60,16 +60,22 @@ const work = mkdtempSync(join(tmpdir(), "smelt-tok-parity-"));
 const lines = [];
 let n = 0, failed = 0;
 
-function smeltTokenize(model, file, special) {
-  const args = ["tokenize", model, "--file", file];
+// One smelt run per (vocabulary, flag) tokenizes every file, one line of ids per file.
+function smeltTokenize(model, files, special) {
+  const args = ["tokenize", model];
+  for (const f of files)
+    args.push("--file", f);
   if (special)
     args.push("--parse-special");
-  const r = spawnSync(smelt, args, { encoding: "utf8" });
+  const r = spawnSync(smelt, args, { encoding: "utf8", maxBuffer: 1 << 26 });
   if (r.status !== 0)
-    return { error: `exit ${r.status}: ${r.stderr.trim()}` };
-  const line = r.stdout.trim();
-  return { ids: line === "" ? [] : line.split(" ").map(Number) };
+    return files.map(() => ({ error: `exit ${r.status}: ${r.stderr.trim()}` }));
+  const out = r.stdout.split("\n");
+  return files.map((_, i) => ({ ids: out[i] === "" || out[i] === undefined ? [] : out[i].split(" ").map(Number) }));
 }
+
+const files = texts.map((_, i) => join(work, `text-${i}`));
+texts.forEach(([, text], i) => writeFileSync(files[i], text, "utf8"));
 
 for (const v of vocabs) {
   const modelPath = join(vocabDir, v);
@@ -81,23 +87,24 @@ for (const v of vocabs) {
     failed++;
     continue;
   }
-  for (const [name, text] of texts) {
-    const file = join(work, "text");
-    writeFileSync(file, text, "utf8");
-    const specials = /[<\[]/.test(text) ? [false, true] : [false];
-    for (const special of specials) {
+  for (const special of [false, true]) {
+    // parse-special only changes texts that contain special-token text.
+    const chosen = texts.map((t, i) => i).filter((i) => !special || /[<\[]/.test(texts[i][1]));
+    const got = smeltTokenize(modelPath, chosen.map((i) => files[i]), special);
+    chosen.forEach((i, k) => {
+      const [name, text] = texts[i];
       const want = Array.from(model.tokenize(text, special));
-      const got = smeltTokenize(modelPath, file, special);
       const label = `${v}: ${name}${special ? " (parse special)" : ""}`;
-      if (!got.error && got.ids.length === want.length && got.ids.every((x, i) => x === want[i])) {
+      const g = got[k];
+      if (!g.error && g.ids.length === want.length && g.ids.every((x, j) => x === want[j])) {
         lines.push(`ok ${++n} - ${label}`);
       } else {
         failed++;
         lines.push(`not ok ${++n} - ${label}`);
         lines.push(`  # llama.cpp: ${want.join(" ")}`);
-        lines.push(`  # smelt:     ${got.error ?? got.ids.join(" ")}`);
+        lines.push(`  # smelt:     ${g.error ?? g.ids.join(" ")}`);
       }
-    }
+    });
   }
   await model.dispose();
 }

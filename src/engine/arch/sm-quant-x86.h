@@ -273,97 +273,109 @@ x86_dot_iq4_nl (int64_t n, const void *w, const void *a)
  * the vector loop: they factor out as (min or 32) * scale * (sum of the activations), and the
  * Q8_K block carries those sums (bsums). */
 
+/* The 8 6-bit scales (bytes 0..7 of *sc) and mins (bytes 0..7 of *mn) of a Q4_K/Q5_K block,
+ * unpacked four at a time with 32-bit masks (layout: formats.md 3.2). */
 static inline void
-k4_scales (const uint8_t *q, uint8_t *sc, uint8_t *mn)
+k4_unpack (const uint8_t *q, uint64_t *sc, uint64_t *mn)
 {
-  for (int j = 0; j < 4; j++)
-    {
-      sc[j] = q[j] & 63;
-      mn[j] = q[j + 4] & 63;
-      sc[j + 4] = (uint8_t) ((q[j + 8] & 0xF) | ((q[j] >> 6) << 4));
-      mn[j + 4] = (uint8_t) ((q[j + 8] >> 4) | ((q[j + 4] >> 6) << 4));
-    }
+  uint32_t u0, u1, u2;
+  memcpy (&u0, q, 4);
+  memcpy (&u1, q + 4, 4);
+  memcpy (&u2, q + 8, 4);
+  const uint32_t k1 = 0x3f3f3f3fu, k2 = 0x0f0f0f0fu, k3 = 0x03030303u;
+  const uint32_t s_lo = u0 & k1, m_lo = u1 & k1;
+  const uint32_t s_hi = (u2 & k2) | (((u0 >> 6) & k3) << 4);
+  const uint32_t m_hi = ((u2 >> 4) & k2) | (((u1 >> 6) & k3) << 4);
+  *sc = s_lo | ((uint64_t) s_hi << 32);
+  *mn = m_lo | ((uint64_t) m_hi << 32);
 }
 
-static inline int
-k4_min_sum (const uint8_t *mn, const int16_t *bsums)
+/* sum_j mn[j] * (bsums[2j] + bsums[2j+1]) as 8 int32 lanes: duplicate each min byte and let
+ * vpmaddwd pair it with the two 16-element sums of its sub-block. */
+static inline __m256i
+k4_min_terms (uint64_t mn, const int16_t *bsums)
 {
-  int s = 0;
-  for (int j = 0; j < 8; j++)
-    s += mn[j] * (bsums[2 * j] + bsums[2 * j + 1]);
-  return s;
+  const __m128i m = _mm_cvtsi64_si128 ((long long) mn);
+  const __m256i mdup = _mm256_cvtepu8_epi16 (_mm_unpacklo_epi8 (m, m));
+  return _mm256_madd_epi16 (_mm256_loadu_si256 ((const __m256i *) bsums), mdup);
+}
+
+/* vpshufb control that copies int16 lane k of each 128-bit half to all 8 lanes. */
+static inline __m256i
+word_broadcast_ctl (int k)
+{
+  return _mm256_set1_epi16 ((short) ((2 * k) | ((2 * k + 1) << 8)));
+}
+
+/* Q4_K and Q5_K (bits5 = true) share one body: 32 bytes of nibbles per 64 elements, the low
+ * nibbles being sub-block 2j, the high ones 2j + 1. The eight 8-bit scales sit as int16 in
+ * both halves of one register; vpshufb broadcasts the one each sub-block needs. */
+static inline float
+x86_dot_q4_5_K (int64_t n, const uint8_t *xb, size_t stride, const sm_block_q8_K *y, bool bits5)
+{
+  const __m256i m4 = _mm256_set1_epi8 (0x0F);
+  const __m256i one = _mm256_set1_epi8 (1);
+  __m256 acc = _mm256_setzero_ps ();
+  __m256 accm = _mm256_setzero_ps ();
+
+  for (int64_t i = 0; i < n / SM_QK_K; i++, xb += stride)
+    {
+      /* Both block types start with d, dmin, scales[12]; Q5_K then has qh[32]. */
+      const sm_half d = (sm_half) (xb[0] | (xb[1] << 8));
+      const sm_half dmin = (sm_half) (xb[2] | (xb[3] << 8));
+      const uint8_t *qs = xb + 16 + (bits5 ? 32 : 0);
+      uint64_t sc, mn;
+      k4_unpack (xb + 4, &sc, &mn);
+      const __m256i scales = _mm256_broadcastsi128_si256 (_mm_cvtepu8_epi16 (_mm_cvtsi64_si128 ((long long) sc)));
+      accm = _mm256_fmadd_ps (_mm256_set1_ps (y[i].d * x86_h2f (dmin)),
+                              _mm256_cvtepi32_ps (k4_min_terms (mn, y[i].bsums)), accm);
+
+      __m256i hb = bits5 ? loadu256 (xb + 16) : _mm256_setzero_si256 ();
+      __m256i sumi = _mm256_setzero_si256 ();
+      #pragma GCC unroll 8
+      for (int j = 0; j < 4; j++)
+        {
+          const __m256i q = loadu256 (qs + 32 * j);
+          __m256i lo = _mm256_and_si256 (q, m4);
+          __m256i hi = _mm256_and_si256 (_mm256_srli_epi16 (q, 4), m4);
+          if (bits5)
+            {
+              /* Bit 2j of qh[l] is the 5th bit of element 64j + l, bit 2j + 1 that of
+               * 64j + 32 + l: shift qh right by 2 per step and move bits 0 and 1 to bit 4. */
+              lo = _mm256_or_si256 (lo, _mm256_slli_epi16 (_mm256_and_si256 (hb, one), 4));
+              hi = _mm256_or_si256 (hi, _mm256_slli_epi16 (_mm256_and_si256 (_mm256_srli_epi16 (hb, 1), one), 4));
+              hb = _mm256_srli_epi16 (hb, 2);
+            }
+          const __m256i p0 = _mm256_maddubs_epi16 (lo, loadu256 (y[i].qs + 64 * j));
+          const __m256i p1 = _mm256_maddubs_epi16 (hi, loadu256 (y[i].qs + 64 * j + 32));
+          const __m256i s0 = _mm256_shuffle_epi8 (scales, word_broadcast_ctl (2 * j));
+          const __m256i s1 = _mm256_shuffle_epi8 (scales, word_broadcast_ctl (2 * j + 1));
+          sumi = _mm256_add_epi32 (sumi, _mm256_add_epi32 (_mm256_madd_epi16 (p0, s0),
+                                                           _mm256_madd_epi16 (p1, s1)));
+        }
+      acc = _mm256_fmadd_ps (_mm256_set1_ps (y[i].d * x86_h2f (d)), _mm256_cvtepi32_ps (sumi), acc);
+    }
+  return hsum_ps256 (acc) - hsum_ps256 (accm);
 }
 
 static float
 x86_dot_q4_K (int64_t n, const void *w, const void *a)
 {
-  const sm_block_q4_K *x = w;
-  const sm_block_q8_K *y = a;
-  const __m256i m4 = _mm256_set1_epi8 (0x0F);
-  __m256 acc = _mm256_setzero_ps ();
-  float mins = 0;
-
-  for (int64_t i = 0; i < n / SM_QK_K; i++)
-    {
-      uint8_t sc[8], mn[8];
-      k4_scales (x[i].scales, sc, mn);
-      mins += y[i].d * x86_h2f (x[i].dmin) * (float) k4_min_sum (mn, y[i].bsums);
-
-      __m256i sumi = _mm256_setzero_si256 ();
-      for (int j = 0; j < 4; j++)
-        {
-          /* 32 bytes = 64 elements: low nibbles are sub-block 2j, high nibbles 2j + 1. */
-          const __m256i q = loadu256 (x[i].qs + 32 * j);
-          const __m256i lo = _mm256_and_si256 (q, m4);
-          const __m256i hi = _mm256_and_si256 (_mm256_srli_epi16 (q, 4), m4);
-          const __m256i p0 = _mm256_maddubs_epi16 (lo, loadu256 (y[i].qs + 64 * j));
-          const __m256i p1 = _mm256_maddubs_epi16 (hi, loadu256 (y[i].qs + 64 * j + 32));
-          sumi = _mm256_add_epi32 (sumi, _mm256_madd_epi16 (p0, _mm256_set1_epi16 (sc[2 * j])));
-          sumi = _mm256_add_epi32 (sumi, _mm256_madd_epi16 (p1, _mm256_set1_epi16 (sc[2 * j + 1])));
-        }
-      acc = _mm256_fmadd_ps (_mm256_set1_ps (y[i].d * x86_h2f (x[i].d)),
-                             _mm256_cvtepi32_ps (sumi), acc);
-    }
-  return hsum_ps256 (acc) - mins;
+  return x86_dot_q4_5_K (n, w, sizeof (sm_block_q4_K), a, false);
 }
 
 static float
 x86_dot_q5_K (int64_t n, const void *w, const void *a)
 {
-  const sm_block_q5_K *x = w;
-  const sm_block_q8_K *y = a;
-  const __m256i m4 = _mm256_set1_epi8 (0x0F);
-  const __m256i one = _mm256_set1_epi8 (1);
-  __m256 acc = _mm256_setzero_ps ();
-  float mins = 0;
+  return x86_dot_q4_5_K (n, w, sizeof (sm_block_q5_K), a, true);
+}
 
-  for (int64_t i = 0; i < n / SM_QK_K; i++)
-    {
-      uint8_t sc[8], mn[8];
-      k4_scales (x[i].scales, sc, mn);
-      mins += y[i].d * x86_h2f (x[i].dmin) * (float) k4_min_sum (mn, y[i].bsums);
-
-      /* Bit 2j of qh[l] is the 5th bit of element 64j + l, bit 2j+1 that of 64j + 32 + l:
-       * shift the qh vector right by 2 per step and take bits 0 and 1 into bit 4. */
-      __m256i hb = loadu256 (x[i].qh);
-      __m256i sumi = _mm256_setzero_si256 ();
-      for (int j = 0; j < 4; j++)
-        {
-          const __m256i q = loadu256 (x[i].qs + 32 * j);
-          const __m256i h0 = _mm256_slli_epi16 (_mm256_and_si256 (hb, one), 4);
-          const __m256i h1 = _mm256_slli_epi16 (_mm256_and_si256 (_mm256_srli_epi16 (hb, 1), one), 4);
-          const __m256i lo = _mm256_or_si256 (_mm256_and_si256 (q, m4), h0);
-          const __m256i hi = _mm256_or_si256 (_mm256_and_si256 (_mm256_srli_epi16 (q, 4), m4), h1);
-          const __m256i p0 = _mm256_maddubs_epi16 (lo, loadu256 (y[i].qs + 64 * j));
-          const __m256i p1 = _mm256_maddubs_epi16 (hi, loadu256 (y[i].qs + 64 * j + 32));
-          sumi = _mm256_add_epi32 (sumi, _mm256_madd_epi16 (p0, _mm256_set1_epi16 (sc[2 * j])));
-          sumi = _mm256_add_epi32 (sumi, _mm256_madd_epi16 (p1, _mm256_set1_epi16 (sc[2 * j + 1])));
-          hb = _mm256_srli_epi16 (hb, 2);
-        }
-      acc = _mm256_fmadd_ps (_mm256_set1_ps (y[i].d * x86_h2f (x[i].d)),
-                             _mm256_cvtepi32_ps (sumi), acc);
-    }
-  return hsum_ps256 (acc) - mins;
+/* vpshufb control: int16 lane a to all of the low 128 bits, lane b to all of the high ones. */
+static inline __m256i
+word_pair_ctl (int a, int b)
+{
+  return _mm256_set_m128i (_mm_set1_epi16 ((short) ((2 * b) | ((2 * b + 1) << 8))),
+                           _mm_set1_epi16 ((short) ((2 * a) | ((2 * a + 1) << 8))));
 }
 
 static float
@@ -374,24 +386,23 @@ x86_dot_q6_K (int64_t n, const void *w, const void *a)
   const __m256i m4 = _mm256_set1_epi8 (0x0F);
   const __m256i m2 = _mm256_set1_epi8 (0x03);
   __m256 acc = _mm256_setzero_ps ();
-  float offs = 0;
 
   for (int64_t i = 0; i < n / SM_QK_K; i++)
     {
       const uint8_t *ql = x[i].ql;
       const uint8_t *qh = x[i].qh;
-      const int8_t *sc = x[i].scales;
       const int8_t *q8 = y[i].qs;
       const float d = y[i].d * x86_h2f (x[i].d);
+      const __m256i sc16 = _mm256_cvtepi8_epi16 (_mm_loadu_si128 ((const __m128i *) x[i].scales));
+      /* Scales 0..7 in both halves (first 128 elements), 8..15 in both (second 128). */
+      const __m256i sch[2] = { _mm256_permute4x64_epi64 (sc16, 0x44),
+                               _mm256_permute4x64_epi64 (sc16, 0xEE) };
 
-      /* The -32 offset: 32 * sum_s sc[s] * bsums[s]. */
-      int bsc = 0;
-      for (int s = 0; s < 16; s++)
-        bsc += sc[s] * y[i].bsums[s];
-      offs += d * 32.f * (float) bsc;
-
-      __m256i sumi = _mm256_setzero_si256 ();
-      for (int h = 0; h < 2; h++, ql += 64, qh += 32, q8 += 128, sc += 8)
+      /* The -32 offset, 32 * sum_s sc[s] * bsums[s], starts the integer sum. */
+      __m256i sumi = _mm256_sub_epi32 (_mm256_setzero_si256 (),
+                                       _mm256_slli_epi32 (_mm256_madd_epi16 (sc16, loadu256 (y[i].bsums)), 5));
+#pragma GCC unroll 2
+      for (int h = 0; h < 2; h++, ql += 64, qh += 32, q8 += 128)
         {
           const __m256i l0 = loadu256 (ql);
           const __m256i l1 = loadu256 (ql + 32);
@@ -407,18 +418,18 @@ x86_dot_q6_K (int64_t n, const void *w, const void *a)
                                   _mm256_slli_epi16 (_mm256_and_si256 (_mm256_srli_epi16 (hb, 4), m2), 4));
           q[3] = _mm256_or_si256 (_mm256_and_si256 (_mm256_srli_epi16 (l1, 4), m4),
                                   _mm256_slli_epi16 (_mm256_and_si256 (_mm256_srli_epi16 (hb, 6), m2), 4));
+#pragma GCC unroll 4
           for (int k = 0; k < 4; k++)
             {
-              /* The low 128 bits hold sub-block 2k (scale sc[2k]), the high ones 2k + 1. */
+              /* The low 128 bits hold sub-block 2k of this half, the high ones 2k + 1. */
               const __m256i p = _mm256_maddubs_epi16 (q[k], loadu256 (q8 + 32 * k));
-              const __m256i s = _mm256_set_m128i (_mm_set1_epi16 (sc[2 * k + 1]),
-                                                  _mm_set1_epi16 (sc[2 * k]));
+              const __m256i s = _mm256_shuffle_epi8 (sch[h], word_pair_ctl (2 * k, 2 * k + 1));
               sumi = _mm256_add_epi32 (sumi, _mm256_madd_epi16 (p, s));
             }
         }
       acc = _mm256_fmadd_ps (_mm256_set1_ps (d), _mm256_cvtepi32_ps (sumi), acc);
     }
-  return hsum_ps256 (acc) - offs;
+  return hsum_ps256 (acc);
 }
 
 static float
@@ -432,6 +443,7 @@ x86_dot_iq4_xs (int64_t n, const void *w, const void *a)
   for (int64_t i = 0; i < n / SM_QK_K; i++)
     {
       __m256i sumi0 = _mm256_setzero_si256 (), sumi1 = sumi0;
+      #pragma GCC unroll 8
       for (int ib = 0; ib < 8; ib += 2)
         {
           const __m256i v0 = _mm256_shuffle_epi8 (lut, unpack_nibbles (x[i].qs + 16 * ib));
@@ -548,7 +560,8 @@ x86_act_q8_K (const float *src, void *dst, int64_t n)
         {
           __m256i q[4];
           /* vcvtps2dq rounds to nearest even, as nearest_int() does. */
-          for (int j = 0; j < 4; j++)
+          #pragma GCC unroll 8
+      for (int j = 0; j < 4; j++)
             q[j] = _mm256_min_epi32 (lim, _mm256_cvtps_epi32 (_mm256_mul_ps (vis, _mm256_loadu_ps (x + k + 8 * j))));
           y[i].bsums[k / 16] = (int16_t) hsum_epi32_256 (_mm256_add_epi32 (q[0], q[1]));
           y[i].bsums[k / 16 + 1] = (int16_t) hsum_epi32_256 (_mm256_add_epi32 (q[2], q[3]));

@@ -1,0 +1,571 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later
+ *
+ * test-model.c: the forward pass on a real trained model (stories260K) and on random-weight
+ * models written by our own writer in every weight type, both architectures, tied and untied;
+ * plus the errors a bad file or a bad request must give, and resident memory after a run.
+ */
+#include <glib.h>
+#include <glib/gstdio.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "sm-model.h"
+#include "sm-quant.h"
+#include "sm-threadpool.h"
+#include "test-model-maker.h"
+
+static char *tmp_dir;
+
+static char *
+fixture (const char *rel)
+{
+  const char *shared = g_getenv ("SMELT_SHARED_DIR");
+  return g_build_filename (shared != NULL ? shared : "../shared", "fixtures", rel, NULL);
+}
+
+static sm_model *
+open_model (const char *path)
+{
+  sm_error err = { 0 };
+  sm_model *m = NULL;
+  if (sm_model_open (path, NULL, &m, &err) != SM_OK)
+    g_error ("%s: %s", path, err.msg);
+  return m;
+}
+
+static sm_context *
+new_context (const sm_model *m,
+             uint32_t        n_ctx,
+             uint32_t        n_batch,
+             int             n_threads)
+{
+  sm_context_params cp = sm_context_default_params ();
+  sm_error err = { 0 };
+  sm_context *c = NULL;
+  cp.n_ctx = n_ctx;
+  cp.n_batch = n_batch;
+  cp.n_threads = n_threads;
+  if (sm_context_new (m, &cp, &c, &err) != SM_OK)
+    g_error ("context: %s", err.msg);
+  return c;
+}
+
+static int32_t
+argmax (const float *v,
+        int32_t      n)
+{
+  int32_t best = 0;
+  for (int32_t i = 1; i < n; i++)
+    if (v[i] > v[best])
+      best = i;
+  return best;
+}
+
+static int32_t
+find_token (const sm_gguf *g,
+            const char    *text)
+{
+  int64_t ki = sm_gguf_find_key (g, "tokenizer.ggml.tokens");
+  g_assert_cmpint (ki, >=, 0);
+  for (uint64_t j = 0; j < sm_gguf_get_arr_n (g, ki); j++)
+    {
+      sm_gguf_str s = sm_gguf_get_arr_str (g, ki, j);
+      if (s.len == strlen (text) && memcmp (s.ptr, text, s.len) == 0)
+        return (int32_t) j;
+    }
+  g_error ("token %s not in vocabulary", text);
+  return -1;
+}
+
+/* ---- Thread pool ---- */
+
+typedef struct
+{
+  int *hits;
+} pool_job;
+
+static void
+count_rows (void    *data,
+            int64_t  begin,
+            int64_t  end,
+            int      ith)
+{
+  pool_job *j = data;
+  for (int64_t i = begin; i < end; i++)
+    __atomic_add_fetch (&j->hits[i], 1, __ATOMIC_RELAXED);
+}
+
+static void
+test_threadpool (void)
+{
+  sm_threadpool *pool = sm_threadpool_new (3);
+  int hits[1000];
+  pool_job job = { hits };
+
+  g_assert_nonnull (pool);
+  g_assert_cmpint (sm_threadpool_get_n_threads (pool), ==, 3);
+  g_assert_cmpint (sm_threadpool_default_threads (), >=, 1);
+  for (int round = 0; round < 200; round++)
+    {
+      int64_t n = 1 + round * 5;
+      memset (hits, 0, sizeof hits);
+      sm_threadpool_parallel_for (pool, n, round % 7, count_rows, &job);
+      for (int64_t i = 0; i < n; i++)
+        g_assert_cmpint (hits[i], ==, 1);
+      for (int64_t i = n; i < 1000; i++)
+        g_assert_cmpint (hits[i], ==, 0);
+      if (round % 50 == 0)
+        g_usleep (20000); /* let the workers fall asleep on the futex */
+    }
+  sm_threadpool_free (pool);
+  sm_threadpool_free (NULL);
+}
+
+/* ---- stories260K: a real trained model ---- */
+
+static void
+test_stories_greedy (void)
+{
+  g_autofree char *path = fixture ("models/stories260K.gguf");
+  sm_model *m = open_model (path);
+  const sm_model_hparams *hp = sm_model_get_hparams (m);
+  const sm_gguf *g = sm_model_get_gguf (m);
+  sm_context *c = new_context (m, 128, 0, 2);
+  int32_t prompt[5] = { 1, find_token (g, "▁Once"), find_token (g, "▁upon"),
+                        find_token (g, "▁a"), find_token (g, "▁time") };
+  GString *text = g_string_new (NULL);
+  int64_t ki = sm_gguf_find_key (g, "tokenizer.ggml.tokens");
+  sm_error err = { 0 };
+
+  g_assert_cmpint (hp->arch, ==, SM_ARCH_LLAMA);
+  g_assert_cmpint (hp->dim, ==, 64);
+  g_assert_cmpint (hp->n_layer, ==, 5);
+  g_assert_cmpint (hp->n_head, ==, 8);
+  g_assert_cmpint (hp->n_head_kv, ==, 4);
+  g_assert_cmpint (hp->n_ff, ==, 172);
+  g_assert_cmpint (hp->n_vocab, ==, 512);
+  g_assert_false (hp->tied_embeddings);
+
+  g_assert_cmpint (sm_context_eval (c, prompt, 5, NULL, &err), ==, SM_OK);
+  for (int i = 0; i < 24; i++)
+    {
+      int32_t t = argmax (sm_context_get_logits (c), hp->n_vocab);
+      sm_gguf_str s = sm_gguf_get_arr_str (g, ki, (uint64_t) t);
+      g_string_append_len (text, s.ptr, (gssize) s.len);
+      g_assert_cmpint (sm_context_eval (c, &t, 1, NULL, &err), ==, SM_OK);
+    }
+  g_test_message ("greedy: %s", text->str);
+  /* What the trained model writes (llama.cpp writes the same, see tests/parity). */
+  g_assert_true (g_str_has_prefix (text->str, ",▁there▁was▁a▁little▁girl▁named▁Lily."));
+  g_assert_cmpint (sm_context_get_n_past (c), ==, 29);
+  g_string_free (text, TRUE);
+  sm_context_free (c);
+  sm_model_free (m);
+}
+
+/* A prompt evaluated as one batch, in small batches, one token at a time, and on 1 or 3
+ * threads gives the same logits. */
+static void
+test_stories_batching (void)
+{
+  g_autofree char *path = fixture ("models/stories260K.gguf");
+  sm_model *m = open_model (path);
+  int32_t n_vocab = sm_model_get_hparams (m)->n_vocab;
+  int32_t tokens[40];
+  float *ref = g_new (float, n_vocab);
+  float *all = g_new (float, 40 * n_vocab);
+  sm_error err = { 0 };
+  struct { uint32_t n_batch; int threads; } cases[] = { { 64, 1 }, { 7, 3 }, { 1, 2 }, { 40, 2 } };
+
+  for (int i = 0; i < 40; i++)
+    tokens[i] = (i * 37 + 11) % n_vocab;
+  for (size_t k = 0; k < G_N_ELEMENTS (cases); k++)
+    {
+      sm_context *c = new_context (m, 64, cases[k].n_batch, cases[k].threads);
+      const float *lg;
+      g_assert_cmpint (sm_context_eval (c, tokens, 40, k == 3 ? all : NULL, &err), ==, SM_OK);
+      lg = sm_context_get_logits (c);
+      if (k == 0)
+        memcpy (ref, lg, sizeof (float) * n_vocab);
+      else
+        for (int32_t i = 0; i < n_vocab; i++)
+          g_assert_cmpfloat_with_epsilon (lg[i], ref[i], 1e-4);
+      if (k == 3)
+        {
+          /* all_logits: the last row is the next-token logits; an earlier row equals a
+           * shorter prompt's. */
+          sm_context *c2 = new_context (m, 64, 0, 1);
+          for (int32_t i = 0; i < n_vocab; i++)
+            g_assert_cmpfloat (all[39 * n_vocab + i], ==, lg[i]);
+          g_assert_cmpint (sm_context_eval (c2, tokens, 10, NULL, &err), ==, SM_OK);
+          for (int32_t i = 0; i < n_vocab; i++)
+            g_assert_cmpfloat_with_epsilon (all[9 * n_vocab + i],
+                                            sm_context_get_logits (c2)[i], 1e-4);
+          sm_context_free (c2);
+        }
+      /* Truncating and re-evaluating the tail reproduces the same logits. */
+      sm_context_truncate (c, 30);
+      g_assert_cmpint (sm_context_get_n_past (c), ==, 30);
+      g_assert_cmpint (sm_context_eval (c, tokens + 30, 10, NULL, &err), ==, SM_OK);
+      for (int32_t i = 0; i < n_vocab; i++)
+        g_assert_cmpfloat_with_epsilon (sm_context_get_logits (c)[i], ref[i], 1e-4);
+      sm_context_free (c);
+    }
+  g_free (ref);
+  g_free (all);
+  sm_model_free (m);
+}
+
+/* ---- Random-weight models in every type ---- */
+
+static char *
+write_model (const sm_test_model_spec *spec,
+             const char               *name)
+{
+  char *path = g_build_filename (tmp_dir, name, NULL);
+  sm_error err = { 0 };
+  if (sm_test_model_write (spec, path, &err) != SM_OK)
+    g_error ("writing %s: %s", name, err.msg);
+  return path;
+}
+
+static float *
+logits_of (const char *path,
+           int32_t    *n_vocab)
+{
+  sm_model *m = open_model (path);
+  sm_context *c = new_context (m, 64, 0, 2);
+  int32_t tokens[12];
+  sm_error err = { 0 };
+  float *out;
+
+  *n_vocab = sm_model_get_hparams (m)->n_vocab;
+  for (int i = 0; i < 12; i++)
+    tokens[i] = (i * 131 + 7) % *n_vocab;
+  g_assert_cmpint (sm_context_eval (c, tokens, 12, NULL, &err), ==, SM_OK);
+  out = g_memdup2 (sm_context_get_logits (c), sizeof (float) * *n_vocab);
+  sm_context_free (c);
+  sm_model_free (m);
+  return out;
+}
+
+typedef struct
+{
+  const char *arch;
+  bool        tied;
+  bool        all_types; /* every type, or F16 and Q8_0 only (keeps the suite at seconds) */
+} arch_case;
+
+/* Each type's model is the F32 model's weights rounded to that type: its logits must point the
+ * same way as the F32 logits (cosine similarity of the centred vectors; unrelated logits give
+ * about 0), by a margin that grows as the type gets coarser. */
+static void
+test_types (gconstpointer data)
+{
+  const arch_case *ac = data;
+  struct { sm_type type; double min_cos; } types[] = {
+    { SM_TYPE_F16, 0.9999 }, { SM_TYPE_BF16, 0.999 }, { SM_TYPE_Q8_0, 0.999 },
+    { SM_TYPE_Q4_0, 0.93 }, { SM_TYPE_Q4_1, 0.93 }, { SM_TYPE_Q5_0, 0.98 }, { SM_TYPE_Q5_1, 0.98 },
+    { SM_TYPE_Q2_K, 0.4 }, { SM_TYPE_Q3_K, 0.75 }, { SM_TYPE_Q4_K, 0.93 }, { SM_TYPE_Q5_K, 0.98 },
+    { SM_TYPE_Q6_K, 0.99 }, { SM_TYPE_IQ4_NL, 0.93 }, { SM_TYPE_IQ4_XS, 0.93 },
+  };
+  sm_test_model_spec spec = sm_test_model_default_spec ();
+  g_autofree char *ref_path = NULL;
+  g_autofree float *ref = NULL;
+  int32_t n_vocab;
+  double spread = 0.0;
+
+  spec.arch = ac->arch;
+  spec.tied = ac->tied;
+  ref_path = write_model (&spec, "ref.gguf");
+  {
+    sm_model *m = open_model (ref_path);
+    const sm_model_hparams *hp = sm_model_get_hparams (m);
+    g_assert_cmpint (hp->tied_embeddings, ==, ac->tied);
+    g_assert_cmpint (hp->has_qkv_bias, ==, strcmp (ac->arch, "qwen2") == 0);
+    g_assert_cmpint (hp->rope_type, ==, strcmp (ac->arch, "qwen2") == 0 ? SM_ROPE_NEOX
+                                                                        : SM_ROPE_NORM);
+    sm_model_free (m);
+  }
+  ref = logits_of (ref_path, &n_vocab);
+  for (int32_t i = 0; i < n_vocab; i++)
+    {
+      g_assert_true (isfinite (ref[i]));
+      spread = MAX (spread, fabs (ref[i]));
+    }
+  g_assert_cmpfloat (spread, >, 0.1);
+
+  for (size_t k = 0; k < G_N_ELEMENTS (types); k++)
+    {
+      g_autofree char *path = NULL;
+      g_autofree float *lg = NULL;
+      int32_t nv;
+      double max_diff = 0.0, dot = 0.0, na = 0.0, nb = 0.0, mean_a = 0.0, mean_b = 0.0, cosine;
+
+      if (!sm_quant_can_quantize (types[k].type)
+          || (!ac->all_types && types[k].type != SM_TYPE_F16 && types[k].type != SM_TYPE_Q8_0))
+        continue;
+      spec.type = types[k].type;
+      path = write_model (&spec, "typed.gguf");
+      lg = logits_of (path, &nv);
+      g_assert_cmpint (nv, ==, n_vocab);
+      for (int32_t i = 0; i < n_vocab; i++)
+        {
+          g_assert_true (isfinite (lg[i]));
+          max_diff = MAX (max_diff, fabs (lg[i] - ref[i]));
+          mean_a += lg[i] / n_vocab;
+          mean_b += ref[i] / n_vocab;
+        }
+      for (int32_t i = 0; i < n_vocab; i++)
+        {
+          dot += (lg[i] - mean_a) * (ref[i] - mean_b);
+          na += (lg[i] - mean_a) * (lg[i] - mean_a);
+          nb += (ref[i] - mean_b) * (ref[i] - mean_b);
+        }
+      cosine = dot / sqrt (na * nb);
+      g_test_message ("%s %s: cosine %.5f, max |diff| %.4f of spread %.3f", ac->arch,
+                      sm_type_get_traits (types[k].type)->upper, cosine, max_diff, spread);
+      g_assert_cmpfloat (cosine, >, types[k].min_cos);
+      g_unlink (path);
+    }
+  g_unlink (ref_path);
+}
+
+/* rope_freqs.weight (llama3 scaling) changes positions after the first, not the first. */
+static void
+test_rope_freqs (void)
+{
+  sm_test_model_spec spec = sm_test_model_default_spec ();
+  g_autofree char *plain = write_model (&spec, "plain.gguf");
+  g_autofree char *scaled = NULL;
+  sm_model *a, *b;
+  sm_context *ca, *cb;
+  int32_t tokens[3] = { 5, 9, 11 };
+  sm_error err = { 0 };
+  double d1 = 0.0, d3 = 0.0;
+  int32_t n_vocab;
+
+  spec.rope_freqs = true;
+  scaled = write_model (&spec, "scaled.gguf");
+  a = open_model (plain);
+  b = open_model (scaled);
+  g_assert_true (sm_model_get_hparams (b)->has_rope_freqs);
+  n_vocab = sm_model_get_hparams (a)->n_vocab;
+  ca = new_context (a, 16, 0, 1);
+  cb = new_context (b, 16, 0, 1);
+  g_assert_cmpint (sm_context_eval (ca, tokens, 1, NULL, &err), ==, SM_OK);
+  g_assert_cmpint (sm_context_eval (cb, tokens, 1, NULL, &err), ==, SM_OK);
+  for (int32_t i = 0; i < n_vocab; i++)
+    d1 = MAX (d1, fabs (sm_context_get_logits (ca)[i] - sm_context_get_logits (cb)[i]));
+  g_assert_cmpint (sm_context_eval (ca, tokens + 1, 2, NULL, &err), ==, SM_OK);
+  g_assert_cmpint (sm_context_eval (cb, tokens + 1, 2, NULL, &err), ==, SM_OK);
+  for (int32_t i = 0; i < n_vocab; i++)
+    d3 = MAX (d3, fabs (sm_context_get_logits (ca)[i] - sm_context_get_logits (cb)[i]));
+  g_assert_cmpfloat (d1, <, 1e-5);
+  g_assert_cmpfloat (d3, >, 1e-3);
+  sm_context_free (ca);
+  sm_context_free (cb);
+  sm_model_free (a);
+  sm_model_free (b);
+  g_unlink (plain);
+  g_unlink (scaled);
+}
+
+/* ---- Bad input ---- */
+
+static void
+expect_open_error (const sm_test_model_spec *spec,
+                   sm_status                 status,
+                   const char               *needle)
+{
+  g_autofree char *path = write_model (spec, "bad.gguf");
+  sm_error err = { 0 };
+  sm_model *m = (sm_model *) 0x1;
+
+  g_assert_cmpint (sm_model_open (path, NULL, &m, &err), ==, status);
+  g_assert_null (m);
+  g_test_message ("error: %s", err.msg);
+  g_assert_nonnull (strstr (err.msg, needle));
+  g_unlink (path);
+}
+
+static void
+test_bad_models (void)
+{
+  sm_test_model_spec spec = sm_test_model_default_spec ();
+  sm_error err = { 0 };
+  sm_model *m = NULL;
+
+  spec.drop_tensor = "blk.1.ffn_up.weight";
+  expect_open_error (&spec, SM_ERR_NOT_FOUND, "blk.1.ffn_up.weight");
+  spec.drop_tensor = "output_norm.weight";
+  expect_open_error (&spec, SM_ERR_NOT_FOUND, "output_norm.weight");
+  spec.drop_tensor = NULL;
+  spec.bad_shape = "blk.0.attn_k.weight";
+  expect_open_error (&spec, SM_ERR_FORMAT, "blk.0.attn_k.weight");
+  spec.bad_shape = "blk.1.attn_norm.weight";
+  expect_open_error (&spec, SM_ERR_FORMAT, "blk.1.attn_norm.weight");
+  spec.bad_shape = NULL;
+  spec.arch = "mamba";
+  expect_open_error (&spec, SM_ERR_UNSUPPORTED, "'mamba'");
+  spec.arch = "qwen2";
+  spec.drop_tensor = "blk.0.attn_v.bias";
+  expect_open_error (&spec, SM_ERR_NOT_FOUND, "blk.0.attn_v.bias");
+
+  g_assert_cmpint (sm_model_open ("/nonexistent/model.gguf", NULL, &m, &err), !=, SM_OK);
+  g_assert_null (m);
+  g_assert_cmpstr (err.msg, !=, "");
+}
+
+static bool
+cancel_at_half (float  progress,
+                void  *user_data)
+{
+  int *calls = user_data;
+  (*calls)++;
+  return progress < 0.5f;
+}
+
+static void
+test_load_cancel (void)
+{
+  g_autofree char *path = fixture ("models/stories260K.gguf");
+  sm_model_params params = sm_model_default_params ();
+  sm_error err = { 0 };
+  sm_model *m = NULL;
+  int calls = 0;
+
+  params.progress = cancel_at_half;
+  params.progress_user_data = &calls;
+  g_assert_cmpint (sm_model_open (path, &params, &m, &err), ==, SM_ERR_CANCELLED);
+  g_assert_null (m);
+  g_assert_cmpint (calls, >=, 2);
+}
+
+static bool
+stop_eval (void *user_data)
+{
+  return false;
+}
+
+static void
+test_bad_requests (void)
+{
+  g_autofree char *path = fixture ("models/stories260K.gguf");
+  sm_model *m = open_model (path);
+  sm_context *c = new_context (m, 16, 0, 2);
+  int32_t tokens[20] = { 1, 2, 3 };
+  sm_error err = { 0 };
+
+  /* Empty prompt. */
+  g_assert_cmpint (sm_context_eval (c, tokens, 0, NULL, &err), ==, SM_ERR_INVALID_ARG);
+  /* Prompt longer than the context: refused whole, cache untouched. */
+  g_assert_cmpint (sm_context_eval (c, tokens, 17, NULL, &err), ==, SM_ERR_INVALID_ARG);
+  g_assert_nonnull (strstr (err.msg, "context full"));
+  g_assert_cmpint (sm_context_get_n_past (c), ==, 0);
+  /* Token outside the vocabulary. */
+  tokens[1] = 512;
+  g_assert_cmpint (sm_context_eval (c, tokens, 2, NULL, &err), ==, SM_ERR_INVALID_ARG);
+  tokens[1] = -1;
+  g_assert_cmpint (sm_context_eval (c, tokens, 2, NULL, &err), ==, SM_ERR_INVALID_ARG);
+  tokens[1] = 2;
+  /* Filling up exactly works; one more does not. */
+  g_assert_cmpint (sm_context_eval (c, tokens, 16, NULL, &err), ==, SM_OK);
+  g_assert_cmpint (sm_context_eval (c, tokens, 1, NULL, &err), ==, SM_ERR_INVALID_ARG);
+  /* Abort callback. */
+  sm_context_truncate (c, 4);
+  sm_context_set_abort (c, stop_eval, NULL);
+  g_assert_cmpint (sm_context_eval (c, tokens, 2, NULL, &err), ==, SM_ERR_CANCELLED);
+  g_assert_cmpint (sm_context_get_n_past (c), ==, 4);
+  sm_context_free (c);
+  sm_model_free (m);
+}
+
+/* ---- Memory ---- */
+
+static uint64_t
+resident_bytes (void)
+{
+  unsigned long long size = 0, resident = 0;
+  FILE *f = fopen ("/proc/self/statm", "r");
+  g_assert_nonnull (f);
+  g_assert_cmpint (fscanf (f, "%llu %llu", &size, &resident), ==, 2);
+  fclose (f);
+  return resident * (uint64_t) sysconf (_SC_PAGESIZE);
+}
+
+/* With a model loaded and a reply generated, the process holds little beyond the touched
+ * weights and the KV cache: a 4096-token context on a model with a 4 MB vocabulary matrix. */
+static void
+test_memory (void)
+{
+  sm_test_model_spec spec = sm_test_model_default_spec ();
+  g_autofree char *path = NULL;
+  uint64_t before, after, weights;
+  sm_model *m;
+  sm_context *c;
+  int32_t tokens[64];
+  sm_error err = { 0 };
+
+  spec.n_vocab = 4000;
+  spec.type = SM_TYPE_Q8_0;
+  spec.n_ctx = 4096;
+  path = write_model (&spec, "mem.gguf");
+  before = resident_bytes ();
+  m = open_model (path);
+  weights = sm_model_get_weight_bytes (m);
+  c = new_context (m, 4096, 0, 2);
+  for (int i = 0; i < 64; i++)
+    tokens[i] = (i * 7) % 4000;
+  g_assert_cmpint (sm_context_eval (c, tokens, 64, NULL, &err), ==, SM_OK);
+  for (int i = 0; i < 32; i++)
+    {
+      int32_t t = argmax (sm_context_get_logits (c), 4000);
+      g_assert_cmpint (sm_context_eval (c, &t, 1, NULL, &err), ==, SM_OK);
+    }
+  after = resident_bytes ();
+  g_test_message ("resident +%.1f MB, weights %.1f MB", (after - before) / 1e6, weights / 1e6);
+  /* KV pages touched: 96 positions; the whole cache would be 2*2*4096*128*2 = 4 MB. */
+  g_assert_cmpuint (after - before, <, weights + 4 * 1024 * 1024 + 100ull * 1000 * 1000);
+  /* And it did not copy or dequantize the weights: well under twice their size extra. */
+  g_assert_cmpuint (after - before, <, 2 * weights + 16 * 1024 * 1024);
+  sm_context_free (c);
+  sm_model_free (m);
+  g_unlink (path);
+}
+
+int
+main (int    argc,
+      char **argv)
+{
+  static const arch_case cases[] = {
+    { "llama", false, true }, { "llama", true, false }, { "qwen2", false, false },
+    { "qwen2", true, true },
+  };
+  int status;
+
+  g_test_init (&argc, &argv, NULL);
+  tmp_dir = g_dir_make_tmp ("smelt-test-model-XXXXXX", NULL);
+  g_assert_nonnull (tmp_dir);
+
+  g_test_add_func ("/model/threadpool", test_threadpool);
+  g_test_add_func ("/model/stories/greedy", test_stories_greedy);
+  g_test_add_func ("/model/stories/batching", test_stories_batching);
+  for (size_t i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *name = g_strdup_printf ("/model/types/%s-%s", cases[i].arch,
+                                               cases[i].tied ? "tied" : "untied");
+      g_test_add_data_func (name, &cases[i], test_types);
+    }
+  g_test_add_func ("/model/rope-freqs", test_rope_freqs);
+  g_test_add_func ("/model/bad-models", test_bad_models);
+  g_test_add_func ("/model/load-cancel", test_load_cancel);
+  g_test_add_func ("/model/bad-requests", test_bad_requests);
+  g_test_add_func ("/model/memory", test_memory);
+  status = g_test_run ();
+  g_rmdir (tmp_dir);
+  g_free (tmp_dir);
+  return status;
+}
