@@ -8,7 +8,7 @@
  *   - the plan (sm_quantize_plan_make): a pure function from a tensor list and a few model
  *     hyper-parameters to "tensor -> type, with reason"; no files, no threads;
  *   - the file quantizer (sm_quantize_file): maps the input, streams the output to `OUT.part`
- *     one tensor at a time on the engine's own small thread pool, renames it when complete and
+ *     one tensor at a time on the engine's compute pool, renames it when complete and
  *     removes it on failure or cancellation.
  * Not for single rows or blocks: that is sm-quant.h.
  *
