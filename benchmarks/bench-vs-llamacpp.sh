@@ -97,14 +97,16 @@ printf '| ------- | --------: | -----------: | -----------: | -----: | ---------
 for t in $types; do
   model=$work/llama-1b-$t.gguf
   if [[ $t != BF16 && ! -f $model ]]; then
-    "$smelt" quantize "$base" "$model" "$t" --threads "$threads" >/dev/null 2>&1
+    "$smelt" quantize "$base" "$model" "$t" --threads "$threads" >/dev/null 2>"$work/quantize.log" ||
+      { echo "smelt quantize $t failed: $(tail -1 "$work/quantize.log")" >&2; exit 1; }
   fi
   [[ $t == BF16 ]] && model=$base
   s_pp=(); s_tg=(); r_pp=(); r_tg=()
   for ((round = 0; round < rounds; round++)); do
-    out=$("$smelt" bench "$model" -t "$threads" -p "$n_prompt" -n "$n_gen" -r "$reps" --json)
+    out=$("$smelt" bench "$model" -t "$threads" -p "$n_prompt" -n "$n_gen" -r "$reps" --json) ||
+      { echo "smelt bench failed on $model" >&2; exit 1; }
     s_pp+=("$(json_ts "pp$n_prompt" <<<"$out")"); s_tg+=("$(json_ts "tg$n_gen" <<<"$out")")
-    out=$(reference "$model")
+    out=$(reference "$model") || { echo "reference failed on $model" >&2; exit 1; }
     r_pp+=("$(json_ts "pp$n_prompt" <<<"$out")"); r_tg+=("$(json_ts "tg$n_gen" <<<"$out")")
   done
   spp=$(mean "${s_pp[@]}"); stg=$(mean "${s_tg[@]}"); rpp=$(mean "${r_pp[@]}"); rtg=$(mean "${r_tg[@]}")

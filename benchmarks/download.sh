@@ -30,7 +30,7 @@ truncate -s "${SIZE_MIB}M" "$WORK/root/bench/Big-GGUF/Big-Q8_0.gguf"
 echo "Starting the fake Hub (it hashes the ${SIZE_MIB} MiB file first)..." >&2
 "$FAKE_HUB" --root "$WORK/root" > "$WORK/url" &
 HUB_PID=$!
-for _ in $(seq 1 600); do
+for _ in $(seq 1 3000); do
   [[ -s $WORK/url ]] && break
   sleep 0.1
 done

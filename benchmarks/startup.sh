@@ -5,6 +5,9 @@
 # (target under 0.5 s) and the idle window's resident memory with no model loaded (target under
 # 100 MB), on a private Xvfb display with the cairo renderer, the way the e2e test runs it.
 # Prints one line per run and the median. Not a test: run it by hand.
+# Under Xvfb, GTK's GL probe maps Mesa's software driver (libLLVM alone is ~44 MB of RSS); run
+# with GDK_DEBUG=gl-disable to measure Smelt without it. The machine's load average is printed
+# because the launch time depends on it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
@@ -28,6 +31,7 @@ timeout 10 "$exe" >/dev/null 2>&1 & sleep 1.5; kill $! 2>/dev/null || true; wait
 times=() rss=()
 for i in $(seq "$runs"); do
   log=$tmp/run$i.log
+  : >"$log"
   start=$(date +%s.%N)
   "$exe" 2>"$log" &
   pid=$!
@@ -41,6 +45,7 @@ for i in $(seq "$runs"); do
   printf 'run %d: first frame %.3f s, idle RSS %.1f MB\n' "$i" "$t" "$(echo "$kb / 1024" | bc -l)"
   times+=("$t") rss+=("$kb")
 done
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs; GDK_DEBUG=${GDK_DEBUG:-}"
 median () { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 printf 'median: first frame %.3f s (target < 0.5 s), idle RSS %.1f MB (target < 100 MB)\n' \
   "$(median "${times[@]}")" "$(echo "$(median "${rss[@]}") / 1024" | bc -l)"

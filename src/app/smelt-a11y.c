@@ -48,7 +48,19 @@ smelt_a11y_name_internal_controls (GtkWidget *root)
 
   for (GtkWidget *c = gtk_widget_get_first_child (root); c; c = gtk_widget_get_next_sibling (c))
     {
-      if (GTK_IS_SEARCH_ENTRY (c))
+      if (GTK_IS_DROP_DOWN (c) && gtk_widget_get_tooltip_text (c) != NULL)
+        {
+          /* A drop-down's toggle button is what screen readers land on: give it the
+           * drop-down's name (its tooltip). */
+          for (GtkWidget *b = gtk_widget_get_first_child (c); b; b = gtk_widget_get_next_sibling (b))
+            if (GTK_IS_TOGGLE_BUTTON (b))
+              {
+                gtk_accessible_update_property (GTK_ACCESSIBLE (b), GTK_ACCESSIBLE_PROPERTY_LABEL,
+                                                gtk_widget_get_tooltip_text (c), -1);
+                g_object_set_data (G_OBJECT (b), "smelt-a11y-named", GINT_TO_POINTER (1));
+              }
+        }
+      else if (GTK_IS_SEARCH_ENTRY (c))
         {
           gtk_accessible_update_property (GTK_ACCESSIBLE (c), GTK_ACCESSIBLE_PROPERTY_LABEL,
                                           _("Search"), -1);

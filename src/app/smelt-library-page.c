@@ -10,6 +10,7 @@
 
 #include "smelt-a11y.h"
 #include "smelt-library-page.h"
+#include "smelt-quantize-dialog.h"
 
 struct _SmeltLibraryPage
 {
@@ -21,6 +22,7 @@ struct _SmeltLibraryPage
   GtkSpinner      *spinner;
   GtkLabel        *usage_label;
   GtkListBox      *models_list;
+  SmeltQuantizeDialog *quantize_view;
 
   /* owned */
   SmeltLibrary    *library;
@@ -33,7 +35,7 @@ struct _SmeltLibraryPage
 
 G_DEFINE_FINAL_TYPE (SmeltLibraryPage, smelt_library_page, ADW_TYPE_BIN)
 
-enum { SCANNED, N_SIGNALS };
+enum { SCANNED, CHAT_REQUESTED, N_SIGNALS };
 static guint signals[N_SIGNALS];
 
 static void
@@ -167,6 +169,51 @@ on_delete_clicked_cb (GtkButton        *button,
   smelt_library_page_confirm_delete (self, g_object_get_data (G_OBJECT (button), "model-id"));
 }
 
+static void
+on_chat_clicked_cb (GtkButton        *button,
+                    SmeltLibraryPage *self)
+{
+  g_signal_emit (self, signals[CHAT_REQUESTED], 0, g_object_get_data (G_OBJECT (button), "path"));
+}
+
+static void
+on_quantize_view_finished_cb (SmeltLibraryPage *self,
+                              const char       *path)
+{
+  smelt_library_page_refresh (self);
+}
+
+gboolean
+smelt_library_page_open_quantize (SmeltLibraryPage *self,
+                                  const char       *model_id)
+{
+  const SmeltLocalModel *model;
+
+  g_return_val_if_fail (SMELT_IS_LIBRARY_PAGE (self), FALSE);
+
+  if ((model = find_model (self, model_id)) == NULL
+      || !smelt_quantize_dialog_can_quantize (model)
+      || !smelt_quantize_dialog_set_model (self->quantize_view, model))
+    return FALSE;
+  gtk_stack_set_visible_child_name (self->stack, "quantize");
+  return TRUE;
+}
+
+static void
+on_quantize_view_closed_cb (SmeltLibraryPage *self)
+{
+  gtk_stack_set_visible_child_name (self->stack,
+                                    self->models != NULL && self->models->len > 0 ? "list"
+                                                                                  : "empty");
+}
+
+static void
+on_quantize_clicked_cb (GtkButton        *button,
+                        SmeltLibraryPage *self)
+{
+  smelt_library_page_open_quantize (self, g_object_get_data (G_OBJECT (button), "model-id"));
+}
+
 static GtkWidget *
 build_row (SmeltLibraryPage      *self,
            const SmeltLocalModel *model)
@@ -192,6 +239,33 @@ build_row (SmeltLibraryPage      *self,
                                   delete_label, -1);
   g_object_set_data_full (G_OBJECT (delete), "model-id", g_strdup (model->id), g_free);
   g_signal_connect_object (delete, "clicked", G_CALLBACK (on_delete_clicked_cb), self, 0);
+
+  if (model->error == NULL)
+    {
+      GtkWidget *chat = gtk_button_new_with_mnemonic (_("_Chat"));
+      /* Translators: accessible name of the Chat button of the model named %s. */
+      g_autofree char *chat_label = g_strdup_printf (_("Chat with %s"), model->name);
+
+      gtk_widget_set_valign (chat, GTK_ALIGN_CENTER);
+      gtk_accessible_update_property (GTK_ACCESSIBLE (chat), GTK_ACCESSIBLE_PROPERTY_LABEL,
+                                      chat_label, -1);
+      g_object_set_data_full (G_OBJECT (chat), "path", g_strdup (model->path), g_free);
+      g_signal_connect_object (chat, "clicked", G_CALLBACK (on_chat_clicked_cb), self, 0);
+      adw_action_row_add_suffix (ADW_ACTION_ROW (row), chat);
+    }
+  if (smelt_quantize_dialog_can_quantize (model))
+    {
+      GtkWidget *quantize = gtk_button_new_with_mnemonic (_("_Quantize"));
+      /* Translators: accessible name of the Quantize button of the model named %s. */
+      g_autofree char *quantize_label = g_strdup_printf (_("Quantize %s"), model->name);
+
+      gtk_widget_set_valign (quantize, GTK_ALIGN_CENTER);
+      gtk_accessible_update_property (GTK_ACCESSIBLE (quantize), GTK_ACCESSIBLE_PROPERTY_LABEL,
+                                      quantize_label, -1);
+      g_object_set_data_full (G_OBJECT (quantize), "model-id", g_strdup (model->id), g_free);
+      g_signal_connect_object (quantize, "clicked", G_CALLBACK (on_quantize_clicked_cb), self, 0);
+      adw_action_row_add_suffix (ADW_ACTION_ROW (row), quantize);
+    }
   adw_action_row_add_suffix (ADW_ACTION_ROW (row), delete);
   return row;
 }
@@ -199,21 +273,53 @@ build_row (SmeltLibraryPage      *self,
 static void
 show_models (SmeltLibraryPage *self)
 {
-  GtkWidget *child;
+  g_autoptr(GHashTable) wanted = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_autoptr(GHashTable) have = g_hash_table_new (g_str_hash, g_str_equal);
+  GtkWidget *child, *next;
   g_autofree char *usage = NULL;
   g_autofree char *text = NULL;
 
-  while ((child = gtk_widget_get_first_child (GTK_WIDGET (self->models_list))) != NULL)
-    gtk_list_box_remove (self->models_list, child);
+  /* Update the list in place: rows of models still there are kept, so a rescan does not tear
+   * down every widget (and every accessible object a screen reader holds). A row is keyed by
+   * its model's id plus its description, so a changed model gets a fresh row. */
+  for (guint i = 0; self->models != NULL && i < self->models->len; i++)
+    {
+      const SmeltLocalModel *m = g_ptr_array_index (self->models, i);
+      g_autofree char *desc = smelt_library_page_describe (m);
+
+      g_hash_table_add (wanted, g_strconcat (m->id, "\n", desc, NULL));
+    }
+  for (child = gtk_widget_get_first_child (GTK_WIDGET (self->models_list)); child; child = next)
+    {
+      const char *key = g_object_get_data (G_OBJECT (child), "row-key");
+
+      next = gtk_widget_get_next_sibling (child);
+      if (key == NULL || !g_hash_table_contains (wanted, key))
+        gtk_list_box_remove (self->models_list, child);
+      else
+        g_hash_table_insert (have, (gpointer) key, child);
+    }
+
+  for (guint i = 0; self->models != NULL && i < self->models->len; i++)
+    {
+      const SmeltLocalModel *m = g_ptr_array_index (self->models, i);
+      g_autofree char *desc = smelt_library_page_describe (m);
+      g_autofree char *key = g_strconcat (m->id, "\n", desc, NULL);
+      GtkWidget *row;
+
+      if (g_hash_table_contains (have, key))
+        continue;
+      row = build_row (self, m);
+      g_object_set_data_full (G_OBJECT (row), "row-key", g_steal_pointer (&key), g_free);
+      gtk_list_box_insert (self->models_list, row, (int) i);
+    }
 
   if (self->models == NULL || self->models->len == 0)
     {
-      gtk_stack_set_visible_child_name (self->stack, "empty");
+      if (!g_str_equal (gtk_stack_get_visible_child_name (self->stack), "quantize"))
+        gtk_stack_set_visible_child_name (self->stack, "empty");
       return;
     }
-
-  for (guint i = 0; i < self->models->len; i++)
-    gtk_list_box_append (self->models_list, build_row (self, g_ptr_array_index (self->models, i)));
 
   usage = g_format_size (smelt_library_disk_usage (self->models));
   /* Translators: "3 models use 12.4 GB of disk space" */
@@ -221,7 +327,8 @@ show_models (SmeltLibraryPage *self)
                                        "%u models use %s of disk space", self->models->len),
                           self->models->len, usage);
   gtk_label_set_text (self->usage_label, text);
-  gtk_stack_set_visible_child_name (self->stack, "list");
+  if (!g_str_equal (gtk_stack_get_visible_child_name (self->stack), "quantize"))
+    gtk_stack_set_visible_child_name (self->stack, "list");
 }
 
 typedef struct
@@ -468,11 +575,16 @@ smelt_library_page_dispose (GObject *object)
 static void
 smelt_library_page_class_init (SmeltLibraryPageClass *klass)
 {
+  g_type_ensure (SMELT_TYPE_QUANTIZE_DIALOG);
   GObjectClass *object_class = G_OBJECT_CLASS (klass);
   GtkWidgetClass *widget_class = GTK_WIDGET_CLASS (klass);
 
   object_class->dispose = smelt_library_page_dispose;
 
+  /* The user asked to chat with the model at this path. */
+  signals[CHAT_REQUESTED] = g_signal_new ("chat-requested", G_TYPE_FROM_CLASS (klass),
+                                          G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE,
+                                          1, G_TYPE_STRING);
   /* Emitted on the main thread after a scan's models are shown. */
   signals[SCANNED] = g_signal_new ("scanned", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
                                    0, NULL, NULL, NULL, G_TYPE_NONE, 0);
@@ -485,6 +597,9 @@ smelt_library_page_class_init (SmeltLibraryPageClass *klass)
   gtk_widget_class_bind_template_child (widget_class, SmeltLibraryPage, spinner);
   gtk_widget_class_bind_template_child (widget_class, SmeltLibraryPage, usage_label);
   gtk_widget_class_bind_template_child (widget_class, SmeltLibraryPage, models_list);
+  gtk_widget_class_bind_template_child (widget_class, SmeltLibraryPage, quantize_view);
+  gtk_widget_class_bind_template_callback (widget_class, on_quantize_view_closed_cb);
+  gtk_widget_class_bind_template_callback (widget_class, on_quantize_view_finished_cb);
 
   gtk_widget_class_install_action (widget_class, "library.import-file", NULL, import_file_action);
   gtk_widget_class_install_action (widget_class, "library.add-folder", NULL, add_folder_action);

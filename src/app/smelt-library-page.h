@@ -33,6 +33,12 @@ GPtrArray    *smelt_library_page_get_models  (SmeltLibraryPage *self);
 GtkWindow    *smelt_library_page_confirm_delete (SmeltLibraryPage *self,
                                                  const char       *model_id);
 
+/* Shows the Quantize view for a float model; FALSE when the id is unknown, the model is not
+ * F32/F16/BF16, or a quantization is already running. The list is rescanned when a file is
+ * finished. */
+gboolean      smelt_library_page_open_quantize (SmeltLibraryPage *self,
+                                                const char       *model_id);
+
 /* Formats a model's facts for its row: "llama · Q4_K_M · 1.2 GB · 4,096-token context". */
 char         *smelt_library_page_describe (const SmeltLocalModel *model);
 

@@ -8,7 +8,9 @@
 #include "config.h"
 
 #include <glib/gi18n.h>
+#include <malloc.h>
 
+#include "smelt-chat-page.h"
 #include "smelt-library-page.h"
 #include "smelt-window.h"
 
@@ -23,12 +25,22 @@ struct _SmeltWindow
   AdwViewSwitcherBar   *switcher_bar;
   GtkMenuButton        *menu_button;
   SmeltLibraryPage     *library_page;
+  SmeltChatPage        *chat_page;
 
   /* owned */
   GSettings            *settings;
 };
 
 G_DEFINE_FINAL_TYPE (SmeltWindow, smelt_window, ADW_TYPE_APPLICATION_WINDOW)
+
+static gboolean
+trim_heap_cb (gpointer user_data)
+{
+  /* Building the window frees a lot of short-lived memory; hand it back to the system so the
+   * idle window's resident size reflects what it really keeps. */
+  malloc_trim (0);
+  return G_SOURCE_REMOVE;
+}
 
 static void
 on_first_after_paint_cb (GdkFrameClock *clock,
@@ -49,6 +61,37 @@ on_realize_cb (SmeltWindow *self)
 }
 
 static void
+on_library_page_scanned_cb (SmeltWindow *self)
+{
+  smelt_chat_page_set_models (self->chat_page, smelt_library_page_get_models (self->library_page));
+}
+
+static void
+on_library_page_chat_requested_cb (SmeltWindow *self,
+                                   const char  *path)
+{
+  adw_view_stack_set_visible_child_name (self->stack, "chat");
+  smelt_chat_page_new_conversation (self->chat_page);
+  smelt_chat_page_select_model (self->chat_page, path);
+}
+
+static void
+window_action (GtkWidget  *widget,
+               const char *name,
+               GVariant   *param)
+{
+  SmeltWindow *self = SMELT_WINDOW (widget);
+
+  if (g_str_equal (name, "win.new-chat"))
+    {
+      adw_view_stack_set_visible_child_name (self->stack, "chat");
+      smelt_chat_page_new_conversation (self->chat_page);
+    }
+  else if (g_str_equal (name, "win.stop"))
+    smelt_chat_page_stop (self->chat_page);
+}
+
+static void
 smelt_window_dispose (GObject *object)
 {
   SmeltWindow *self = SMELT_WINDOW (object);
@@ -66,6 +109,7 @@ smelt_window_class_init (SmeltWindowClass *klass)
   object_class->dispose = smelt_window_dispose;
 
   g_type_ensure (SMELT_TYPE_LIBRARY_PAGE);
+  g_type_ensure (SMELT_TYPE_CHAT_PAGE);
   gtk_widget_class_set_template_from_resource (widget_class,
                                                "/io/github/smeltapp/Smelt/ui/smelt-window.ui");
   gtk_widget_class_bind_template_child (widget_class, SmeltWindow, header_bar);
@@ -74,6 +118,15 @@ smelt_window_class_init (SmeltWindowClass *klass)
   gtk_widget_class_bind_template_child (widget_class, SmeltWindow, switcher_bar);
   gtk_widget_class_bind_template_child (widget_class, SmeltWindow, menu_button);
   gtk_widget_class_bind_template_child (widget_class, SmeltWindow, library_page);
+  gtk_widget_class_bind_template_child (widget_class, SmeltWindow, chat_page);
+  gtk_widget_class_bind_template_callback (widget_class, on_library_page_scanned_cb);
+  gtk_widget_class_bind_template_callback (widget_class, on_library_page_chat_requested_cb);
+
+  gtk_widget_class_install_action (widget_class, "win.new-chat", NULL, window_action);
+  gtk_widget_class_install_action (widget_class, "win.stop", NULL, window_action);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_n, GDK_CONTROL_MASK,
+                                       "win.new-chat", NULL);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_Escape, 0, "win.stop", NULL);
 }
 
 static void
@@ -94,6 +147,8 @@ smelt_window_init (SmeltWindow *self)
                    G_SETTINGS_BIND_DEFAULT);
   g_settings_bind (self->settings, "window-maximized", self, "maximized",
                    G_SETTINGS_BIND_DEFAULT);
+
+  g_timeout_add_seconds_full (G_PRIORITY_LOW, 1, trim_heap_cb, NULL, NULL);
 
   /* A debug aid for benchmarks/startup.sh: report when the first frame reached the screen. */
   if (g_getenv ("SMELT_DEBUG_FIRST_FRAME") != NULL)

@@ -29,6 +29,12 @@ on_piece_cb (const char *piece,
   return !smelt_cli_interrupted ();
 }
 
+static bool
+on_abort_cb (void *user_data)
+{
+  return !smelt_cli_interrupted ();
+}
+
 int
 smelt_cli_chat (int    argc,
                 char **argv)
@@ -89,6 +95,8 @@ smelt_cli_chat (int    argc,
       goto out;
     }
   smelt_cli_catch_interrupt ();
+  /* Ctrl-C also stops a long prompt being evaluated, between layers. */
+  sm_session_set_abort (session, on_abort_cb, NULL);
 
   for (;;)
     {
@@ -129,12 +137,15 @@ smelt_cli_chat (int    argc,
       if (sm_session_add_message (session, SM_ROLE_USER, line->str, &err) != SM_OK
           || sm_session_generate (session, false, on_piece_cb, NULL, &stats, &err) != SM_OK)
         {
-          smelt_cli_fail ("%s", err.msg);
+          if (err.status == SM_ERR_CANCELLED)
+            fprintf (stderr, "\nsmelt: reply stopped\n");
+          else
+            smelt_cli_fail ("%s", err.msg);
           /* The message that could not be answered is not kept. */
           if (sm_session_get_n_messages (session) > 0
               && sm_session_get_message_role (session, sm_session_get_n_messages (session) - 1)
                    == SM_ROLE_USER)
-            sm_session_reset (session);
+            sm_session_pop_message (session);
           continue;
         }
       printf ("\n");

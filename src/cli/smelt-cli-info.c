@@ -28,6 +28,19 @@ str_to_utf8 (sm_gguf_str s)
   return g_utf8_make_valid (s.ptr, (gssize) s.len);
 }
 
+/* Keys and tensor names straight from the file, made safe for a terminal (no escape sequences,
+ * no line breaks). */
+static char *
+text_name (const char *name)
+{
+  char *s = g_utf8_make_valid (name, -1);
+
+  for (char *p = s; *p != '\0'; p++)
+    if ((unsigned char) *p < 0x20 || *p == 0x7f)
+      *p = '?';
+  return s;
+}
+
 /* ---- JSON ---- */
 
 static void
@@ -403,7 +416,7 @@ print_text (const sm_gguf *g)
   for (int64_t i = 0; i < sm_gguf_get_n_kv (g); i++)
     {
       g_autofree char *value = kv_text (g, i);
-      g_autofree char *key = g_utf8_make_valid (sm_gguf_get_key (g, i), -1);
+      g_autofree char *key = text_name (sm_gguf_get_key (g, i));
       sm_gguf_type t = sm_gguf_get_kv_type (g, i);
 
       printf ("  %-*s  %-7s  %s\n", key_width, key,
@@ -419,12 +432,13 @@ print_text (const sm_gguf *g)
   for (int64_t i = 0; i < sm_gguf_get_n_tensors (g); i++)
     {
       const sm_gguf_tensor *t = sm_gguf_get_tensor (g, i);
+      g_autofree char *name = text_name (t->name);
       g_autofree char *shape = shape_text (t);
       g_autofree char *part = sm_gguf_get_n_splits (g) > 1
                               ? g_strdup_printf ("  %u", t->split + 1) : g_strdup ("");
 
       printf ("  %-*s  %-7s  %-22s  %12" G_GUINT64_FORMAT "  %12" G_GUINT64_FORMAT "%s\n",
-              name_width, t->name, sm_type_get_traits (t->type)->upper, shape, t->offset,
+              name_width, name, sm_type_get_traits (t->type)->upper, shape, t->offset,
               t->size, part);
       n_params += (uint64_t) sm_gguf_tensor_nelements (t);
       n_bytes += t->size;

@@ -5,7 +5,7 @@
  * Resolves the revision to a commit, lists the tree, picks the variant (the one named, else the
  * advisor's pick for this machine, else Q4_K_M, else Q8_0 as llama.cpp does, else the only one),
  * and hands it to the download manager
- * (the huggingface_hub cache, or DIR). A progress bar goes to stderr when it is a terminal; the
+ * (the huggingface_hub cache, or DIR). Byte pieces are joined into one GGUF next to them. A progress bar goes to stderr when it is a terminal; the
  * local path of the model (part 1 for split files) goes to stdout at the end. Ctrl-C stops with
  * the progress saved; the same command resumes.
  */
@@ -13,9 +13,13 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <errno.h>
+
 #include <glib-unix.h>
+#include <glib/gstdio.h>
 
 #include "smelt-cli-hub.h"
 #include "smelt-cli-private.h"
@@ -98,6 +102,158 @@ pick_variant (GPtrArray  *variants,
   g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
                "No Q4_K_M or Q8_0 here; pick one with REPO:VARIANT from: %s", names->str);
   return NULL;
+}
+
+/* Byte pieces (`x.gguf.part1of2`, `x.gguf-split-a`) are only a GGUF once joined: writes `x.gguf`
+ * next to them (through a temporary name) unless it is already there with the right size.
+ * Returns the joined path. */
+static char *
+join_pieces (const SmeltHubVariant *variant,
+             const char            *first_path,
+             GError               **error)
+{
+  const SmeltHubFile *first = g_ptr_array_index (variant->files, 0);
+  g_autofree char *root = NULL;
+  g_autofree char *joined = NULL;
+  g_autofree char *tmp = NULL;
+  g_autofree char *buf = NULL;
+  g_autoptr(GFileOutputStream) out = NULL;
+  g_autoptr(GFile) tmp_file = NULL;
+  const char *cut;
+  gsize root_len;
+  GStatBuf st;
+
+  if (!g_str_has_suffix (first_path, first->path))
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "Unexpected download path %s", first_path);
+      return NULL;
+    }
+  root_len = strlen (first_path) - strlen (first->path);
+  root = g_strndup (first_path, root_len);
+  cut = g_strrstr (first->path, ".gguf");
+  joined = g_strdup_printf ("%s%.*s.gguf", root, (int) (cut - first->path), first->path);
+  if (g_stat (joined, &st) == 0 && (guint64) st.st_size == variant->size_bytes)
+    return g_steal_pointer (&joined);
+
+  tmp = g_strconcat (joined, ".part", NULL);
+  tmp_file = g_file_new_for_path (tmp);
+  out = g_file_replace (tmp_file, NULL, FALSE, G_FILE_CREATE_NONE, NULL, error);
+  if (out == NULL)
+    return NULL;
+  buf = g_malloc (4 * 1024 * 1024);
+  for (guint i = 0; i < variant->files->len; i++)
+    {
+      const SmeltHubFile *file = g_ptr_array_index (variant->files, i);
+      g_autofree char *path = g_strconcat (root, file->path, NULL);
+      g_autoptr(GFile) part = g_file_new_for_path (path);
+      g_autoptr(GFileInputStream) in = g_file_read (part, NULL, error);
+      gssize n;
+
+      if (in == NULL)
+        goto fail;
+      while ((n = g_input_stream_read (G_INPUT_STREAM (in), buf, 4 * 1024 * 1024, NULL, error)) > 0)
+        if (!g_output_stream_write_all (G_OUTPUT_STREAM (out), buf, (gsize) n, NULL, NULL, error))
+          goto fail;
+      if (n < 0)
+        goto fail;
+    }
+  if (!g_output_stream_close (G_OUTPUT_STREAM (out), NULL, error))
+    goto fail;
+  if (g_rename (tmp, joined) != 0)
+    {
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno), "Could not rename %s: %s", tmp,
+                   g_strerror (errno));
+      goto fail;
+    }
+  return g_steal_pointer (&joined);
+
+fail:
+  /* A half-joined file never keeps the final name. */
+  g_unlink (tmp);
+  return NULL;
+}
+
+static void
+collect_snapshot (const char *root,
+                  const char *rel,
+                  GPtrArray  *files)
+{
+  g_autofree char *dir_path = rel[0] != '\0' ? g_build_filename (root, rel, NULL) : g_strdup (root);
+  g_autoptr(GDir) dir = g_dir_open (dir_path, 0, NULL);
+  const char *name;
+
+  if (dir == NULL)
+    return;
+  while ((name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *child_rel = rel[0] != '\0' ? g_strconcat (rel, "/", name, NULL) : g_strdup (name);
+      g_autofree char *full = g_build_filename (root, child_rel, NULL);
+      GStatBuf st;
+
+      /* stat follows the snapshot's symlinks: a dangling link (blob gone) is not a file. */
+      if (g_stat (full, &st) != 0)
+        continue;
+      if (S_ISDIR (st.st_mode))
+        collect_snapshot (root, child_rel, files);
+      else if (S_ISREG (st.st_mode))
+        g_ptr_array_add (files, smelt_hub_file_new (child_rel, (guint64) st.st_size, NULL));
+    }
+}
+
+/* HF_HUB_OFFLINE: answer from the cache alone (refs/<rev> -> snapshots/<commit>/), like
+ * huggingface_hub and llama.cpp do. */
+static int
+pull_offline (const char *repo_id,
+              const char *wanted,
+              const char *revision,
+              const char *dir)
+{
+  g_autofree char *cache = smelt_download_hub_cache_dir ();
+  g_autofree char *repo_dir = smelt_download_repo_cache_dir (cache, repo_id);
+  g_autofree char *commit = NULL;
+  g_autofree char *snapshot = NULL;
+  g_autoptr(GPtrArray) files = g_ptr_array_new_with_free_func ((GDestroyNotify) smelt_hub_file_free);
+  g_autoptr(GPtrArray) variants = NULL;
+  g_autoptr(GError) error = NULL;
+  const SmeltHubVariant *variant;
+  const char *rev = revision != NULL ? revision : "main";
+  g_autofree char *first = NULL;
+
+  if (dir != NULL)
+    return smelt_cli_fail ("HF_HUB_OFFLINE is set, so nothing can be downloaded into %s", dir);
+  if (!smelt_hub_path_is_safe (repo_id) || !smelt_hub_path_is_safe (rev))
+    return smelt_cli_fail ("\"%s\" is not a repository name: use owner/name", repo_id);
+  if (strlen (rev) == 40)
+    commit = g_strdup (rev);
+  else
+    {
+      g_autofree char *ref = g_build_filename (repo_dir, "refs", rev, NULL);
+
+      if (!g_file_get_contents (ref, &commit, NULL, NULL))
+        return smelt_cli_fail ("HF_HUB_OFFLINE is set and %s (%s) is not in the cache %s", repo_id, rev, cache);
+      g_strstrip (commit);
+    }
+  if (!smelt_hub_path_is_safe (commit))
+    return smelt_cli_fail ("The cache's ref %s of %s is damaged", rev, repo_id);
+  snapshot = g_build_filename (repo_dir, "snapshots", commit, NULL);
+  collect_snapshot (snapshot, "", files);
+  variants = smelt_hub_variants_from_files (files);
+  variant = pick_variant (variants, wanted, 0, &error);
+  if (variant == NULL)
+    return smelt_cli_fail ("HF_HUB_OFFLINE is set and the cache has no such variant of %s: %s", repo_id,
+                           error->message);
+  first = g_build_filename (snapshot, ((SmeltHubFile *) g_ptr_array_index (variant->files, 0))->path, NULL);
+  if (variant->split == SMELT_HUB_SPLIT_BYTES)
+    {
+      g_autofree char *joined = join_pieces (variant, first, &error);
+
+      if (joined == NULL)
+        return smelt_cli_fail ("Could not join the pieces of %s: %s", variant->name, error->message);
+      printf ("%s\n", joined);
+      return 0;
+    }
+  printf ("%s\n", first);
+  return 0;
 }
 
 static void
@@ -217,6 +373,9 @@ smelt_cli_pull (int    argc,
   repo_id = colon != NULL ? g_strndup (argv[1], (gsize) (colon - argv[1])) : g_strdup (argv[1]);
   wanted = colon != NULL && colon[1] != '\0' ? g_strdup (colon + 1) : NULL;
 
+  if (smelt_hub_offline ())
+    return pull_offline (repo_id, wanted, revision, dir);
+
   /* Pin the revision to a commit so every part comes from the same one. */
   smelt_hub_client_get_repo_async (client, repo_id, revision, NULL, smelt_cli_wait_cb, &result);
   repo_info = smelt_hub_client_get_repo_finish (client, smelt_cli_wait (&result), &error);
@@ -285,6 +444,15 @@ smelt_cli_pull (int    argc,
       return smelt_cli_fail ("%s", info != NULL && info->error != NULL ? info->error : "the download stopped");
     }
   draw_progress (&pull, info, TRUE);
+  if (variant->split == SMELT_HUB_SPLIT_BYTES)
+    {
+      g_autofree char *joined = join_pieces (variant, info->path, &error);
+
+      if (joined == NULL)
+        return smelt_cli_fail ("Could not join the pieces of %s: %s", variant->name, error->message);
+      printf ("%s\n", joined);
+      return 0;
+    }
   printf ("%s\n", info->path);
   return 0;
 }

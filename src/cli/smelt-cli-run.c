@@ -45,6 +45,12 @@ on_piece_cb (const char *piece,
   return !smelt_cli_interrupted ();
 }
 
+static bool
+on_abort_cb (void *user_data)
+{
+  return !smelt_cli_interrupted ();
+}
+
 /* Parses "1 2 3" (spaces or commas) into ids; FALSE on anything else. */
 static gboolean
 parse_token_list (const char *text,
@@ -149,6 +155,7 @@ smelt_cli_run (int    argc,
     }
 
   smelt_cli_catch_interrupt ();
+  sm_session_set_abort (session, on_abort_cb, NULL);
   if (token_list != NULL || raw)
     {
       g_autoptr(GArray) ids = g_array_new (FALSE, FALSE, sizeof (sm_token));

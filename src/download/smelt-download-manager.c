@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -116,6 +117,7 @@ hasher_main (gpointer data)
   g_autoptr(GChecksum) sha1 = NULL;
   Sha256 sha;
   guint64 pos = 0;
+  guint64 flushed = 0;
 
   sha256_init (&sha);
   if (h->git)
@@ -175,6 +177,13 @@ hasher_main (gpointer data)
           if (sha1 != NULL)
             g_checksum_update (sha1, buf, got);
           pos += (guint64) got;
+          /* Start writing hashed data back to disk now, so the fdatasync before the rename
+           * only waits for the tail instead of the whole file. */
+          if (pos - flushed >= 32 * 1024 * 1024)
+            {
+              sync_file_range (h->fd, (off_t) flushed, (off_t) (pos - flushed), SYNC_FILE_RANGE_WRITE);
+              flushed = pos;
+            }
         }
       g_mutex_lock (&h->lock);
       h->pos = pos;
@@ -283,6 +292,7 @@ typedef struct
   gboolean       bad_range;
   gboolean       overflow;
   int            io_errno;
+  gint64         last_activity; /* monotonic µs of the last bytes received */
   char           errbuf[CURL_ERROR_SIZE];
 } Conn;
 
@@ -324,6 +334,7 @@ struct _SmeltDownloadManager
   GThread    *thread;
   GHashTable *infos;  /* id -> SmeltDownloadInfo */
   GHashTable *keys;   /* spec key -> id */
+  GArray     *autostart; /* ids of interrupted jobs to resume once the main loop runs */
   guint       next_id;
   guint       connections;
   guint       max_files;
@@ -631,6 +642,7 @@ on_header_cb (char  *buffer,
   g_autofree char *line = g_strndup (buffer, n);
   char *colon;
 
+  c->last_activity = g_get_monotonic_time ();
   g_strchomp (line);
   if (g_str_has_prefix (line, "HTTP/"))
     {
@@ -672,6 +684,7 @@ on_write_cb (char  *data,
   size_t n = size * nmemb;
   size_t room, todo, off = 0;
 
+  c->last_activity = g_get_monotonic_time ();
   if (!c->checked)
     {
       long status = 0;
@@ -748,8 +761,9 @@ conn_new (Worker        *w,
   curl_easy_setopt (c->easy, CURLOPT_HEADERFUNCTION, on_header_cb);
   curl_easy_setopt (c->easy, CURLOPT_HEADERDATA, c);
   curl_easy_setopt (c->easy, CURLOPT_CONNECTTIMEOUT, 15L);
-  curl_easy_setopt (c->easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
-  curl_easy_setopt (c->easy, CURLOPT_LOW_SPEED_TIME, w->stall_seconds);
+  /* Stalls are detected by the worker loop (no byte for stall_seconds); curl's own low-speed
+   * check averages over several seconds and reacts much later. */
+  c->last_activity = g_get_monotonic_time ();
   /* Separate TCP connections for parallel ranges (HTTP/2 would multiplex them onto one). */
   curl_easy_setopt (c->easy, CURLOPT_HTTP_VERSION, (long) CURL_HTTP_VERSION_1_1);
   curl_easy_setopt (c->easy, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -821,6 +835,11 @@ file_stop (Worker        *w,
     {
       close (file->fd);
       file->fd = -1;
+    }
+  if (file->lock_fd >= 0)
+    {
+      close (file->lock_fd);
+      file->lock_fd = -1;
     }
   if (file->phase != FILE_DONE)
     file->phase = FILE_PENDING;
@@ -992,6 +1011,11 @@ static void
 file_finish (Worker        *w,
              SmeltFileTask *file)
 {
+  if (file->lock_fd >= 0)
+    {
+      close (file->lock_fd);
+      file->lock_fd = -1;
+    }
   file->done = TRUE;
   file->phase = FILE_DONE;
   file->failures = 0;
@@ -1166,6 +1190,9 @@ plan_chunks (Worker        *w,
 {
   guint64 step = (w->connections <= 1 || file->total <= w->chunk_size) ? MAX (file->total, 1) : w->chunk_size;
 
+  /* At most 4096 chunks, whatever size is announced. */
+  step = MAX (step, file->total / 4096 + 1);
+
   g_array_set_size (file->chunks, 0);
   for (guint64 start = 0; start < file->total; start += step)
     {
@@ -1261,6 +1288,37 @@ file_prepare (Worker        *w,
       g_autofree char *repo_dir = smelt_download_repo_cache_dir (w->cache_dir, spec->repo_id);
 
       blob = g_build_filename (repo_dir, "blobs", file->etag, NULL);
+
+      /* One writer per blob, across processes: huggingface_hub (filelock) takes the same flock on
+       * the same file. Someone else on it: look again in a moment. */
+      if (file->lock_fd < 0)
+        {
+          g_autofree char *repo_name = g_path_get_basename (repo_dir);
+          g_autofree char *lock_name = g_strconcat (file->etag, ".lock", NULL);
+          g_autofree char *lock = g_build_filename (w->cache_dir, ".locks", repo_name, lock_name, NULL);
+
+          if (!ensure_parent (lock, &error))
+            {
+              job_fail (w, job, SMELT_DOWNLOAD_ERROR_IO, error->message);
+              return;
+            }
+          file->lock_fd = open (lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+          if (file->lock_fd < 0)
+            {
+              g_autofree char *msg = g_strdup_printf ("Could not create %s: %s", lock, g_strerror (errno));
+
+              job_fail (w, job, SMELT_DOWNLOAD_ERROR_IO, msg);
+              return;
+            }
+          if (flock (file->lock_fd, LOCK_EX | LOCK_NB) != 0)
+            {
+              close (file->lock_fd);
+              file->lock_fd = -1;
+              file->retry_at = g_get_monotonic_time () + G_USEC_PER_SEC;
+              g_debug ("%s: another process is downloading it; waiting", file->path);
+              return;
+            }
+        }
       /* Already in the cache (from us, huggingface_hub or llama.cpp): just link it. */
       if (stat (blob, &st) == 0 && S_ISREG (st.st_mode) && (guint64) st.st_size == total)
         {
@@ -1297,6 +1355,23 @@ file_prepare (Worker        *w,
     }
   if (stat (file->part_path, &st) != 0)
     g_array_set_size (file->chunks, 0);
+  have = file_bytes_done (file);
+  need = total - MIN (have, total);
+  {
+    g_autofree char *dir = g_path_get_dirname (file->part_path);
+
+    if (statvfs (dir, &vfs) == 0 && (guint64) vfs.f_bavail * vfs.f_frsize < need + 1024 * 1024)
+      {
+        g_autofree char *need_s = g_format_size (need);
+        g_autofree char *free_s = g_format_size ((guint64) vfs.f_bavail * vfs.f_frsize);
+        g_autofree char *msg = g_strdup_printf ("Not enough disk space in %s for %s: %s needed, %s free",
+                                                dir, file->path, need_s, free_s);
+
+        job_fail (w, job, SMELT_DOWNLOAD_ERROR_NO_SPACE, msg);
+        return;
+      }
+  }
+
   if (file->chunks->len == 0)
     {
       plan_chunks (w, file);
@@ -1318,25 +1393,6 @@ file_prepare (Worker        *w,
       job_fail (w, job, SMELT_DOWNLOAD_ERROR_IO, msg);
       return;
     }
-
-  have = file_bytes_done (file);
-  need = total - MIN (have, total);
-  {
-    g_autofree char *dir = g_path_get_dirname (file->part_path);
-
-    if (statvfs (dir, &vfs) == 0 && (guint64) vfs.f_bavail * vfs.f_frsize < need + 1024 * 1024)
-      {
-        g_autofree char *need_s = g_format_size (need);
-        g_autofree char *free_s = g_format_size ((guint64) vfs.f_bavail * vfs.f_frsize);
-        g_autofree char *msg = g_strdup_printf ("Not enough disk space in %s for %s: %s needed, %s free",
-                                                dir, file->path, need_s, free_s);
-
-        close (file->fd);
-        file->fd = -1;
-        job_fail (w, job, SMELT_DOWNLOAD_ERROR_NO_SPACE, msg);
-        return;
-      }
-  }
 
   g_free (file->url);
   {
@@ -1667,7 +1723,9 @@ run_command (Worker  *w,
             {
               SmeltFileTask *file = g_ptr_array_index (job->files, i);
 
-              /* Re-check everything, done files included (their blob may be gone). */
+              /* A finished file whose result was deleted since is fetched again. */
+              if (file->done && (file->final_path == NULL || !g_file_test (file->final_path, G_FILE_TEST_EXISTS)))
+                file->done = FALSE;
               file->phase = FILE_PENDING;
               file->failures = 0;
               file->reheads = 0;
@@ -1768,6 +1826,26 @@ worker_main (gpointer data)
               w->dirty = TRUE;
             }
         }
+      /* Transfers that received nothing for stall_seconds are cut and retried. */
+      now = g_get_monotonic_time ();
+      for (gboolean again = TRUE; again;)
+        {
+          again = FALSE;
+          for (guint i = 0; i < w->conns->len; i++)
+            {
+              Conn *c = g_ptr_array_index (w->conns, i);
+
+              if (!c->is_head && now - c->last_activity > (gint64) w->stall_seconds * G_USEC_PER_SEC)
+                {
+                  g_snprintf (c->errbuf, sizeof c->errbuf, "no data for %ld s", w->stall_seconds);
+                  get_done (w, c, CURLE_OPERATION_TIMEDOUT);
+                  next_wake = 0;
+                  again = TRUE;
+                  break;
+                }
+            }
+        }
+
       if (w->dirty && g_get_monotonic_time () - w->last_save_us >= SAVE_INTERVAL_US)
         save_state (w);
 
@@ -1855,6 +1933,7 @@ smelt_download_manager_finalize (GObject *object)
 
   g_clear_pointer (&self->infos, g_hash_table_unref);
   g_clear_pointer (&self->keys, g_hash_table_unref);
+  g_clear_pointer (&self->autostart, g_array_unref);
   g_clear_pointer (&self->token, g_free);
   g_clear_pointer (&self->cache_dir, g_free);
 
@@ -1954,9 +2033,30 @@ smelt_download_manager_init (SmeltDownloadManager *self)
 {
   self->infos = g_hash_table_new_full (NULL, NULL, NULL, (GDestroyNotify) smelt_download_info_free);
   self->keys = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->autostart = g_array_new (FALSE, FALSE, sizeof (guint));
   self->next_id = 1;
   self->connections = 4;
   self->max_files = 2;
+}
+
+static void
+autostart_ref_free (gpointer data)
+{
+  g_weak_ref_clear (data);
+  g_free (data);
+}
+
+static gboolean
+autostart_cb (gpointer data)
+{
+  g_autoptr(SmeltDownloadManager) self = g_weak_ref_get (data);
+
+  if (self == NULL)
+    return G_SOURCE_REMOVE;
+  for (guint i = 0; i < self->autostart->len; i++)
+    smelt_download_manager_resume (self, g_array_index (self->autostart, guint, i));
+  g_array_set_size (self->autostart, 0);
+  return G_SOURCE_REMOVE;
 }
 
 SmeltDownloadManager *
@@ -2009,12 +2109,28 @@ smelt_download_manager_new (const char *state_path,
     {
       SmeltJob *job = g_ptr_array_index (jobs, i);
       g_autofree char *key = smelt_download_spec_key (job->spec);
+      gboolean interrupted = job->state == SMELT_DOWNLOAD_RUNNING || job->state == SMELT_DOWNLOAD_QUEUED;
+      SmeltDownloadInfo *info;
 
-      if (job->state == SMELT_DOWNLOAD_RUNNING || job->state == SMELT_DOWNLOAD_QUEUED)
-        job->state = autostart ? SMELT_DOWNLOAD_QUEUED : SMELT_DOWNLOAD_PAUSED;
-      g_hash_table_insert (self->infos, GUINT_TO_POINTER (job->id), job_info (job));
+      /* Interrupted jobs wait as paused; with autostart they are resumed from an idle, so that
+       * properties set right after construction (the token above all) apply to them. */
+      if (interrupted)
+        job->state = SMELT_DOWNLOAD_PAUSED;
+      if (interrupted && autostart)
+        g_array_append_val (self->autostart, job->id);
+      info = job_info (job);
+      if (interrupted && autostart)
+        info->state = SMELT_DOWNLOAD_QUEUED;
+      g_hash_table_insert (self->infos, GUINT_TO_POINTER (job->id), info);
       g_hash_table_replace (self->keys, g_steal_pointer (&key), GUINT_TO_POINTER (job->id));
       self->next_id = MAX (self->next_id, job->id + 1);
+    }
+  if (self->autostart->len > 0)
+    {
+      GWeakRef *ref = g_new0 (GWeakRef, 1);
+
+      g_weak_ref_init (ref, self);
+      g_idle_add_full (G_PRIORITY_DEFAULT, autostart_cb, ref, autostart_ref_free);
     }
   w->jobs = g_steal_pointer (&jobs);
   self->worker = w;
@@ -2126,7 +2242,14 @@ smelt_download_manager_add (SmeltDownloadManager    *self,
         job->error = g_strdup ("Refusing an unsafe file name from the server");
         job->error_code = SMELT_DOWNLOAD_ERROR_FAILED;
       }
-  g_hash_table_insert (self->infos, GUINT_TO_POINTER (id), job_info (job));
+  {
+    SmeltDownloadInfo *info = job_info (job);
+
+    /* Queued as far as the caller knows until the worker reports, so that a job refused at once
+     * still gets its "finished". */
+    info->state = SMELT_DOWNLOAD_QUEUED;
+    g_hash_table_insert (self->infos, GUINT_TO_POINTER (id), info);
+  }
   g_hash_table_replace (self->keys, g_steal_pointer (&key), GUINT_TO_POINTER (id));
   cmd = g_new0 (Command, 1);
   cmd->kind = CMD_ADD;

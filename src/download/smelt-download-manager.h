@@ -108,8 +108,9 @@ char *smelt_download_default_state_path (void);
 G_DECLARE_FINAL_TYPE (SmeltDownloadManager, smelt_download_manager, SMELT, DOWNLOAD_MANAGER, GObject)
 
 /* Loads the queue from `state_path` (NULL = default; a missing file is an empty queue). With
- * `autostart`, jobs that were queued or running when the last process ended start again; without
- * it they wait as paused until added again or resumed (what the CLI wants). Fails with
+ * `autostart`, jobs that were queued or running when the last process ended start again once the
+ * main loop runs (so properties set right after this call, such as the token, apply to them);
+ * without it they wait as paused until added again or resumed (what the CLI wants). Fails with
  * SMELT_DOWNLOAD_ERROR_STATE when the file exists but cannot be parsed (it is left alone). */
 SmeltDownloadManager *smelt_download_manager_new (const char *state_path,
                                                   gboolean    autostart,

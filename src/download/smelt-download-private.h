@@ -58,6 +58,7 @@ typedef struct
   char          *expected_sha256;
   gboolean       want_git_sha1;
   int            fd;
+  int            lock_fd;     /* flock on <cache>/.locks/<repo>/<etag>.lock, shared with huggingface_hub */
   SmeltHasher   *hasher;
   guint          n_conns;
   guint          failures;     /* consecutive, reset whenever bytes arrive */

@@ -134,6 +134,7 @@ smelt_file_task_new (SmeltJob           *job,
   file->total = G_MAXUINT64;
   file->chunks = g_array_new (FALSE, TRUE, sizeof (SmeltChunk));
   file->fd = -1;
+  file->lock_fd = -1;
   file->phase = FILE_PENDING;
   return file;
 }
@@ -143,7 +144,7 @@ smelt_file_task_free (SmeltFileTask *file)
 {
   if (file == NULL)
     return;
-  g_assert (file->hasher == NULL && file->fd < 0);
+  g_assert (file->hasher == NULL && file->fd < 0 && file->lock_fd < 0);
   g_free (file->path);
   g_free (file->spec_sha256);
   g_free (file->etag);

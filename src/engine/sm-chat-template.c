@@ -209,12 +209,32 @@ cmp_token (const void *a, const void *b)
   return (x > y) - (x < y);
 }
 
-sm_status
-sm_chat_template_new (const char          *text,
-                      size_t               len,
-                      const sm_tokenizer  *tok,
-                      sm_chat_template   **out,
-                      sm_error            *err)
+static bool
+name_has (const char *name, size_t len, const char *needle)
+{
+  size_t n = strlen (needle);
+
+  for (size_t i = 0; name && i + n <= len; i++)
+    {
+      size_t k = 0;
+
+      while (k < n && (name[i + k] | 0x20) == needle[k])
+        k++;
+      if (k == n)
+        return true;
+    }
+  return false;
+}
+
+/* model_name (general.name, may be NULL) only steers the fallback of SPM vocabularies. */
+static sm_status
+template_new (const char          *text,
+              size_t               len,
+              const sm_tokenizer  *tok,
+              const char          *model_name,
+              size_t               name_len,
+              sm_chat_template   **out,
+              sm_error            *err)
 {
   sm_chat_template *t = calloc (1, sizeof *t);
   const char *end_text = NULL;
@@ -244,7 +264,8 @@ sm_chat_template_new (const char          *text,
       else if (sm_tokenizer_find (tok, "<|im_start|>", 12) >= 0)
         t->format = SM_CHAT_FORMAT_CHATML;
       else if (sm_tokenizer_get_type (tok) == SM_VOCAB_SPM)
-        t->format = SM_CHAT_FORMAT_LLAMA2;
+        t->format = name_has (model_name, name_len, "mistral") ? SM_CHAT_FORMAT_MISTRAL
+                                                                : SM_CHAT_FORMAT_LLAMA2;
       else
         t->format = SM_CHAT_FORMAT_CHATML;
     }
@@ -295,11 +316,22 @@ sm_chat_template_load (const sm_gguf       *g,
                        sm_chat_template   **out,
                        sm_error            *err)
 {
-  sm_gguf_str s;
+  sm_gguf_str s = { NULL, 0 }, name = { NULL, 0 };
 
-  if (sm_gguf_find_str (g, "tokenizer.chat_template", &s))
-    return sm_chat_template_new (s.ptr, (size_t) s.len, tok, out, err);
-  return sm_chat_template_new (NULL, 0, tok, out, err);
+  sm_gguf_find_str (g, "general.name", &name);
+  if (!sm_gguf_find_str (g, "tokenizer.chat_template", &s))
+    s.ptr = NULL;
+  return template_new (s.ptr, (size_t) s.len, tok, name.ptr, (size_t) name.len, out, err);
+}
+
+sm_status
+sm_chat_template_new (const char          *text,
+                      size_t               len,
+                      const sm_tokenizer  *tok,
+                      sm_chat_template   **out,
+                      sm_error            *err)
+{
+  return template_new (text, len, tok, NULL, 0, out, err);
 }
 
 void
@@ -312,8 +344,17 @@ sm_chat_template_free (sm_chat_template *t)
   free (t);
 }
 
-sm_chat_format sm_chat_template_get_format (const sm_chat_template *t) { return t->format; }
-bool sm_chat_template_is_fallback (const sm_chat_template *t) { return t->fallback; }
+sm_chat_format
+sm_chat_template_get_format (const sm_chat_template *t)
+{
+  return t->format;
+}
+
+bool
+sm_chat_template_is_fallback (const sm_chat_template *t)
+{
+  return t->fallback;
+}
 
 void
 sm_chat_template_set_date (sm_chat_template *t,

@@ -25,8 +25,9 @@
  *   PHI3     "<|user|>" (Phi-3): <|system|>\n...<|end|>\n<|user|>\n...<|end|>\n<|assistant|>\n
  *
  * An absent or unrecognised template falls back to the vocabulary's own markers: LLAMA3 when it
- * has <|start_header_id|>, CHATML when it has <|im_start|>, LLAMA2 for other SPM vocabularies,
- * else CHATML; sm_chat_template_is_fallback() then says so.
+ * has <|start_header_id|>, CHATML when it has <|im_start|>, for other SPM vocabularies MISTRAL
+ * when general.name says "mistral" (sm_chat_template_load only) and LLAMA2 otherwise, else
+ * CHATML; sm_chat_template_is_fallback() then says so.
  *
  * The rendered text contains the special tokens as text (BOS included where the template puts
  * it): tokenize it with add_special = false and parse_special = true. Messages are taken as
@@ -76,7 +77,8 @@ sm_status sm_chat_template_new (const char          *template_text,
                                 sm_chat_template   **out,
                                 sm_error            *err);
 
-/* The same from a GGUF's tokenizer.chat_template (g may be freed afterwards). */
+/* The same from a GGUF's tokenizer.chat_template (g may be freed afterwards); general.name
+ * refines the fallback. */
 sm_status sm_chat_template_load (const sm_gguf       *g,
                                  const sm_tokenizer  *tok,
                                  sm_chat_template   **out,

@@ -19,7 +19,7 @@ typedef enum
 {
   SM_CPU_VARIANT_REF = 0,   /* portable scalar C: the specification */
   SM_CPU_VARIANT_AVX2,      /* AVX2 + FMA + F16C */
-  SM_CPU_VARIANT_AVX512,    /* AVX-512 F/BW/VL/DQ + VNNI + BMI2 (+ BF16 kernels where avx512_bf16) */
+  SM_CPU_VARIANT_AVX512,    /* AVX-512 F/BW/VL/DQ + VNNI + BMI2 (+ BF16 kernels: avx512_bf16) */
   SM_CPU_VARIANT_NEON,      /* aarch64 Advanced SIMD (SDOT when built for armv8.2-a+dotprod) */
   SM_CPU_VARIANT_COUNT,
 } sm_cpu_variant;

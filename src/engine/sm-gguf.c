@@ -222,6 +222,58 @@ tensor_name (const sm_gguf *g,
   return g->tensors[i].name;
 }
 
+/* Makes room for one more entry in a table that already holds n (entries 0..n-1, all indexed):
+ * the slots stay at most half full. Tables grow with what was parsed, never with what a header
+ * claims, so a hostile count cannot make us allocate more than the file's size suggests. */
+static sm_status
+index_reserve (gguf_index    *ix,
+               const sm_gguf *g,
+               name_func      get_name,
+               int64_t        n,
+               sm_error      *err)
+{
+  gguf_index bigger;
+  sm_status st;
+
+  if ((uint64_t) (n + 1) * 2 <= ix->mask + 1)
+    return SM_OK;
+  if ((st = index_init (&bigger, (n + 1) * 2, err)) != SM_OK)
+    return st;
+  for (int64_t i = 0; i < n; i++)
+    bigger.slots[index_slot (&bigger, g, get_name, get_name (g, i))] = i;
+  free (ix->slots);
+  *ix = bigger;
+  return SM_OK;
+}
+
+/* Grows *arr (of *cap elements of elem bytes) to hold at least n + 1, at most max. */
+static sm_status
+grow (void     **arr,
+      uint64_t  *cap,
+      uint64_t   n,
+      uint64_t   max,
+      size_t     elem,
+      sm_error  *err)
+{
+  uint64_t want;
+  void *p;
+
+  if (n < *cap)
+    return SM_OK;
+  want = *cap ? *cap * 2 : 16;
+  if (want > max)
+    want = max;
+  if (want <= n)
+    want = n + 1;
+  p = realloc (*arr, want * elem);
+  if (p == NULL)
+    return sm_error_set (err, SM_ERR_NOMEM, "out of memory for %" PRIu64 " entries", want);
+  memset ((char *) p + *cap * elem, 0, (want - *cap) * elem);
+  *arr = p;
+  *cap = want;
+  return SM_OK;
+}
+
 /* ---- Values ---- */
 
 size_t
@@ -563,7 +615,7 @@ parse_image (const uint8_t *base,
   cursor c = { base, size, 0 };
   sm_gguf *g;
   uint32_t magic;
-  uint64_t n_tensors, n_kv;
+  uint64_t n_tensors, n_kv, kv_cap = 0, tensor_cap = 0;
   int64_t ai;
   sm_status st;
 
@@ -635,19 +687,19 @@ parse_image (const uint8_t *base,
     }
 
   /* Metadata */
-  g->kvs = calloc (n_kv ? n_kv : 1, sizeof *g->kvs);
-  if (g->kvs == NULL || (st = index_init (&g->kv_index, (int64_t) n_kv, err)) != SM_OK)
-    {
-      st = sm_error_set (err, SM_ERR_NOMEM, "out of memory");
-      goto fail;
-    }
+  if ((st = index_init (&g->kv_index, 0, err)) != SM_OK)
+    goto fail;
   for (uint64_t i = 0; i < n_kv; i++)
     {
-      gguf_kv *kv = &g->kvs[i];
+      gguf_kv *kv;
       const uint8_t *key;
       uint64_t key_len, slot;
       uint32_t type;
 
+      if ((st = grow ((void **) &g->kvs, &kv_cap, i, n_kv, sizeof *g->kvs, err)) != SM_OK
+          || (st = index_reserve (&g->kv_index, g, kv_name, (int64_t) i, err)) != SM_OK)
+        goto fail;
+      kv = &g->kvs[i];
       kv->key_pos = c.pos;
       if ((st = read_str (&c, &key, &key_len, "metadata key", err)) != SM_OK)
         goto fail;
@@ -728,17 +780,18 @@ parse_image (const uint8_t *base,
     }
 
   /* Tensor infos */
-  g->tensors = calloc (n_tensors ? n_tensors : 1, sizeof *g->tensors);
-  if (g->tensors == NULL || (st = index_init (&g->tensor_index, (int64_t) n_tensors, err)) != SM_OK)
-    {
-      st = sm_error_set (err, SM_ERR_NOMEM, "out of memory");
-      goto fail;
-    }
+  if ((st = index_init (&g->tensor_index, 0, err)) != SM_OK)
+    goto fail;
   for (uint64_t i = 0; i < n_tensors; i++)
     {
-      sm_gguf_tensor *t = &g->tensors[i];
+      sm_gguf_tensor *t;
       uint64_t slot;
 
+      if ((st = grow ((void **) &g->tensors, &tensor_cap, i, n_tensors, sizeof *g->tensors, err))
+            != SM_OK
+          || (st = index_reserve (&g->tensor_index, g, tensor_name, (int64_t) i, err)) != SM_OK)
+        goto fail;
+      t = &g->tensors[i];
       if ((st = read_tensor_info (&c, t, (int64_t) i, err)) != SM_OK)
         goto fail;
       g->n_tensors = (int64_t) i + 1;
@@ -831,7 +884,8 @@ map_file (const char     *path,
   void *m;
   int fd;
 
-  fd = open (path, O_RDONLY | O_CLOEXEC);
+  /* O_NONBLOCK: a FIFO given by mistake must not hang the open (it is refused below). */
+  fd = open (path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0)
     return sm_error_set (err, errno == ENOENT ? SM_ERR_NOT_FOUND : SM_ERR_IO,
                          "%s: %s", path, strerror (errno));

@@ -96,10 +96,13 @@ void sm_gguf_free (sm_gguf *g);
 
 uint32_t sm_gguf_get_version (const sm_gguf *g);
 uint32_t sm_gguf_get_alignment (const sm_gguf *g);     /* bytes */
-uint64_t sm_gguf_get_data_offset (const sm_gguf *g);   /* bytes from the start of part 1 */
+uint64_t sm_gguf_get_data_offset (const sm_gguf *g);   /* bytes from the start of part 1; always
+                                                          aligned, even past the end of a file
+                                                          without tensors */
 uint64_t sm_gguf_get_file_size (const sm_gguf *g);     /* all parts together, bytes */
 
-/* Split parts: 1 for a single file. */
+/* Split parts: 1 for a single file. The path is as given to sm_gguf_open (siblings built from
+ * it); NULL for an image opened with sm_gguf_open_memory. */
 uint32_t    sm_gguf_get_n_splits (const sm_gguf *g);
 const char *sm_gguf_get_split_path (const sm_gguf *g,
                                     uint32_t       i);
@@ -169,6 +172,7 @@ const char *sm_gguf_type_name (sm_gguf_type t);
  * Split output (sm_gguf_writer_set_split): parts named `<prefix>-%05d-of-%05d.gguf` where prefix
  * is path without ".gguf"; part 1 carries all metadata, every part carries split.no (u16,
  * 0-based), split.count (u16) and split.tensors.count (i32), as gguf-split writes them.
+ * A non-default general.alignment is repeated in every part, since each is read on its own.
  * When everything fits in one part the output is the single file path, and split.* keys (e.g.
  * copied from a split source) are dropped: they always describe this output. */
 

@@ -357,8 +357,14 @@ load_hparams (sm_model *m,
             if (factor > 0.0)
               hp->rope_freq_scale = (float) (1.0 / factor);
           }
-        else if (!(type.len == 4 && memcmp (type.ptr, "none", 4) == 0)
-                 && !(type.len == 6 && memcmp (type.ptr, "llama3", 6) == 0))
+        else if (type.len == 6 && memcmp (type.ptr, "llama3", 6) == 0)
+          {
+            /* The llama3 per-pair factors only exist as rope_freqs.weight. */
+            if (sm_gguf_find_tensor (g, "rope_freqs.weight") == NULL)
+              return sm_error_set (err, SM_ERR_NOT_FOUND,
+                                   "rope scaling llama3 without tensor rope_freqs.weight");
+          }
+        else if (!(type.len == 4 && memcmp (type.ptr, "none", 4) == 0))
           return sm_error_set (err, SM_ERR_UNSUPPORTED, "rope scaling type '%.*s' is not supported",
                                (int) (type.len < 32 ? type.len : 32), type.ptr);
       }

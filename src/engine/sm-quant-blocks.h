@@ -153,7 +153,7 @@ static_assert (sizeof (sm_block_iq4_xs) == 136, "iq4_xs block size");
 typedef struct
 {
   sm_half  d;
-  uint16_t qs[SM_QK_K / 8];      /* per 32 elements: 4 grid bytes, then 4x7 sign bits + 4-bit scale */
+  uint16_t qs[SM_QK_K / 8];      /* per 32: 4 grid bytes, then 4x7 sign bits + a 4-bit scale */
 } sm_block_iq2_xxs;
 static_assert (sizeof (sm_block_iq2_xxs) == 66, "iq2_xxs block size");
 

@@ -143,16 +143,20 @@ SM_DECL_DOT (iq3_xxs) SM_DECL_DOT (iq3_s) SM_DECL_DOT (iq1_s) SM_DECL_DOT (iq1_m
 #undef SM_DECL_DOT
 
 /* Fills the ref kernels for every type into the tables (sm-quant.c). */
-void sm_quant_fill_ref (sm_vec_dot_fn vec_dot[SM_TYPE_COUNT], sm_activation_fn act[SM_TYPE_COUNT]);
+void sm_quant_fill_ref (sm_vec_dot_fn    vec_dot[SM_TYPE_COUNT],
+                        sm_activation_fn act[SM_TYPE_COUNT]);
 
 /* ---- SIMD variants (arch/sm-quant-<isa>.c) ----
  * Each overwrites the entries it implements and leaves the rest (already filled by the ref or a
  * lower variant). Only called when the CPU supports the ISA. `act` is indexed by activation type
  * (SM_TYPE_Q8_0, SM_TYPE_Q8_K, ...). */
-void sm_quant_fill_avx2 (sm_vec_dot_fn vec_dot[SM_TYPE_COUNT], sm_activation_fn act[SM_TYPE_COUNT]);
-void sm_quant_fill_avx512 (sm_vec_dot_fn vec_dot[SM_TYPE_COUNT], sm_activation_fn act[SM_TYPE_COUNT],
-                           bool has_bf16);
-void sm_quant_fill_neon (sm_vec_dot_fn vec_dot[SM_TYPE_COUNT], sm_activation_fn act[SM_TYPE_COUNT]);
+void sm_quant_fill_avx2 (sm_vec_dot_fn    vec_dot[SM_TYPE_COUNT],
+                         sm_activation_fn act[SM_TYPE_COUNT]);
+void sm_quant_fill_avx512 (sm_vec_dot_fn    vec_dot[SM_TYPE_COUNT],
+                           sm_activation_fn act[SM_TYPE_COUNT],
+                           bool             has_bf16);
+void sm_quant_fill_neon (sm_vec_dot_fn    vec_dot[SM_TYPE_COUNT],
+                         sm_activation_fn act[SM_TYPE_COUNT]);
 
 /* ---- Grid tables (sm-quant-grids.c, data from ggml, MIT) ---- */
 extern const uint64_t sm_iq2xxs_grid[256];

@@ -43,16 +43,23 @@ nearest_int (float v)
   return (i & 0x007fffff) - 0x00400000;
 }
 
-/* C's (int8_t) conversion (truncation toward zero) for the values the legacy quantizers produce;
- * clamped instead of undefined for the impossible ones (NaN input, infinite inverse scale). */
+/* ggml's (int8_t) conversion of a float, truncating toward zero, as it behaves on x86 for every
+ * input (C leaves NaN and out-of-range values undefined): the float becomes an int32 (NaN and
+ * values beyond int32 give INT32_MIN, whose low byte is 0), then keeps its low 8 bits. Finite
+ * rows never leave -128..127; this only keeps NaN/inf rows well defined. */
 static inline int
 trunc_i8 (float v)
 {
-  if (!(v > -129.f))
-    return -128;
-  if (v >= 128.f)
-    return 127;
-  return (int) v;
+  if (!(v > -2147483648.f && v < 2147483648.f))
+    return 0;
+  return (int8_t) (int32_t) v;
+}
+
+/* roundf() into an int8 code (Q8_0/Q8_1), with the same x86-like result for NaN. */
+static inline int8_t
+round_i8 (float v)
+{
+  return (int8_t) trunc_i8 (roundf (v));
 }
 
 static inline float
@@ -938,7 +945,7 @@ sm_quantize_row_q8_0_ref (const float *x, void *dst, int64_t n, const float *qw)
 
       y[i].d = f2h (d);
       for (int j = 0; j < SM_QK8_0; ++j)
-        y[i].qs[j] = (int8_t) roundf (xb[j] * id);
+        y[i].qs[j] = round_i8 (xb[j] * id);
     }
 }
 
@@ -977,7 +984,7 @@ sm_quantize_row_q8_1_ref (const float *x, void *dst, int64_t n, const float *qw)
       y[i].d = f2h (d);
       for (int j = 0; j < SM_QK8_1; ++j)
         {
-          y[i].qs[j] = (int8_t) roundf (xb[j] * id);
+          y[i].qs[j] = round_i8 (xb[j] * id);
           sum += y[i].qs[j];
         }
       y[i].s = f2h (sum * d);
@@ -1895,7 +1902,8 @@ grid4 (uint32_t g, int j)
 }
 
 /* IQ2_XXS: per 32 elements two LE uint32 a0, a1; the bytes of a0 index 4 grid entries of 8
- * magnitudes, a1 holds four 7-bit sign indices and (top 4 bits) s; x = d (0.5 + s) / 4 * g * sign. */
+ * magnitudes, a1 holds four 7-bit sign indices and (top 4 bits) s;
+ * x = d (0.5 + s) / 4 * g * sign. */
 void
 sm_dequantize_row_iq2_xxs_ref (const void *src, float *y, int64_t n)
 {
@@ -2308,7 +2316,8 @@ sm_vec_dot_iq4_nl_ref (int64_t n, const void *w, const void *a)
 
 /* The K-type dots share one shape: a block is unpacked into signed codes q[256], integer
  * sub-block scales sc[] and mins mn[] (nsub sub-blocks of 256/nsub), then
- *   dot = d * dy * sum_s sc[s] * sum_{e in s} q[e] a[e]  -  dmin * dy * sum_s mn[s] * sum_{e in s} a[e]
+ *   dot = d * dy * sum_s sc[s] * sum_{e in s} q[e] a[e]
+ *         - dmin * dy * sum_s mn[s] * sum_{e in s} a[e]
  * where the activation sums come from the Q8_K bsums (16 elements each). */
 static float
 dot_k_unpacked (const int8_t *q, const int *sc, const int *mn, int nsub, float d, float dmin,

@@ -23,6 +23,9 @@ typedef struct
   char   *content; /* owned, NUL-terminated */
 } sm_message;
 
+static void remove_message (struct sm_session *s,
+                            size_t             i);
+
 struct sm_session
 {
   const sm_model    *model;
@@ -181,6 +184,21 @@ sm_session_add_message (sm_session *s,
   if (role != SM_ROLE_SYSTEM && role != SM_ROLE_USER && role != SM_ROLE_ASSISTANT)
     return sm_error_set (err, SM_ERR_INVALID_ARG, "unknown message role %d", (int) role);
   return push_message (s, role, content, strlen (content), err);
+}
+
+void
+sm_session_set_abort (sm_session *s,
+                      bool      (*abort_cb) (void *user_data),
+                      void       *user_data)
+{
+  sm_context_set_abort (s->ctx, abort_cb, user_data);
+}
+
+void
+sm_session_pop_message (sm_session *s)
+{
+  if (s->n_messages > 0)
+    remove_message (s, s->n_messages - 1);
 }
 
 void
@@ -416,23 +434,24 @@ run_prompt (sm_session       *s,
         goto out;
       s->cached[s->n_cached++] = t;
     }
-  {
-    /* A character still held back by the detokenizer. */
-    size_t plen = 0;
-    const char *piece = sm_detokenizer_flush (detok, &plen);
-    if (piece != NULL && plen > 0 && !stats->stopped)
-      {
-        char *bigger = len + plen + 1 > cap ? realloc (text, len + plen + 1) : text;
-        if (bigger != NULL)
-          {
-            text = bigger;
-            memcpy (text + len, piece, plen);
-            len += plen;
-            if (on_piece != NULL)
-              on_piece (piece, plen, SM_TOKEN_NULL, user_data);
-          }
-      }
-  }
+  if (stats->n_generated > 0)
+    {
+      /* A character still held back by the detokenizer (nothing to flush without tokens). */
+      size_t plen = 0;
+      const char *piece = sm_detokenizer_flush (detok, &plen);
+      if (piece != NULL && plen > 0 && !stats->stopped)
+        {
+          char *bigger = len + plen + 1 > cap ? realloc (text, len + plen + 1) : text;
+          if (bigger != NULL)
+            {
+              text = bigger;
+              memcpy (text + len, piece, plen);
+              len += plen;
+              if (on_piece != NULL)
+                on_piece (piece, plen, SM_TOKEN_NULL, user_data);
+            }
+        }
+    }
   stats->generate_seconds = now_seconds () - t0;
 
 out:

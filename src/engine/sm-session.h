@@ -86,12 +86,22 @@ void sm_session_free (sm_session *session);
 
 const sm_tokenizer *sm_session_get_tokenizer (const sm_session *session);
 
+/* Called between layers while a prompt or token is evaluated; returning false abandons the
+ * evaluation: generate/complete then fail with SM_ERR_CANCELLED and the history keeps the user
+ * message (the app maps its GCancellable here). Nullable. */
+void sm_session_set_abort (sm_session *session,
+                           bool      (*abort_cb) (void *user_data),
+                           void       *user_data);
+
 /* Appends a message (content copied). A system message is only accepted as the first one.
  * SM_ERR_INVALID_ARG otherwise. */
 sm_status sm_session_add_message (sm_session *session,
                                   sm_role     role,
                                   const char *content,
                                   sm_error   *err);
+
+/* Removes the last message, if any (e.g. a user message whose reply was cancelled). */
+void sm_session_pop_message (sm_session *session);
 
 /* Forgets every message (the system prompt too) and the cache. */
 void sm_session_reset (sm_session *session);
@@ -105,7 +115,8 @@ const char *sm_session_get_message_content (const sm_session *session, size_t i)
  * keep_prompt_logits: keep the next-token logits after the prompt for
  * sm_session_get_prompt_logits. stats may be NULL. Errors: SM_ERR_INVALID_ARG (no user
  * message last; a last message too long for the context even alone, message says so),
- * SM_ERR_CANCELLED is not used: a stop from on_piece is a normal end (stats->stopped). */
+ * SM_ERR_CANCELLED when the abort callback stopped an evaluation; a stop from on_piece is a
+ * normal end (stats->stopped). */
 sm_status sm_session_generate (sm_session       *session,
                                bool              keep_prompt_logits,
                                sm_piece_fn       on_piece,

@@ -89,7 +89,8 @@ byte_vec_append (byte_vec *a, const char *s, size_t len)
       a->v = v;
       a->cap = cap;
     }
-  memcpy (a->v + a->n, s, len);
+  if (len > 0) /* s may be NULL for an empty append: memcpy must not see it */
+    memcpy (a->v + a->n, s, len);
   a->n += len;
   a->v[a->n] = '\0';
   return true;
@@ -275,13 +276,16 @@ typedef struct
 
 /* tokenizer.ggml.pre values llama.cpp knows, for the splitters implemented here. */
 static const pre_entry pre_table[] = {
-  { "|llama3|llama-v3|llama-bpe|falcon3|falcon-h1|pixtral|midm-2.0|lfm2|", PRE_LLAMA3, true, true },
+  { "|llama3|llama-v3|llama-bpe|falcon3|falcon-h1|pixtral|midm-2.0|lfm2|jina-v5-nano|",
+    PRE_LLAMA3, true, true },
   { "|dbrx|smaug-bpe|", PRE_LLAMA3, false, false },
-  { "|qwen2|deepseek-r1-qwen|kormo|megrez|stablelm2|hunyuan|", PRE_QWEN2, false, false },
+  { "|qwen2|deepseek-r1-qwen|kormo|f2llmv2|megrez|stablelm2|hunyuan|solar-open|", PRE_QWEN2,
+    false, false },
   { "|gpt-2|phi-2|jina-es|jina-de|gigachat|jina-v2-es|jina-v2-de|a.x-4.0|mellum|modern-bert|"
     "jina-v1-en|jina-v2-code|roberta-bpe|mpt|olmo|jais|trillion|granite-docling|exaone4|",
     PRE_GPT2, false, false },
-  { "|starcoder|refact|command-r|smollm|codeshell|exaone|minerva-7b|", PRE_STARCODER, false, false },
+  { "|starcoder|refact|command-r|smollm|codeshell|exaone|minerva-7b|", PRE_STARCODER, false,
+    false },
   { "|falcon|", PRE_FALCON, false, false },
   { "|default|", PRE_DEFAULT, false, false },
 };
@@ -324,11 +328,14 @@ static const char *const eog_texts[] = {
 
 /* FIM token texts llama.cpp recognises: prefix, suffix, middle, pad, repo, file separator. */
 static const char *const fim_pre_texts[] = {
-  "<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>", "<\357\275\234fim\342\226\201begin\357\275\234>", "<PRE>", "\342\226\201<PRE>", "<|code_prefix|>", "<|prefix|>", NULL };
+  "<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>", "<\357\275\234fim\342\226\201begin\357\275\234>",
+  "<PRE>", "\342\226\201<PRE>", "<|code_prefix|>", "<|prefix|>", NULL };
 static const char *const fim_suf_texts[] = {
-  "<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>", "<\357\275\234fim\342\226\201hole\357\275\234>", "<SUF>", "\342\226\201<SUF>", "<|code_suffix|>", "<|suffix|>", NULL };
+  "<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>", "<\357\275\234fim\342\226\201hole\357\275\234>",
+  "<SUF>", "\342\226\201<SUF>", "<|code_suffix|>", "<|suffix|>", NULL };
 static const char *const fim_mid_texts[] = {
-  "<|fim_middle|>", "<fim-middle>", "<fim_middle>", "<\357\275\234fim\342\226\201end\357\275\234>", "<MID>", "\342\226\201<MID>", "<|code_middle|>", "<|middle|>", NULL };
+  "<|fim_middle|>", "<fim-middle>", "<fim_middle>", "<\357\275\234fim\342\226\201end\357\275\234>",
+  "<MID>", "\342\226\201<MID>", "<|code_middle|>", "<|middle|>", NULL };
 static const char *const fim_pad_texts[] = {
   "<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]", NULL };
 static const char *const fim_rep_texts[] = {
@@ -671,7 +678,8 @@ build (const vocab_src *src, sm_tokenizer **out, sm_error *err)
 
   /* Special ids: a default out of range is dropped; a key out of range keeps the default. */
   {
-    sm_token *ids[] = { &tok->bos, &tok->eos, &tok->eot, &tok->eom, &tok->unk, &tok->pad, &tok->sep };
+    sm_token *ids[] = { &tok->bos, &tok->eos, &tok->eot, &tok->eom,
+                        &tok->unk, &tok->pad, &tok->sep };
     sm_token keys[] = { d->bos, d->eos, d->eot, d->eom, d->unk, d->pad, d->sep };
 
     for (size_t k = 0; k < sizeof ids / sizeof ids[0]; k++)
@@ -1069,7 +1077,8 @@ sm_tokenizer_load (const sm_gguf  *g,
       if (t != SM_GGUF_TYPE_FLOAT32 && t != SM_GGUF_TYPE_INT32)
         return sm_error_set (err, SM_ERR_FORMAT, "tokenizer.ggml.scores has the wrong type");
       if (sm_gguf_get_arr_n (g, c.scores) < src.d.n_tokens)
-        return sm_error_set (err, SM_ERR_FORMAT, "tokenizer.ggml.scores is shorter than the vocabulary");
+        return sm_error_set (err, SM_ERR_FORMAT,
+                             "tokenizer.ggml.scores is shorter than the vocabulary");
       c.scores_int = t == SM_GGUF_TYPE_INT32;
       src.score = gguf_score;
     }
@@ -1091,7 +1100,8 @@ sm_tokenizer_load (const sm_gguf  *g,
         return sm_error_set (err, SM_ERR_FORMAT, "cannot find tokenizer.ggml.merges");
       if (sm_gguf_get_kv_type (g, c.merges) != SM_GGUF_TYPE_ARRAY
           || sm_gguf_get_arr_type (g, c.merges) != SM_GGUF_TYPE_STRING)
-        return sm_error_set (err, SM_ERR_FORMAT, "tokenizer.ggml.merges is not an array of strings");
+        return sm_error_set (err, SM_ERR_FORMAT,
+                             "tokenizer.ggml.merges is not an array of strings");
       if (sm_gguf_get_arr_n (g, c.merges) > INT32_MAX / 4)
         return sm_error_set (err, SM_ERR_FORMAT, "tokenizer.ggml.merges is too long");
       src.d.n_merges = (uint32_t) sm_gguf_get_arr_n (g, c.merges);
@@ -1124,16 +1134,65 @@ sm_tokenizer_load (const sm_gguf  *g,
  * Accessors
  */
 
-sm_vocab_type sm_tokenizer_get_type (const sm_tokenizer *tok) { return tok->type; }
-const char *sm_tokenizer_get_pre (const sm_tokenizer *tok) { return tok->pre_name; }
-uint32_t sm_tokenizer_n_tokens (const sm_tokenizer *tok) { return tok->n_tokens; }
-sm_token sm_tokenizer_bos (const sm_tokenizer *tok) { return tok->bos; }
-sm_token sm_tokenizer_eos (const sm_tokenizer *tok) { return tok->eos; }
-sm_token sm_tokenizer_eot (const sm_tokenizer *tok) { return tok->eot; }
-sm_token sm_tokenizer_unk (const sm_tokenizer *tok) { return tok->unk; }
-sm_token sm_tokenizer_pad (const sm_tokenizer *tok) { return tok->pad; }
-bool sm_tokenizer_get_add_bos (const sm_tokenizer *tok) { return tok->add_bos; }
-bool sm_tokenizer_get_add_eos (const sm_tokenizer *tok) { return tok->add_eos; }
+sm_vocab_type
+sm_tokenizer_get_type (const sm_tokenizer *tok)
+{
+  return tok->type;
+}
+
+const char *
+sm_tokenizer_get_pre (const sm_tokenizer *tok)
+{
+  return tok->pre_name;
+}
+
+uint32_t
+sm_tokenizer_n_tokens (const sm_tokenizer *tok)
+{
+  return tok->n_tokens;
+}
+
+sm_token
+sm_tokenizer_bos (const sm_tokenizer *tok)
+{
+  return tok->bos;
+}
+
+sm_token
+sm_tokenizer_eos (const sm_tokenizer *tok)
+{
+  return tok->eos;
+}
+
+sm_token
+sm_tokenizer_eot (const sm_tokenizer *tok)
+{
+  return tok->eot;
+}
+
+sm_token
+sm_tokenizer_unk (const sm_tokenizer *tok)
+{
+  return tok->unk;
+}
+
+sm_token
+sm_tokenizer_pad (const sm_tokenizer *tok)
+{
+  return tok->pad;
+}
+
+bool
+sm_tokenizer_get_add_bos (const sm_tokenizer *tok)
+{
+  return tok->add_bos;
+}
+
+bool
+sm_tokenizer_get_add_eos (const sm_tokenizer *tok)
+{
+  return tok->add_eos;
+}
 
 bool
 sm_tokenizer_is_eog (const sm_tokenizer *tok,
@@ -1682,7 +1741,8 @@ typedef enum
 static const pass_kind *
 passes_for (pre_kind k)
 {
-  static const pass_kind p_default[] = { PASS_PUNCT, PASS_GPT2, PASS_NUMBER_RUN, PASS_DIGIT3, PASS_END };
+  static const pass_kind p_default[] = { PASS_PUNCT, PASS_GPT2, PASS_NUMBER_RUN, PASS_DIGIT3,
+                                         PASS_END };
   static const pass_kind p_llama3[] = { PASS_LLAMA3, PASS_END };
   static const pass_kind p_qwen2[] = { PASS_QWEN2, PASS_END };
   static const pass_kind p_gpt2[] = { PASS_GPT2, PASS_END };

@@ -8,9 +8,9 @@
  *     UTF-8 characters, "▁" for spaces, optional space prefix, byte fallback to <0xXX> tokens.
  *   - byte-level BPE ("gpt2": Llama 3.x, Qwen2/2.5, GPT-2 ...): regex-style pre-split, GPT-2
  *     byte alphabet, rank-ordered merges. Pre-tokenizers (tokenizer.ggml.pre):
- *       llama3 family  llama3 llama-v3 llama-bpe falcon3 falcon-h1 pixtral midm-2.0 lfm2 (also
- *                      dbrx smaug-bpe, without ignore_merges)
- *       qwen2 family   qwen2 deepseek-r1-qwen kormo megrez stablelm2 hunyuan
+ *       llama3 family  llama3 llama-v3 llama-bpe falcon3 falcon-h1 pixtral midm-2.0 lfm2
+ *                      jina-v5-nano (also dbrx smaug-bpe, without ignore_merges)
+ *       qwen2 family   qwen2 deepseek-r1-qwen kormo f2llmv2 megrez stablelm2 hunyuan solar-open
  *       gpt-2 family   gpt-2 phi-2 mpt olmo jais trillion exaone4 roberta-bpe ...
  *       starcoder      starcoder refact command-r smollm codeshell exaone minerva-7b
  *       falcon         falcon

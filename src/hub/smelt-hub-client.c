@@ -7,6 +7,12 @@
  * endpoint's own origin (the token must not leak elsewhere). Status codes and the Hub's
  * X-Error-Code header become SMELT_HUB_ERROR codes with a message that says what to do. Not for
  * file downloads (src/download/ does those on libcurl).
+ *
+ * Retries (hub-api.md 9): 408, 429 and transient 5xx answers are tried again, at most
+ * `max-attempts` times per URL (per page, per redirect hop), after a wait that honours
+ * `RateLimit: ...;r=0;t=N` (N+1 s) or `Retry-After`, else grows exponentially from the base delay
+ * with jitter; no single wait exceeds the cap. The wait is a GSource on the task's context next to
+ * a GCancellable source, so cancelling ends it at once. Network errors and other 4xx fail at once.
  */
 #include "config.h"
 
@@ -18,6 +24,11 @@
 #include "smelt-hub-client.h"
 
 #define DEFAULT_ENDPOINT "https://huggingface.co"
+#define DEFAULT_RETRY_ATTEMPTS 4
+#define DEFAULT_RETRY_BASE_MS  1000
+#define DEFAULT_RETRY_MAX_MS   30000
+/* Upper bound for any configured delay: 10 minutes. */
+#define RETRY_LIMIT_MS         600000
 
 G_DEFINE_QUARK (smelt-hub-error-quark, smelt_hub_error)
 
@@ -32,6 +43,9 @@ struct _SmeltHubClient
   char        *endpoint;         /* effective, cached */
   char        *token;            /* effective, cached, (nullable) */
   gboolean     token_resolved;
+  guint        retry_attempts;
+  guint        retry_base_ms;
+  guint        retry_max_ms;
 };
 
 G_DEFINE_FINAL_TYPE (SmeltHubClient, smelt_hub_client, G_TYPE_OBJECT)
@@ -270,9 +284,26 @@ smelt_hub_client_class_init (SmeltHubClientClass *klass)
   g_object_class_install_properties (object_class, N_PROPS, properties);
 }
 
+/* A non-negative integer from the environment, else `fallback`. */
+static guint
+env_ms (const char *name,
+        guint       fallback)
+{
+  const char *v = g_getenv (name);
+  guint64 n;
+
+  if (v == NULL || !g_ascii_string_to_unsigned (v, 10, 0, RETRY_LIMIT_MS, &n, NULL))
+    return fallback;
+  return (guint) n;
+}
+
 static void
 smelt_hub_client_init (SmeltHubClient *self)
 {
+  self->retry_attempts = DEFAULT_RETRY_ATTEMPTS;
+  self->retry_base_ms = env_ms ("SMELT_HUB_RETRY_BASE_MS", DEFAULT_RETRY_BASE_MS);
+  self->retry_max_ms = env_ms ("SMELT_HUB_RETRY_MAX_MS", DEFAULT_RETRY_MAX_MS);
+
   /* No proxy-resolver or tls-database overrides: libsoup then uses the system proxy settings
    * and verifies certificates against the system store. */
   self->session = soup_session_new_with_options ("user-agent", smelt_hub_user_agent (),
@@ -284,6 +315,88 @@ SmeltHubClient *
 smelt_hub_client_new (void)
 {
   return g_object_new (SMELT_TYPE_HUB_CLIENT, NULL);
+}
+
+void
+smelt_hub_client_set_retry_policy (SmeltHubClient *self,
+                                   guint           max_attempts,
+                                   guint           base_delay_ms,
+                                   guint           max_delay_ms)
+{
+  g_return_if_fail (SMELT_IS_HUB_CLIENT (self));
+
+  self->retry_attempts = CLAMP (max_attempts, 1, 20);
+  self->retry_base_ms = MIN (base_delay_ms, RETRY_LIMIT_MS);
+  self->retry_max_ms = MIN (max_delay_ms, RETRY_LIMIT_MS);
+}
+
+gboolean
+smelt_hub_retry_hint (const char *ratelimit,
+                      const char *retry_after,
+                      guint64    *delay_ms)
+{
+  g_return_val_if_fail (delay_ms != NULL, FALSE);
+
+  /* RateLimit: "<bucket>";r=<remaining>;t=<seconds to reset>[, ...]: wait t+1 s once r is 0. */
+  if (ratelimit != NULL)
+    {
+      g_auto(GStrv) items = g_strsplit (ratelimit, ",", -1);
+
+      for (guint i = 0; items[i] != NULL; i++)
+        {
+          g_auto(GStrv) params = g_strsplit (items[i], ";", -1);
+          gboolean exhausted = FALSE, have_t = FALSE;
+          guint64 t = 0;
+
+          for (guint j = 1; params[j] != NULL; j++)
+            {
+              const char *p = g_strstrip (params[j]);
+              guint64 n;
+
+              if (g_str_has_prefix (p, "r=")
+                  && g_ascii_string_to_unsigned (p + 2, 10, 0, G_MAXUINT32, &n, NULL))
+                exhausted = n == 0;
+              else if (g_str_has_prefix (p, "t=")
+                       && g_ascii_string_to_unsigned (p + 2, 10, 0, G_MAXUINT32, &n, NULL))
+                {
+                  t = n;
+                  have_t = TRUE;
+                }
+            }
+          if (exhausted && have_t)
+            {
+              *delay_ms = (t + 1) * 1000;
+              return TRUE;
+            }
+        }
+    }
+
+  /* Retry-After: delay-seconds or an HTTP date. */
+  if (retry_after != NULL)
+    {
+      g_autofree char *v = g_strstrip (g_strdup (retry_after));
+      guint64 n;
+
+      if (g_ascii_string_to_unsigned (v, 10, 0, G_MAXUINT32, &n, NULL))
+        {
+          *delay_ms = n * 1000;
+          return TRUE;
+        }
+      else
+        {
+          g_autoptr(GDateTime) when = soup_date_time_new_from_http_string (v);
+          g_autoptr(GDateTime) now = g_date_time_new_now_utc ();
+
+          if (when != NULL)
+            {
+              GTimeSpan span = g_date_time_difference (when, now);
+
+              *delay_ms = span > 0 ? (guint64) span / 1000 : 0;
+              return TRUE;
+            }
+        }
+    }
+  return FALSE;
 }
 
 const char *
@@ -661,11 +774,30 @@ typedef struct
   guint       hops;      /* pages or redirects followed */
   GPtrArray  *items;     /* search: SmeltHubModel; tree: SmeltHubFile */
   gboolean    sent_token;
+  guint       attempt;   /* tries made on `url` so far */
+  GSource    *wait;      /* (nullable) the backoff timer, while waiting */
+  GSource    *wait_cancel; /* (nullable) the cancellable's source, while waiting */
 } Request;
+
+static void
+request_clear_wait (Request *req)
+{
+  if (req->wait != NULL)
+    {
+      g_source_destroy (req->wait);
+      g_clear_pointer (&req->wait, g_source_unref);
+    }
+  if (req->wait_cancel != NULL)
+    {
+      g_source_destroy (req->wait_cancel);
+      g_clear_pointer (&req->wait_cancel, g_source_unref);
+    }
+}
 
 static void
 request_free (Request *req)
 {
+  request_clear_wait (req);
   g_free (req->repo_id);
   g_free (req->revision);
   g_free (req->path);
@@ -737,11 +869,28 @@ error_for_status (SmeltHubClient *self,
                         server_msg != NULL ? server_msg : "your token lacks the permission");
   if (status == 429)
     {
-      const char *after = soup_message_headers_get_one (headers, "Retry-After");
+      guint64 hint_ms = 0;
+      g_autofree char *after = NULL;
+      g_autofree char *tries = NULL;
 
+      if (smelt_hub_retry_hint (soup_message_headers_get_one (headers, "RateLimit"),
+                                soup_message_headers_get_one (headers, "Retry-After"), &hint_ms))
+        after = g_strdup_printf ("%" G_GUINT64_FORMAT, (hint_ms + 999) / 1000);
+      if (req->attempt > 1)
+        tries = g_strdup_printf (" (rate limited on all %u tries)", req->attempt);
       return g_error_new (SMELT_HUB_ERROR, SMELT_HUB_ERROR_RATE_LIMITED,
-                          "The Hub is limiting the request rate; try again in %s seconds (a token "
-                          "raises the limit)", after != NULL ? after : "a few");
+                          "The Hub is limiting the request rate%s; try again in %s seconds (a token "
+                          "raises the limit)", tries != NULL ? tries : "",
+                          after != NULL ? after : "a few");
+    }
+  if (req->attempt > 1)
+    {
+      const char *reason = soup_message_get_reason_phrase (msg);
+
+      return g_error_new (SMELT_HUB_ERROR, SMELT_HUB_ERROR_SERVER,
+                          "The Hub failed %u tries in a row; the last answer was %u %s%s%s",
+                          req->attempt, status, reason != NULL ? reason : "",
+                          server_msg != NULL ? ": " : "", server_msg != NULL ? server_msg : "");
     }
   return g_error_new (SMELT_HUB_ERROR, SMELT_HUB_ERROR_SERVER,
                       "The Hub answered %u %s%s%s", status,
@@ -750,6 +899,86 @@ error_for_status (SmeltHubClient *self,
 }
 
 static void send_request (GTask *task);
+
+/* 408 Request Timeout, 429 Too Many Requests and the transient 5xx (not 501/505, which will not
+ * change by asking again). */
+static gboolean
+status_is_retryable (guint status)
+{
+  return status == 408 || status == 429
+         || (status >= 500 && status <= 599 && status != 501 && status != 505);
+}
+
+/* How long to wait before try `attempt` + 1: the server's hint, else base * 2^(attempt-1) with
+ * jitter (between half and all of it); never more than the cap. */
+static guint
+retry_delay_ms (SmeltHubClient *self,
+                SoupMessage    *msg,
+                guint           attempt)
+{
+  SoupMessageHeaders *headers = soup_message_get_response_headers (msg);
+  guint64 delay;
+
+  if (!smelt_hub_retry_hint (soup_message_headers_get_one (headers, "RateLimit"),
+                             soup_message_headers_get_one (headers, "Retry-After"), &delay))
+    {
+      guint64 full = (guint64) self->retry_base_ms << MIN (attempt > 0 ? attempt - 1 : 0, 20);
+
+      full = MIN (full, (guint64) self->retry_max_ms);
+      delay = full / 2 + (guint64) (g_random_double () * (double) (full - full / 2));
+    }
+  return (guint) MIN (delay, (guint64) self->retry_max_ms);
+}
+
+static gboolean
+on_retry_wait_done (gpointer user_data)
+{
+  GTask *task = user_data;
+  Request *req = g_task_get_task_data (task);
+
+  request_clear_wait (req);
+  send_request (task); /* takes the wait's reference */
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+on_retry_wait_cancelled (GCancellable *cancellable,
+                         gpointer      user_data)
+{
+  GTask *task = user_data;
+  Request *req = g_task_get_task_data (task);
+  GError *error = NULL;
+
+  request_clear_wait (req);
+  if (!g_cancellable_set_error_if_cancelled (cancellable, &error))
+    g_set_error_literal (&error, G_IO_ERROR, G_IO_ERROR_CANCELLED, "Operation was cancelled");
+  g_task_return_error (task, error);
+  g_object_unref (task);
+  return G_SOURCE_REMOVE;
+}
+
+/* Waits `delay_ms` (or until cancelled) on the task's context, then sends again; owns `task`. */
+static void
+schedule_retry (GTask *task,
+                guint  delay_ms)
+{
+  Request *req = g_task_get_task_data (task);
+  GCancellable *cancellable = g_task_get_cancellable (task);
+  GMainContext *context = g_task_get_context (task);
+
+  g_debug ("hub: try %u of %s failed, again in %u ms", req->attempt, req->url, delay_ms);
+  req->wait = g_timeout_source_new (delay_ms);
+  g_source_set_name (req->wait, "[smelt] hub retry wait");
+  g_source_set_callback (req->wait, on_retry_wait_done, task, NULL);
+  if (cancellable != NULL)
+    {
+      req->wait_cancel = g_cancellable_source_new (cancellable);
+      g_source_set_name (req->wait_cancel, "[smelt] hub retry cancel");
+      g_source_set_callback (req->wait_cancel, G_SOURCE_FUNC (on_retry_wait_cancelled), task, NULL);
+      g_source_attach (req->wait_cancel, context);
+    }
+  g_source_attach (req->wait, context);
+}
 
 static char *
 unquote_etag (const char *etag)
@@ -837,6 +1066,7 @@ on_send_cb (GObject      *source,
           if (next != NULL)
             {
               req->hops++;
+              req->attempt = 0;
               g_free (req->url);
               req->url = g_uri_to_string (next);
               send_request (g_steal_pointer (&task));
@@ -848,6 +1078,11 @@ on_send_cb (GObject      *source,
     }
   if (!SOUP_STATUS_IS_SUCCESSFUL (status))
     {
+      if (status_is_retryable (status) && req->attempt < self->retry_attempts)
+        {
+          schedule_retry (g_steal_pointer (&task), retry_delay_ms (self, msg, req->attempt));
+          return;
+        }
       g_task_return_error (task, error_for_status (self, msg, req));
       return;
     }
@@ -912,6 +1147,7 @@ on_send_cb (GObject      *source,
         && same_origin (next, smelt_hub_client_get_endpoint (self)))
       {
         req->hops++;
+        req->attempt = 0;
         g_free (req->url);
         req->url = g_steal_pointer (&next);
         send_request (g_steal_pointer (&task));
@@ -941,6 +1177,7 @@ send_request (GTask *task)
       return;
     }
   headers = soup_message_get_request_headers (msg);
+  req->attempt++;
   req->sent_token = FALSE;
   if (token != NULL && same_origin (req->url, smelt_hub_client_get_endpoint (self)))
     {

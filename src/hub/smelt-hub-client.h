@@ -11,6 +11,13 @@
  * proxy (GProxyResolver) is used and TLS is always verified. $HF_HUB_OFFLINE makes every call fail
  * with SMELT_HUB_ERROR_OFFLINE without touching the network.
  *
+ * Every call retries 408, 429 and transient 5xx answers (hub-api.md 9): up to 4 tries per URL,
+ * waiting as `RateLimit` (r=0;t=N: N+1 s) or `Retry-After` say, else 1 s, 2 s, 4 s with jitter,
+ * each wait capped at 30 s; $SMELT_HUB_RETRY_BASE_MS and $SMELT_HUB_RETRY_MAX_MS override the base
+ * delay and the cap (for tests). Cancelling the call's GCancellable ends a wait at once. When the
+ * tries run out the call fails with SMELT_HUB_ERROR_RATE_LIMITED or SMELT_HUB_ERROR_SERVER and a
+ * message that gives the number of tries.
+ *
  * Main-thread object (pattern 1 of the house style): every _async call completes on the thread
  * default main context of the caller. Not for downloading file contents: see src/download/.
  */
@@ -115,6 +122,13 @@ G_DECLARE_FINAL_TYPE (SmeltHubClient, smelt_hub_client, SMELT, HUB_CLIENT, GObje
 
 SmeltHubClient *smelt_hub_client_new (void);
 
+/* Retries: at most `max_attempts` tries per URL (1 = no retry; clamped to 1..20), backoff from
+ * `base_delay_ms` doubling per try, no single wait over `max_delay_ms` (server hints included). */
+void smelt_hub_client_set_retry_policy (SmeltHubClient *self,
+                                        guint           max_attempts,
+                                        guint           base_delay_ms,
+                                        guint           max_delay_ms);
+
 /* The endpoint in use (no trailing '/'): the property if set non-empty, else $HF_ENDPOINT, else
  * https://huggingface.co. */
 const char *smelt_hub_client_get_endpoint (SmeltHubClient *self);
@@ -206,5 +220,10 @@ SmeltHubRepoInfo *smelt_hub_repo_info_from_json (const char *json,
                                                  gssize      length,
                                                  GError    **error);
 char             *smelt_hub_link_next (const char *link_header);
+/* The wait a failed response asks for, from its `RateLimit` header (r=0;t=N: N+1 s) else its
+ * `Retry-After` (seconds or HTTP date); FALSE when neither says. Both may be NULL. */
+gboolean          smelt_hub_retry_hint (const char *ratelimit,
+                                        const char *retry_after,
+                                        guint64    *delay_ms);
 
 G_END_DECLS

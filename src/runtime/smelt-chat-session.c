@@ -90,7 +90,8 @@ to_engine_params (const SmeltSamplingParams *p,
   sp.n_ctx = p->n_ctx;
   if (hp->n_ctx_train > 0 && sp.n_ctx > (guint32) hp->n_ctx_train)
     sp.n_ctx = hp->n_ctx_train;
-  sp.n_threads = p->n_threads;
+  /* "Automatic" leaves one CPU to the main loop so the window stays smooth while it works. */
+  sp.n_threads = p->n_threads > 0 ? p->n_threads : MAX (1, (int) g_get_num_processors () - 1);
   sp.temperature = p->temperature;
   sp.top_p = p->top_p;
   sp.top_k = p->top_k;
@@ -450,10 +451,21 @@ reply_worker (GTask        *task,
       sm_session_params sp = to_engine_params (&self->params, self->model);
       sm_session *fresh = NULL;
 
+      sm_chat_template *fresh_template = NULL;
+
       if (sm_session_new (self->model, &sp, &fresh, &err) != SM_OK)
         goto fail;
+      /* The template borrows the session's tokenizer: it is rebuilt with the session. */
+      if (sm_chat_template_load (sm_model_get_gguf (self->model), sm_session_get_tokenizer (fresh),
+                                 &fresh_template, &err) != SM_OK)
+        {
+          sm_session_free (fresh);
+          goto fail;
+        }
+      sm_chat_template_free (self->template);
       sm_session_free (self->session);
       self->session = fresh;
+      self->template = fresh_template;
       self->params_dirty = FALSE;
     }
 

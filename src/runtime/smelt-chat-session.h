@@ -36,7 +36,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (SmeltChatMessage, smelt_chat_message_free)
 typedef struct
 {
   guint32 n_ctx;          /* tokens; clamped to the model's training context; 0 = min(train, 4096) */
-  int     n_threads;      /* <= 0 = physical cores */
+  int     n_threads;      /* <= 0 = one less than the CPUs (at least 1), for a smooth UI */
   double  temperature;    /* 0 = greedy */
   double  top_p;          /* 1 = off */
   int     top_k;          /* 0 = off */

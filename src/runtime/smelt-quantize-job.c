@@ -267,7 +267,9 @@ smelt_quantize_job_new (const char                 *input_path,
   self->output_path = g_strdup (output_path);
   self->params = sm_quantize_default_params ();
   self->params.ftype = fi->ftype;
-  self->params.n_threads = options->n_threads;
+  /* 0 leaves one CPU to the main loop, as for chat. */
+  self->params.n_threads = options->n_threads > 0 ? options->n_threads
+                                                  : MAX (1, (int) g_get_num_processors () - 1);
   if (!parse_type (options->output_type, &self->params.output_tensor_type, error)
       || !parse_type (options->embedding_type, &self->params.token_embedding_type, error))
     return NULL;

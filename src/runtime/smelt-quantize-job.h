@@ -19,7 +19,7 @@ typedef struct
   char    *embedding_type;    /* (nullable) tensor type for token_embd.weight */
   gboolean dynamic_gate;      /* the DynamicGate layer policy (IQ mixes) */
   char    *imatrix_path;      /* (nullable) importance matrix file */
-  int      n_threads;         /* 0 = all CPUs */
+  int      n_threads;         /* 0 = one less than the CPUs (at least 1) */
 } SmeltQuantizeOptions;
 
 void smelt_quantize_options_clear (SmeltQuantizeOptions *options);

@@ -325,6 +325,45 @@ test_split_and_types (void)
   g_rmdir (dir);
 }
 
+/* Keys and names with control characters cannot reach the terminal; JSON keeps them exactly. */
+static void
+test_control_characters (void)
+{
+  g_autofree char *dir = g_dir_make_tmp ("smelt-cli-info-XXXXXX", NULL);
+  g_autofree char *path = g_build_filename (dir, "ctl.gguf", NULL);
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  sm_gguf_writer *w = sm_gguf_writer_new ();
+  static const int64_t ne[1] = { 4 };
+  sm_error err = { 0 };
+  JsonObject *o;
+  Run r;
+
+  sm_gguf_writer_set_str (w, "evil\x1b[2J.key", "line\nbreak");
+  g_assert_cmpint (sm_gguf_writer_add_tensor (w, "t\x1b]0;x\x07", SM_TYPE_F32, 1, ne, &err), ==,
+                   SM_OK);
+  g_assert_cmpint (sm_gguf_writer_begin (w, path, &err), ==, SM_OK);
+  g_assert_cmpint (sm_gguf_writer_write_tensor_zeros (w, &err), ==, SM_OK);
+  g_assert_cmpint (sm_gguf_writer_finish (w, &err), ==, SM_OK);
+  sm_gguf_writer_free (w);
+
+  r = run_smelt (path, NULL, NULL);
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_null (strchr (r.out, '\x1b'));
+  g_assert_null (strchr (r.out, '\x07'));
+  g_assert_nonnull (strstr (r.out, "evil?[2J.key"));
+  g_assert_nonnull (strstr (r.out, "\"line\\nbreak\""));
+  run_clear (&r);
+
+  o = run_json (path, parser);
+  g_assert_cmpstr (json_object_get_string_member (json_object_get_object_member (o, "metadata"),
+                                                  "evil\x1b[2J.key"), ==, "line\nbreak");
+  g_assert_cmpstr (json_object_get_string_member (
+                     json_array_get_object_element (json_object_get_array_member (o, "tensors"), 0),
+                     "name"), ==, "t\x1b]0;x\x07");
+  g_remove (path);
+  g_rmdir (dir);
+}
+
 static void
 assert_one_line_error (Run        *r,
                        const char *needle)
@@ -388,6 +427,7 @@ main (int    argc,
   g_test_add_func ("/cli/info/json-vocab-complete", test_json_vocab_complete);
   g_test_add_func ("/cli/info/text-summarises", test_text_summarises);
   g_test_add_func ("/cli/info/split-and-types", test_split_and_types);
+  g_test_add_func ("/cli/info/control-characters", test_control_characters);
   g_test_add_func ("/cli/info/bad-input", test_bad_input);
 
   return g_test_run ();

@@ -3,7 +3,7 @@
  * make-test-model.c: command-line front of test-model-maker for the parity tests and
  * benchmarks/: `make-test-model OUT.gguf [--arch A] [--vocab VOCAB.gguf] [--type T]
  * [--embd-type T] [--dim N] [--layers N] [--heads N] [--kv-heads N] [--ff N] [--n-vocab N]
- * [--ctx N] [--tied] [--bias] [--rope-freqs] [--rope-base F] [--seed N]`. Not installed.
+ * [--ctx N] [--tied] [--bias] [--rope-freqs] [--rope-base F] [--rope-scaling TYPE] [--seed N]`. Not installed.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,7 +17,7 @@ usage (void)
   fprintf (stderr, "usage: make-test-model OUT.gguf [--arch A] [--vocab FILE] [--type T] "
                    "[--embd-type T] [--dim N] [--layers N] [--heads N] [--kv-heads N] [--ff N] "
                    "[--n-vocab N] [--ctx N] [--tied] [--bias] [--rope-freqs] [--rope-base F] "
-                   "[--seed N]\n");
+                   "[--rope-scaling TYPE] [--seed N]\n");
   return 2;
 }
 
@@ -74,6 +74,8 @@ main (int    argc,
         spec.n_vocab = atoi (argv[++i]);
       else if (strcmp (a, "--ctx") == 0)
         spec.n_ctx = atoi (argv[++i]);
+      else if (strcmp (a, "--rope-scaling") == 0)
+        spec.rope_scaling = argv[++i];
       else if (strcmp (a, "--rope-base") == 0)
         spec.rope_base = (float) atof (argv[++i]);
       else if (strcmp (a, "--seed") == 0)

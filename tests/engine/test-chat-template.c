@@ -5,6 +5,7 @@
  * fallback for absent or unknown templates, and the stop tokens.
  */
 #include <glib.h>
+#include <glib/gstdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -258,6 +259,51 @@ test_inst (void)
   sm_tokenizer_free (tok);
 }
 
+/* A Mistral model without a template: general.name picks the Mistral form over Llama 2. */
+static void
+test_mistral_by_name (void)
+{
+  const char *shared = g_getenv ("SMELT_SHARED_DIR");
+  g_autofree char *in = NULL, *dir = NULL, *out = NULL;
+  sm_gguf *g = NULL;
+  sm_gguf_writer *w;
+  sm_tokenizer *tok = NULL;
+  sm_chat_template *t = NULL;
+  sm_error err = { 0 };
+
+  if (!shared || !g_file_test ((in = g_build_filename (shared, "fixtures", "vocab",
+                                                       "ggml-vocab-llama-spm.gguf", NULL)),
+                               G_FILE_TEST_EXISTS))
+    {
+      g_test_skip ("fixture vocabularies not found (SMELT_SHARED_DIR)");
+      return;
+    }
+  dir = g_dir_make_tmp ("smelt-test-chat-XXXXXX", NULL);
+  out = g_build_filename (dir, "mistral.gguf", NULL);
+  g_assert_cmpint (sm_gguf_open (in, &g, &err), ==, SM_OK);
+  w = sm_gguf_writer_new ();
+  for (int64_t i = 0; i < sm_gguf_get_n_kv (g); i++)
+    sm_gguf_writer_copy_kv (w, g, i);
+  sm_gguf_writer_set_str (w, "general.name", "Mistral-7B-Instruct-v0.1");
+  sm_gguf_writer_remove_key (w, "tokenizer.chat_template");
+  g_assert_cmpint (sm_gguf_writer_begin (w, out, &err), ==, SM_OK);
+  g_assert_cmpint (sm_gguf_writer_finish (w, &err), ==, SM_OK);
+  sm_gguf_writer_free (w);
+  sm_gguf_free (g);
+
+  g_assert_cmpint (sm_gguf_open (out, &g, &err), ==, SM_OK);
+  g_assert_cmpint (sm_tokenizer_load (g, &tok, &err), ==, SM_OK);
+  g_assert_cmpint (sm_chat_template_load (g, tok, &t, &err), ==, SM_OK);
+  sm_gguf_free (g);
+  g_assert_true (sm_chat_template_is_fallback (t));
+  g_assert_cmpint (sm_chat_template_get_format (t), ==, SM_CHAT_FORMAT_MISTRAL);
+  check_render (t, multi, 3, true, "<s>[INST] What is 2+2? [/INST]4</s>[INST] And 3+3? [/INST]");
+  sm_chat_template_free (t);
+  sm_tokenizer_free (tok);
+  g_unlink (out);
+  g_rmdir (dir);
+}
+
 static void
 test_phi3 (void)
 {
@@ -317,6 +363,7 @@ main (int argc, char **argv)
   g_test_add_func ("/chat-template/llama3", test_llama3);
   g_test_add_func ("/chat-template/chatml", test_chatml);
   g_test_add_func ("/chat-template/llama2-mistral", test_inst);
+  g_test_add_func ("/chat-template/mistral-by-name", test_mistral_by_name);
   g_test_add_func ("/chat-template/phi3", test_phi3);
   g_test_add_func ("/chat-template/fallback-and-errors", test_errors);
   return g_test_run ();

@@ -16,6 +16,7 @@
 #include <math.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "sm-gguf.h"
@@ -834,6 +835,42 @@ test_split_by_size (TmpDir       *tmp,
   }
 }
 
+/* A custom alignment is carried by every part; parts that disagree are refused. */
+static void
+test_split_alignment (TmpDir       *tmp,
+                      gconstpointer data)
+{
+  g_autofree char *path = g_build_filename (tmp->dir, "a.gguf", NULL);
+  g_autofree char *p1 = g_build_filename (tmp->dir, "a-00001-of-00003.gguf", NULL);
+  g_autofree char *p2 = g_build_filename (tmp->dir, "a-00002-of-00003.gguf", NULL);
+  g_autofree char *other = g_build_filename (tmp->dir, "b.gguf", NULL);
+  g_autofree char *o2 = g_build_filename (tmp->dir, "b-00002-of-00003.gguf", NULL);
+  g_autofree char *bytes = NULL;
+  gsize len;
+  uint32_t n_out;
+  g_autoptr(GPtrArray) datas = write_round_trip (path, 256, 0, 3, &n_out);
+  sm_gguf *g = open_ok (p1), *part = NULL;
+  sm_error err = { 0 };
+
+  g_assert_cmpuint (sm_gguf_get_alignment (g), ==, 256);
+  for (uint32_t k = 0; k < 3; k++)
+    g_assert_cmpuint (sm_gguf_get_split_data_offset (g, k) % 256, ==, 0);
+  check_round_trip_tensors (g, datas);
+  check_consistent (g, TRUE);
+  sm_gguf_free (g);
+  g_assert_true (g_file_get_contents (p2, &bytes, &len, NULL));
+  g_assert_cmpint (sm_gguf_open_memory (bytes, len, &part, &err), ==, SM_OK);
+  g_assert_cmpuint (sm_gguf_get_alignment (part), ==, 256);
+  sm_gguf_free (part);
+
+  /* part 2 of the same model written with the default alignment */
+  g_ptr_array_unref (write_round_trip (other, 32, 0, 3, &n_out));
+  g_assert_cmpint (g_rename (o2, p2), ==, 0);
+  g_assert_cmpint (sm_gguf_open (p1, &g, &err), ==, SM_ERR_FORMAT);
+  g_assert_nonnull (strstr (err.msg, "a-00002-of-00003.gguf: alignment 32 differs from part 1 "
+                                     "(256)"));
+}
+
 static void
 write_file (const char *path,
             const void *data,
@@ -1522,6 +1559,32 @@ test_open_reads_no_data (TmpDir       *tmp,
   sm_gguf_free (g);
 }
 
+/* Files that are not GGUF images at all: each refused at once, naming the path. */
+static void
+test_open_not_a_file (TmpDir       *tmp,
+                      gconstpointer data)
+{
+  g_autofree char *fifo = g_build_filename (tmp->dir, "fifo.gguf", NULL);
+  g_autofree char *empty = g_build_filename (tmp->dir, "empty.gguf", NULL);
+  g_autofree char *missing = g_build_filename (tmp->dir, "missing.gguf", NULL);
+  sm_gguf *g = NULL;
+  sm_error err = { 0 };
+
+  g_assert_cmpint (sm_gguf_open (tmp->dir, &g, &err), ==, SM_ERR_IO);
+  g_assert_nonnull (strstr (err.msg, "not a regular file"));
+  /* a FIFO without a writer would block a plain open() forever */
+  g_assert_cmpint (mkfifo (fifo, 0600), ==, 0);
+  g_assert_cmpint (sm_gguf_open (fifo, &g, &err), ==, SM_ERR_IO);
+  g_assert_true (g_str_has_prefix (err.msg, fifo));
+  g_assert_nonnull (strstr (err.msg, "not a regular file"));
+  g_assert_true (g_file_set_contents (empty, "", 0, NULL));
+  g_assert_cmpint (sm_gguf_open (empty, &g, &err), ==, SM_ERR_FORMAT);
+  g_assert_nonnull (strstr (err.msg, "empty.gguf: file is empty"));
+  g_assert_cmpint (sm_gguf_open (missing, &g, &err), ==, SM_ERR_NOT_FOUND);
+  g_assert_nonnull (strstr (err.msg, "missing.gguf: No such file or directory"));
+  g_assert_null (g);
+}
+
 /* ---- writer failures ---- */
 
 static void
@@ -1648,6 +1711,8 @@ main (int    argc,
   g_test_add ("/gguf/split/round-trip", TmpDir, NULL, tmp_setup, test_split_round_trip,
               tmp_teardown);
   g_test_add ("/gguf/split/by-size", TmpDir, NULL, tmp_setup, test_split_by_size, tmp_teardown);
+  g_test_add ("/gguf/split/alignment", TmpDir, NULL, tmp_setup, test_split_alignment,
+              tmp_teardown);
   g_test_add ("/gguf/split/errors", TmpDir, NULL, tmp_setup, test_split_errors, tmp_teardown);
   for (gsize i = 0; i < G_N_ELEMENTS (hostile); i++)
     {
@@ -1658,6 +1723,8 @@ main (int    argc,
   g_test_add ("/gguf/hostile/every-truncation", TmpDir, NULL, tmp_setup, test_truncations,
               tmp_teardown);
   g_test_add ("/gguf/hostile/byte-flips", TmpDir, NULL, tmp_setup, test_bit_flips, tmp_teardown);
+  g_test_add ("/gguf/open-not-a-file", TmpDir, NULL, tmp_setup, test_open_not_a_file,
+              tmp_teardown);
   g_test_add ("/gguf/open-reads-no-data", TmpDir, NULL, tmp_setup, test_open_reads_no_data,
               tmp_teardown);
 

@@ -273,6 +273,13 @@ sm_test_model_write (const sm_test_model_spec *spec,
   sm_gguf_writer_set_f32 (w, key, 1e-5f);
   snprintf (key, sizeof key, "%s.rope.freq_base", spec->arch);
   sm_gguf_writer_set_f32 (w, key, spec->rope_base > 0 ? spec->rope_base : 10000.0f);
+  if (spec->rope_scaling != NULL)
+    {
+      snprintf (key, sizeof key, "%s.rope.scaling.type", spec->arch);
+      sm_gguf_writer_set_str (w, key, spec->rope_scaling);
+      snprintf (key, sizeof key, "%s.rope.scaling.factor", spec->arch);
+      sm_gguf_writer_set_f32 (w, key, 2.0f);
+    }
 
   if ((st = write_vocab (w, spec, &n_vocab, err)) != SM_OK)
     goto out;
@@ -324,6 +331,8 @@ sm_test_model_write (const sm_test_model_spec *spec,
                                            err)) != SM_OK)
         goto out;
     }
+  if (spec->split_bytes > 0)
+    sm_gguf_writer_set_split (w, spec->split_bytes, 0);
   if ((st = sm_gguf_writer_begin (w, path, err)) != SM_OK)
     goto out;
   for (int i = 0; i < n_plans; i++)

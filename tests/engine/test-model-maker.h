@@ -31,9 +31,12 @@ typedef struct
   bool        qkv_bias;      /* write attn_q/k/v.bias (always for qwen2) */
   bool        rope_freqs;    /* write rope_freqs.weight (llama3 scaling) */
   float       rope_base;     /* 0: 10000 */
+  const char *rope_scaling;  /* {arch}.rope.scaling.type to write (factor 2); NULL: none */
   uint64_t    seed;
   const char *drop_tensor;   /* omit this tensor (error tests); NULL */
   const char *bad_shape;     /* write this tensor with its last dimension halved; NULL */
+  uint64_t    split_bytes;   /* > 0: split into parts of at most this many tensor bytes
+                                (gguf-split naming, path is then the prefix + ".gguf") */
 } sm_test_model_spec;
 
 /* A small llama: d 256, 2 layers, 4 heads / 2 KV heads, FFN 512, F32, made-up vocab of 512. */

@@ -373,6 +373,51 @@ test_rope_freqs (void)
   g_unlink (scaled);
 }
 
+/* A model split in parts (gguf-split naming) loads through its first part and gives the same
+ * logits as the single file. */
+static void
+test_split (void)
+{
+  sm_test_model_spec spec = sm_test_model_default_spec ();
+  g_autofree char *single = write_model (&spec, "single.gguf");
+  g_autofree char *prefix = g_build_filename (tmp_dir, "split.gguf", NULL);
+  g_autofree char *first = NULL;
+  g_autoptr(GPtrArray) parts = g_ptr_array_new_with_free_func (g_free);
+  g_autofree float *a = NULL, *b = NULL;
+  sm_error err = { 0 };
+  int32_t na, nb;
+
+  spec.split_bytes = 2 * 1024 * 1024; /* about 5.5 MB of tensors in all */
+  if (sm_test_model_write (&spec, prefix, &err) != SM_OK)
+    g_error ("split: %s", err.msg);
+  {
+    g_autoptr(GDir) d = g_dir_open (tmp_dir, 0, NULL);
+    const char *name;
+    while ((name = g_dir_read_name (d)) != NULL)
+      if (g_str_has_prefix (name, "split-"))
+        {
+          g_ptr_array_add (parts, g_build_filename (tmp_dir, name, NULL));
+          if (g_str_has_prefix (name, "split-00001-of-"))
+            first = g_build_filename (tmp_dir, name, NULL);
+        }
+  }
+  g_assert_nonnull (first);
+  g_assert_cmpuint (parts->len, >=, 2);
+  {
+    sm_model *m = open_model (first);
+    g_assert_cmpuint (sm_gguf_get_n_splits (sm_model_get_gguf (m)), ==, parts->len);
+    sm_model_free (m);
+  }
+  a = logits_of (single, &na);
+  b = logits_of (first, &nb);
+  g_assert_cmpint (na, ==, nb);
+  for (int32_t i = 0; i < na; i++)
+    g_assert_cmpfloat (a[i], ==, b[i]);
+  for (guint i = 0; i < parts->len; i++)
+    g_unlink (g_ptr_array_index (parts, i));
+  g_unlink (single);
+}
+
 /* ---- Bad input ---- */
 
 static void
@@ -413,6 +458,13 @@ test_bad_models (void)
   spec.arch = "qwen2";
   spec.drop_tensor = "blk.0.attn_v.bias";
   expect_open_error (&spec, SM_ERR_NOT_FOUND, "blk.0.attn_v.bias");
+  spec.drop_tensor = NULL;
+  spec.arch = "llama";
+  spec.rope_scaling = "yarn";
+  expect_open_error (&spec, SM_ERR_UNSUPPORTED, "'yarn'");
+  spec.rope_scaling = "llama3"; /* without rope_freqs.weight */
+  expect_open_error (&spec, SM_ERR_NOT_FOUND, "rope_freqs.weight");
+  spec.rope_scaling = NULL;
 
   g_assert_cmpint (sm_model_open ("/nonexistent/model.gguf", NULL, &m, &err), !=, SM_OK);
   g_assert_null (m);
@@ -560,6 +612,7 @@ main (int    argc,
       g_test_add_data_func (name, &cases[i], test_types);
     }
   g_test_add_func ("/model/rope-freqs", test_rope_freqs);
+  g_test_add_func ("/model/split", test_split);
   g_test_add_func ("/model/bad-models", test_bad_models);
   g_test_add_func ("/model/load-cancel", test_load_cancel);
   g_test_add_func ("/model/bad-requests", test_bad_requests);

@@ -384,7 +384,8 @@ test_golden_decode (void)
     g_assert_cmpfloat (y[16], ==, -254.0f);
     g_assert_cmpfloat (y[1], ==, 2.0f);
   }
-  { /* IQ4_XS: d = 1; sub-block 3 scale = low nibble of scales_l[1] >> 4 ... = (9 | 2 << 4) - 32 = 9. */
+  { /* IQ4_XS: d = 1; sub-block 3: low bits = high nibble of scales_l[1] = 9, high bits = bits
+     * 6-7 of scales_h = 2: (9 | 2 << 4) - 32 = 9. */
     sm_block_iq4_xs b;
     memset (&b, 0, sizeof b);
     b.d = 0x3c00;
@@ -471,6 +472,107 @@ test_golden_encode (void)
       s += b.qs[j];
     g_assert_cmpint (b.bsums[0], ==, s);
   }
+}
+
+/* Regression guard for bit-compatibility with llama.cpp: FNV-1a hashes of the rows made from a
+ * fixed input, without and with importance weights. When these tables were written, the bytes
+ * were compared with ggml's own quantize_<type>() (ggml d99724f) on the same input and were
+ * identical. The input is built with integer and double arithmetic only, so it is the same on
+ * every platform. */
+static guint64
+fnv1a (const guint8 *p, gsize n)
+{
+  guint64 h = 1469598103934665603ULL;
+  for (gsize i = 0; i < n; i++)
+    {
+      h ^= p[i];
+      h *= 1099511628211ULL;
+    }
+  return h;
+}
+
+static void
+test_golden_llama_bytes (void)
+{
+  static const struct { sm_type t; guint64 plain, weighted; } expect[] = {
+    { SM_TYPE_Q8_0, 0xc5a2d21f5c3fa3edull, 0xc5a2d21f5c3fa3edull },
+    { SM_TYPE_Q4_0, 0x787dabf414899405ull, 0xef325bdf9a91a16full },
+    { SM_TYPE_Q4_1, 0xfa82b884104f17e5ull, 0x2ac581871a4e471eull },
+    { SM_TYPE_Q5_0, 0xd801db8ac6813cd4ull, 0x2c76eddb86207fbeull },
+    { SM_TYPE_Q5_1, 0xf4e80e0d2e5d72efull, 0xbfc87626412e757cull },
+    { SM_TYPE_Q2_K, 0x269f7d8213b8cf2full, 0x1e4cafcdf4638fd9ull },
+    { SM_TYPE_Q3_K, 0xcabca5e0a50b7631ull, 0x9be672da276054c2ull },
+    { SM_TYPE_Q4_K, 0x7f0314b5e17df411ull, 0x85b32ed9f4e704acull },
+    { SM_TYPE_Q5_K, 0x030f449bb8399442ull, 0x4715745b5ac03f25ull },
+    { SM_TYPE_Q6_K, 0x2eb0bec40bf0b9ecull, 0x2bae0f4dfb300d4full },
+    { SM_TYPE_IQ4_NL, 0xa8e46d63a9ef3b43ull, 0x8afdf8c8164a87bdull },
+    { SM_TYPE_IQ4_XS, 0xf152456971a08eeaull, 0x74a62555e1f38f99ull },
+  };
+  enum { N = 1024 };
+  float x[N], w[N];
+  guint8 q[N * 2];
+  guint64 st = 2024;
+
+  /* Irwin-Hall approximation of a normal (sum of 4 uniforms), with a spike every 61. */
+  for (int i = 0; i < N; i++)
+    {
+      double g = -2.0;
+      for (int k = 0; k < 4; k++)
+        {
+          st = st * 6364136223846793005ULL + 1442695040888963407ULL;
+          g += (double) (st >> 11) * (1.0 / 9007199254740992.0);
+        }
+      x[i] = (float) ((i % 61 == 7 ? 9 : 1) * g * 0.75);
+    }
+  for (int i = 0; i < N; i++)
+    {
+      double u[2];
+      for (int k = 0; k < 2; k++)
+        {
+          st = st * 6364136223846793005ULL + 1442695040888963407ULL;
+          u[k] = (double) (st >> 11) * (1.0 / 9007199254740992.0);
+        }
+      w[i] = (float) (u[0] * u[1] * 4.0);
+    }
+
+  for (gsize i = 0; i < G_N_ELEMENTS (expect); i++)
+    {
+      gsize sz = sm_quantize_row (expect[i].t, x, q, N, NULL);
+      g_assert_cmpuint (sz, ==, sm_type_row_size (expect[i].t, N));
+      if (fnv1a (q, sz) != expect[i].plain)
+        g_test_fail_printf ("%s: bytes differ from llama.cpp's reference quantizer",
+                            sm_type_get_traits (expect[i].t)->name);
+      sz = sm_quantize_row (expect[i].t, x, q, N, w);
+      if (fnv1a (q, sz) != expect[i].weighted)
+        g_test_fail_printf ("%s: bytes differ from llama.cpp's imatrix quantizer",
+                            sm_type_get_traits (expect[i].t)->name);
+    }
+}
+
+/* Rows with NaN or infinite values (a damaged tensor) are quantized without crashing or
+ * undefined behaviour (the sanitizer build checks the latter); finite blocks stay finite. */
+static void
+test_nonfinite (void)
+{
+  const int64_t n = 512;
+  g_autofree float *x = g_new (float, n);
+  g_autofree float *y = g_new (float, n);
+  g_autofree guint8 *q = g_malloc (sm_type_row_size (SM_TYPE_F32, n));
+
+  for (gsize i = 0; i < G_N_ELEMENTS (formats); i++)
+    {
+      const sm_type t = formats[i].type;
+      fill (x, n, DATA_NORMAL, 3);
+      x[3] = NAN;
+      x[40] = INFINITY;
+      x[77] = -INFINITY;
+      g_assert_cmpuint (sm_quantize_row (t, x, q, n, NULL), ==, sm_type_row_size (t, n));
+      g_assert_true (sm_dequantize_row (t, q, y, n));
+      /* The last 256 elements hold no bad value: they must decode to numbers. */
+      for (int64_t k = 256; k < n; k++)
+        g_assert_true (isfinite (y[k]));
+      g_assert_cmpuint (sm_quantize_row (t, x, q, n, x + 0), ==, sm_type_row_size (t, n));
+    }
 }
 
 /* ---- API edges ---- */
@@ -586,7 +688,8 @@ random_grid_row (sm_type t, guint8 *q, int64_t n, rng *r)
         {
           /* The f16 scale lives in the top nibbles of the 4 uint16 scale words (bytes 48..55). */
           for (int k = 0; k < 4; k++)
-            blk[48 + 2 * k + 1] = (guint8) ((blk[48 + 2 * k + 1] & 0x0f) | (((d >> (4 * k)) & 0xf) << 4));
+            blk[48 + 2 * k + 1]
+              = (guint8) ((blk[48 + 2 * k + 1] & 0x0f) | (((d >> (4 * k)) & 0xf) << 4));
         }
       else
         {
@@ -696,7 +799,8 @@ test_dot (gconstpointer data)
             }
         if (fabs (vr - exact) > tol_exact || fabs (vv - vr) > tol)
           {
-            g_test_fail_printf ("%s dot (%s), %s data, n=%" G_GINT64_FORMAT ": ref %.9g variant %.9g "
+            g_test_fail_printf ("%s dot (%s), %s data, n=%" G_GINT64_FORMAT
+                                ": ref %.9g variant %.9g "
                                 "decoded %.9g (tolerance %.3g)", sm_type_get_traits (t)->name,
                                 sm_cpu_variant_name (kc->variant), data_names[k], n, vr, vv, exact,
                                 tol);
@@ -714,7 +818,9 @@ main (int argc, char **argv)
   g_test_add_func ("/quant/bf16/known", test_bf16_known);
   g_test_add_func ("/quant/golden/decode", test_golden_decode);
   g_test_add_func ("/quant/golden/encode", test_golden_encode);
+  g_test_add_func ("/quant/golden/llama-bytes", test_golden_llama_bytes);
   g_test_add_func ("/quant/api", test_api);
+  g_test_add_func ("/quant/nonfinite", test_nonfinite);
   g_test_add_func ("/quant/dispatch", test_dispatch);
 
   for (gsize i = 0; i < G_N_ELEMENTS (formats); i++)

@@ -162,6 +162,37 @@ test_history_and_dropping (void)
   sm_session_free (s);
 }
 
+static bool
+abort_now (void *user_data)
+{
+  int *calls = user_data;
+  (*calls)++;
+  return false;
+}
+
+/* The abort callback cancels an evaluation; the session stays usable. */
+static void
+test_abort (void)
+{
+  sm_session *s = new_session (128, 0.0f, 0, 8);
+  sm_error err = { 0 };
+  int calls = 0;
+
+  sm_session_set_abort (s, abort_now, &calls);
+  g_assert_cmpint (sm_session_add_message (s, SM_ROLE_USER, "Hello", &err), ==, SM_OK);
+  g_assert_cmpint (sm_session_generate (s, false, NULL, NULL, NULL, &err), ==,
+                   SM_ERR_CANCELLED);
+  g_assert_cmpint (calls, ==, 1);
+  g_assert_cmpuint (sm_session_get_n_messages (s), ==, 1);
+  sm_session_set_abort (s, NULL, NULL);
+  g_assert_cmpint (sm_session_generate (s, false, NULL, NULL, NULL, &err), ==, SM_OK);
+  g_assert_cmpuint (sm_session_get_n_messages (s), ==, 2);
+  sm_session_pop_message (s);
+  g_assert_cmpuint (sm_session_get_n_messages (s), ==, 1);
+  g_assert_cmpint (sm_session_get_message_role (s, 0), ==, SM_ROLE_USER);
+  sm_session_free (s);
+}
+
 static void
 test_errors (void)
 {
@@ -212,6 +243,7 @@ main (int    argc,
   g_test_add_func ("/session/seed", test_seed_reproducible);
   g_test_add_func ("/session/stop", test_stop_callback);
   g_test_add_func ("/session/history-dropping", test_history_and_dropping);
+  g_test_add_func ("/session/abort", test_abort);
   g_test_add_func ("/session/errors", test_errors);
   status = g_test_run ();
   sm_model_free (model);

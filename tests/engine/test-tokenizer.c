@@ -6,10 +6,11 @@
  *
  * The expected ids were computed once with llama.cpp (npm node-llama-cpp 3.22.1, prebuilt CPU
  * build, model.tokenize(text, parse_special) = llama_tokenize with add_special false) on the
- * fixture vocabularies in $SMELT_SHARED_DIR/fixtures/vocab and pasted here; tests/parity runs
- * the full comparison live.
+ * fixture vocabularies in $SMELT_SHARED_DIR/fixtures/vocab (and on the GPT-2 one rewritten with
+ * other tokenizer.ggml.pre values) and pasted here; tests/parity runs the full comparison live.
  */
 #include <glib.h>
+#include <glib/gstdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -252,6 +253,77 @@ test_gpt2_ids (void)
   sm_tokenizer_free (tok);
 }
 
+/* The GPT-2 vocabulary rewritten (with our GGUF writer) under other pre-tokenizer names. */
+static sm_tokenizer *
+gpt2_with_pre (const char *pre)
+{
+  const char *shared = g_getenv ("SMELT_SHARED_DIR");
+  g_autofree char *in = NULL;
+  g_autofree char *dir = NULL;
+  g_autofree char *out = NULL;
+  sm_gguf *g = NULL, *g2 = NULL;
+  sm_gguf_writer *w;
+  sm_tokenizer *tok = NULL;
+  sm_error err = { 0 };
+
+  if (!shared)
+    return NULL;
+  in = g_build_filename (shared, "fixtures", "vocab", "ggml-vocab-gpt-2.gguf", NULL);
+  if (!g_file_test (in, G_FILE_TEST_EXISTS))
+    return NULL;
+  dir = g_dir_make_tmp ("smelt-test-tok-XXXXXX", NULL);
+  g_assert_nonnull (dir);
+  out = g_build_filename (dir, "vocab.gguf", NULL);
+  g_assert_cmpint (sm_gguf_open (in, &g, &err), ==, SM_OK);
+  w = sm_gguf_writer_new ();
+  for (int64_t i = 0; i < sm_gguf_get_n_kv (g); i++)
+    sm_gguf_writer_copy_kv (w, g, i);
+  if (pre)
+    sm_gguf_writer_set_str (w, "tokenizer.ggml.pre", pre);
+  else
+    sm_gguf_writer_remove_key (w, "tokenizer.ggml.pre");
+  g_assert_cmpint (sm_gguf_writer_begin (w, out, &err), ==, SM_OK);
+  g_assert_cmpint (sm_gguf_writer_finish (w, &err), ==, SM_OK);
+  sm_gguf_writer_free (w);
+  sm_gguf_free (g);
+  g_assert_cmpint (sm_gguf_open (out, &g2, &err), ==, SM_OK);
+  g_assert_cmpint (sm_tokenizer_load (g2, &tok, &err), ==, SM_OK);
+  sm_gguf_free (g2);
+  g_unlink (out);
+  g_rmdir (dir);
+  return tok;
+}
+
+static void
+test_other_pre (void)
+{
+  static const char *text = "Hello 12345 world!!! $$ `x` ok";
+  sm_tokenizer *tok;
+
+  /* default: punctuation runs, gpt-2 regex, number runs, then ASCII digit triples. */
+  tok = gpt2_with_pre ("default");
+  SKIP_IF_NULL (tok);
+  g_assert_cmpstr (sm_tokenizer_get_pre (tok), ==, "default");
+  CHECK (tok, text, false, false, 15496, 220, 10163, 2231, 995, 10185, 220, 13702, 4600, 87, 63,
+         12876);
+  sm_tokenizer_free (tok);
+  /* No pre key at all: the same default. */
+  tok = gpt2_with_pre (NULL);
+  CHECK (tok, text, false, false, 15496, 220, 10163, 2231, 995, 10185, 220, 13702, 4600, 87, 63,
+         12876);
+  sm_tokenizer_free (tok);
+  /* starcoder: every digit alone. */
+  tok = gpt2_with_pre ("starcoder");
+  CHECK (tok, text, false, false, 15496, 220, 16, 17, 18, 19, 20, 995, 10185, 32382, 4600, 87, 63,
+         12876);
+  sm_tokenizer_free (tok);
+  /* falcon: like default but ` joins the punctuation runs and no number-run pass. */
+  tok = gpt2_with_pre ("falcon");
+  CHECK (tok, text, false, false, 15496, 220, 10163, 2231, 995, 10185, 220, 13702, 220, 63, 87, 63,
+         12876);
+  sm_tokenizer_free (tok);
+}
+
 /* ---- small in-memory vocabularies ---- */
 
 static sm_tokenizer *
@@ -488,6 +560,67 @@ test_streaming (void)
   sm_tokenizer_free (bpe);
 }
 
+/* Random text: tokenizing never fails and stays in range; valid UTF-8 comes back unchanged from
+ * the detokenizer (SPM: after its one prefix space). */
+static void
+test_random_text (void)
+{
+  static const char *pool[] = {
+    "a", "Z", " ", "  ", "\n", "\r\n", "\t", "'s", "1", "42", ".", "!?", "$", "<", ">", "|", "`",
+    "\xe4\xbd\xa0", "\xe5\xa5\xbd", "\xc3\xa9", "e\xcc\x81", "\xf0\x9f\xa6\x99", "\xe2\x80\x8d",
+    "\xc2\xa0", "\xe3\x80\x80", "<s>", "</s>", "<|im_start|>", "<|eot_id|>", "<unk>", "[INST]",
+  };
+  const char *names[] = { "llama-spm", "llama-bpe", "qwen2" };
+  GRand *rand = g_rand_new_with_seed (42);
+
+  for (size_t v = 0; v < G_N_ELEMENTS (names); v++)
+    {
+      sm_tokenizer *tok = load_vocab (names[v]);
+      bool spm;
+
+      SKIP_IF_NULL (tok);
+      spm = sm_tokenizer_get_type (tok) == SM_VOCAB_SPM;
+      for (int round = 0; round < 150; round++)
+        {
+          g_autoptr(GString) text = g_string_new (NULL);
+          char raw[48];
+          int n = g_rand_int_range (rand, 0, 16);
+          sm_token *ids = NULL;
+          size_t n_ids = 0, len = 0;
+          sm_error err = { 0 };
+          char *back;
+
+          for (int k = 0; k < n; k++)
+            g_string_append (text, pool[g_rand_int_range (rand, 0, G_N_ELEMENTS (pool))]);
+          g_assert_cmpint (sm_tokenizer_tokenize (tok, text->str, text->len, false, false, &ids,
+                                                  &n_ids, &err), ==, SM_OK);
+          for (size_t i = 0; i < n_ids; i++)
+            g_assert_cmpuint ((uint32_t) ids[i], <, sm_tokenizer_n_tokens (tok));
+          back = sm_tokenizer_detokenize (tok, ids, n_ids, false, &len);
+          if (spm && text->len > 0)
+            {
+              g_assert_cmpuint (len, ==, text->len + 1);
+              g_assert_cmpmem (back + 1, len - 1, text->str, text->len);
+            }
+          else
+            g_assert_cmpmem (back, len, text->str, text->len);
+          free (back);
+          free (ids);
+
+          /* Arbitrary bytes, specials parsed: only success and ranges are checked. */
+          for (size_t i = 0; i < sizeof raw; i++)
+            raw[i] = (char) g_rand_int_range (rand, 0, 256);
+          g_assert_cmpint (sm_tokenizer_tokenize (tok, raw, (size_t) g_rand_int_range (rand, 0, 48),
+                                                  true, true, &ids, &n_ids, &err), ==, SM_OK);
+          for (size_t i = 0; i < n_ids; i++)
+            g_assert_cmpuint ((uint32_t) ids[i], <, sm_tokenizer_n_tokens (tok));
+          free (ids);
+        }
+      sm_tokenizer_free (tok);
+    }
+  g_rand_free (rand);
+}
+
 static void
 test_load_errors (void)
 {
@@ -528,10 +661,12 @@ main (int argc, char **argv)
   g_test_add_func ("/tokenizer/llama3-ids", test_llama3_ids);
   g_test_add_func ("/tokenizer/qwen2-ids", test_qwen2_ids);
   g_test_add_func ("/tokenizer/gpt2-ids", test_gpt2_ids);
+  g_test_add_func ("/tokenizer/other-pre-tokenizers", test_other_pre);
   g_test_add_func ("/tokenizer/spm-rules", test_spm_rules);
   g_test_add_func ("/tokenizer/bpe-rules", test_bpe_rules);
   g_test_add_func ("/tokenizer/bad-input", test_bad_input);
   g_test_add_func ("/tokenizer/detokenize", test_detokenize);
+  g_test_add_func ("/tokenizer/random-text", test_random_text);
   g_test_add_func ("/tokenizer/streaming", test_streaming);
   g_test_add_func ("/tokenizer/model-file", test_load_errors);
   return g_test_run ();

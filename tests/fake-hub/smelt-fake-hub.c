@@ -26,6 +26,7 @@ typedef struct
   char   *sha256; /* hex */
   char   *git_sha1;
   gboolean lfs;
+  guint64 announced; /* 0 = the real size */
 } FakeFile;
 
 typedef struct
@@ -49,6 +50,21 @@ typedef struct
   guint             count;
 } Fault;
 
+typedef struct
+{
+  char  *path_part;   /* (nullable) */
+  guint  status;
+  char  *retry_after; /* (nullable) */
+  char  *ratelimit;   /* (nullable) */
+  guint  count;
+} StatusFault;
+
+static void status_fault_free (StatusFault *f);
+static void send_error (SoupServerMessage *msg,
+                        guint              status,
+                        const char        *code,
+                        const char        *message);
+
 struct _SmeltFakeHub
 {
   SoupServer *server;
@@ -56,10 +72,14 @@ struct _SmeltFakeHub
   GHashTable *repos;  /* id -> FakeRepo */
   GPtrArray  *order;  /* FakeRepo, insertion order */
   GPtrArray  *faults; /* Fault */
+  GPtrArray  *status_faults; /* StatusFault */
   GHashTable *served; /* path -> guint64 * (bytes served per file path) */
   GPtrArray  *streams;
   char       *token;
   char       *cdn_host;
+  GHashTable *aliases; /* old id -> new id */
+  char       *last_user_agent;
+  guint       requests;
   guint       cdn_auth_requests;
   guint       page_size;
   guint64     bytes_served;
@@ -104,9 +124,11 @@ smelt_fake_hub_new (void)
   hub->repos = g_hash_table_new (g_str_hash, g_str_equal);
   hub->order = g_ptr_array_new_with_free_func ((GDestroyNotify) fake_repo_free);
   hub->faults = g_ptr_array_new_with_free_func ((GDestroyNotify) fault_free);
+  hub->status_faults = g_ptr_array_new_with_free_func ((GDestroyNotify) status_fault_free);
   hub->served = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   hub->streams = g_ptr_array_new ();
   hub->page_size = 1000;
+  hub->aliases = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   g_mutex_init (&hub->lock);
   return hub;
 }
@@ -129,9 +151,12 @@ smelt_fake_hub_free (SmeltFakeHub *hub)
   g_hash_table_unref (hub->repos);
   g_ptr_array_unref (hub->order);
   g_ptr_array_unref (hub->faults);
+  g_ptr_array_unref (hub->status_faults);
   g_hash_table_unref (hub->served);
   g_free (hub->token);
   g_free (hub->cdn_host);
+  g_hash_table_unref (hub->aliases);
+  g_free (hub->last_user_agent);
   g_mutex_clear (&hub->lock);
   g_free (hub);
 }
@@ -263,6 +288,38 @@ smelt_fake_hub_set_token (SmeltFakeHub *hub,
 }
 
 void
+smelt_fake_hub_set_announced_size (SmeltFakeHub *hub,
+                                   const char   *repo_id,
+                                   const char   *path,
+                                   guint64       size)
+{
+  FakeFile *file = find_file (get_repo (hub, repo_id), path);
+
+  if (file != NULL)
+    file->announced = size;
+}
+
+void
+smelt_fake_hub_add_alias (SmeltFakeHub *hub,
+                          const char   *old_id,
+                          const char   *new_id)
+{
+  g_hash_table_replace (hub->aliases, g_strdup (old_id), g_strdup (new_id));
+}
+
+guint
+smelt_fake_hub_get_requests (SmeltFakeHub *hub)
+{
+  return hub->requests;
+}
+
+const char *
+smelt_fake_hub_get_last_user_agent (SmeltFakeHub *hub)
+{
+  return hub->last_user_agent;
+}
+
+void
 smelt_fake_hub_set_cdn_host (SmeltFakeHub *hub,
                              const char   *host)
 {
@@ -303,6 +360,61 @@ void
 smelt_fake_hub_clear_faults (SmeltFakeHub *hub)
 {
   g_ptr_array_set_size (hub->faults, 0);
+  g_ptr_array_set_size (hub->status_faults, 0);
+}
+
+static void
+status_fault_free (StatusFault *f)
+{
+  g_free (f->path_part);
+  g_free (f->retry_after);
+  g_free (f->ratelimit);
+  g_free (f);
+}
+
+void
+smelt_fake_hub_add_status_fault (SmeltFakeHub *hub,
+                                 const char   *path_part,
+                                 guint         status,
+                                 const char   *retry_after,
+                                 const char   *ratelimit,
+                                 guint         count)
+{
+  StatusFault *f = g_new0 (StatusFault, 1);
+
+  f->path_part = g_strdup (path_part);
+  f->status = status;
+  f->retry_after = g_strdup (retry_after);
+  f->ratelimit = g_strdup (ratelimit);
+  f->count = count;
+  g_ptr_array_add (hub->status_faults, f);
+}
+
+/* Answers the request with the first matching status fault; FALSE when none matches. */
+static gboolean
+apply_status_fault (SmeltFakeHub      *hub,
+                    SoupServerMessage *msg,
+                    const char        *raw_path)
+{
+  const char *query = g_uri_get_query (soup_server_message_get_uri (msg));
+  g_autofree char *target = g_strconcat (raw_path, query != NULL ? "?" : "", query, NULL);
+
+  for (guint i = 0; i < hub->status_faults->len; i++)
+    {
+      StatusFault *f = g_ptr_array_index (hub->status_faults, i);
+      SoupMessageHeaders *headers = soup_server_message_get_response_headers (msg);
+
+      if (f->count == 0 || (f->path_part != NULL && strstr (target, f->path_part) == NULL))
+        continue;
+      f->count--;
+      if (f->retry_after != NULL)
+        soup_message_headers_replace (headers, "Retry-After", f->retry_after);
+      if (f->ratelimit != NULL)
+        soup_message_headers_replace (headers, "RateLimit", f->ratelimit);
+      send_error (msg, f->status, NULL, "Injected failure");
+      return TRUE;
+    }
+  return FALSE;
 }
 
 guint
@@ -1262,7 +1374,9 @@ handle_resolve (SmeltFakeHub      *hub,
                                                    g_uri_get_port (uri),
                                                    repo->id, escaped);
       g_autofree char *etag = g_strdup_printf ("\"%s\"", file->sha256);
-      g_autofree char *size = g_strdup_printf ("%" G_GSIZE_FORMAT, g_bytes_get_size (file->data));
+      g_autofree char *size = g_strdup_printf ("%" G_GUINT64_FORMAT,
+                                               file->announced != 0 ? file->announced
+                                                                    : (guint64) g_bytes_get_size (file->data));
 
       soup_message_headers_replace (headers, "X-Linked-Etag", etag);
       soup_message_headers_replace (headers, "X-Linked-Size", size);
@@ -1325,11 +1439,17 @@ server_cb (SoupServer        *server,
   g_auto(GStrv) segs = NULL;
   guint n;
 
+  hub->requests++;
+  g_free (hub->last_user_agent);
+  hub->last_user_agent = g_strdup (soup_message_headers_get_one (soup_server_message_get_request_headers (msg),
+                                                                 "User-Agent"));
   if (!is_head && g_strcmp0 (method, "GET") != 0)
     {
       soup_server_message_set_status (msg, 405, NULL);
       return;
     }
+  if (apply_status_fault (hub, msg, raw_path))
+    return;
 
   /* Split the raw path, then unescape each segment: a '%2F' inside a segment stays inside. */
   {
@@ -1399,7 +1519,20 @@ server_cb (SoupServer        *server,
     {
       g_autofree char *repo_id = g_strconcat (segs[0], "/", segs[1], NULL);
       g_autofree char *path = g_strjoinv ("/", segs + 4);
-      FakeRepo *repo = visible_repo (hub, msg, repo_id);
+      const char *renamed = g_hash_table_lookup (hub->aliases, repo_id);
+      FakeRepo *repo;
+
+      if (renamed != NULL)
+        {
+          /* A relative redirect, raw path kept (it is already escaped). */
+          const char *rest = strstr (raw_path, "/resolve/");
+          g_autofree char *location = g_strconcat ("/", renamed, rest, NULL);
+
+          soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Location", location);
+          soup_server_message_set_status (msg, 307, NULL);
+          return;
+        }
+      repo = visible_repo (hub, msg, repo_id);
 
       if (repo != NULL)
         handle_resolve (hub, msg, repo, segs[3], path, is_head);

@@ -71,6 +71,20 @@ void smelt_fake_hub_set_private (SmeltFakeHub *hub,
                                  gboolean      is_private);
 void smelt_fake_hub_set_token (SmeltFakeHub *hub,
                                const char   *token);
+/* Makes HEAD/resolve announce `size` bytes (X-Linked-Size) for a file, whatever it holds. */
+void smelt_fake_hub_set_announced_size (SmeltFakeHub *hub,
+                                        const char   *repo_id,
+                                        const char   *path,
+                                        guint64       size);
+/* `old_id` was renamed to `new_id`: resolve URLs under the old name answer a relative 307 to
+ * the new one, as the Hub does. */
+void smelt_fake_hub_add_alias (SmeltFakeHub *hub,
+                               const char   *old_id,
+                               const char   *new_id);
+/* Requests of any kind seen so far. */
+guint smelt_fake_hub_get_requests (SmeltFakeHub *hub);
+/* The User-Agent of the last request, or NULL. */
+const char *smelt_fake_hub_get_last_user_agent (SmeltFakeHub *hub);
 /* Host name put in CDN redirects (default 127.0.0.1). "localhost" makes the CDN another origin
  * on the same server, to check that clients drop Authorization across hosts. */
 void smelt_fake_hub_set_cdn_host (SmeltFakeHub *hub,
@@ -94,6 +108,16 @@ void smelt_fake_hub_add_fault (SmeltFakeHub     *hub,
                                guint64           arg,
                                guint             count);
 void smelt_fake_hub_clear_faults (SmeltFakeHub *hub);
+/* The next `count` requests of any kind (API, resolve, CDN) whose raw path and query
+ * ("/api/models/o/n/tree/main?cursor=2"...) contain `path_part` (NULL = any) answer `status` with
+ * an error body, plus `Retry-After` and `RateLimit` headers when those are non-NULL: "fail the
+ * first N requests, then succeed". Cleared by smelt_fake_hub_clear_faults(). */
+void smelt_fake_hub_add_status_fault (SmeltFakeHub *hub,
+                                      const char   *path_part,
+                                      guint         status,
+                                      const char   *retry_after,
+                                      const char   *ratelimit,
+                                      guint         count);
 /* How many injected faults have not fired yet. */
 guint smelt_fake_hub_get_faults_left (SmeltFakeHub *hub);
 

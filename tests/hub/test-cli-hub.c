@@ -18,6 +18,7 @@ typedef struct
   SmeltFakeHub *hub;
   char         *tmp;
   char         *smelt;
+  gboolean      offline;
 } Fixture;
 
 typedef struct
@@ -66,6 +67,13 @@ fixture_setup (Fixture       *f,
   smelt_fake_hub_add_file (f->hub, "org/Other-GGUF", "Other-IQ3_XS.gguf", part);
   smelt_fake_hub_set_stats (f->hub, "org/Other-GGUF", 10, 99, 1.0, NULL);
   smelt_fake_hub_add_file (f->hub, "org/Gated-GGUF", "Gated-Q4_K_M.gguf", part);
+  {
+    g_autoptr(GBytes) a = g_bytes_new_take (g_strnfill (1500, 'a'), 1500);
+    g_autoptr(GBytes) b = g_bytes_new_take (g_strnfill (700, 'b'), 700);
+
+    smelt_fake_hub_add_file (f->hub, "org/Pieces-GGUF", "Big-Q6_K.gguf.part1of2", a);
+    smelt_fake_hub_add_file (f->hub, "org/Pieces-GGUF", "Big-Q6_K.gguf.part2of2", b);
+  }
   smelt_fake_hub_set_gated (f->hub, "org/Gated-GGUF", TRUE);
   g_assert_true (smelt_fake_hub_start (f->hub, 0, &error));
   f->tmp = g_dir_make_tmp ("smelt-cli-hub-XXXXXX", &error);
@@ -120,7 +128,10 @@ run_smelt (Fixture    *f,
   g_subprocess_launcher_setenv (launcher, "XDG_DATA_HOME", data, TRUE);
   g_subprocess_launcher_setenv (launcher, "HF_TOKEN_PATH", "/nonexistent/smelt-test-token", TRUE);
   g_subprocess_launcher_unsetenv (launcher, "HF_TOKEN");
-  g_subprocess_launcher_unsetenv (launcher, "HF_HUB_OFFLINE");
+  if (f->offline)
+    g_subprocess_launcher_setenv (launcher, "HF_HUB_OFFLINE", "1", TRUE);
+  else
+    g_subprocess_launcher_unsetenv (launcher, "HF_HUB_OFFLINE");
   g_ptr_array_add (argv, f->smelt);
   va_start (ap, err);
   while ((arg = va_arg (ap, const char *)) != NULL)
@@ -189,7 +200,7 @@ test_search (Fixture       *f,
   g_assert_cmpint (status, ==, 0);
   root = parse (out);
   arr = json_node_get_array (root);
-  g_assert_cmpuint (json_array_get_length (arr), ==, 3);
+  g_assert_cmpuint (json_array_get_length (arr), ==, 4);
   first = json_array_get_object_element (arr, 0);
   assert_members (first, keys);
   g_assert_cmpstr (json_object_get_string_member (first, "id"), ==, "org/Model-GGUF");
@@ -287,6 +298,24 @@ test_pull (Fixture       *f,
   out = run_smelt (f, &status, NULL, "pull", "org/Model-GGUF", NULL);
   g_assert_cmpint (status, ==, 0);
   g_assert_nonnull (strstr (out, "models--org--Model-GGUF/snapshots/"));
+
+  /* HF_HUB_OFFLINE: the same answer from the cache alone, without a single request. */
+  {
+    g_autofree char *again = NULL;
+    guint requests = smelt_fake_hub_get_requests (f->hub);
+
+    f->offline = TRUE;
+    again = run_smelt (f, &status, NULL, "pull", "org/Model-GGUF", NULL);
+    g_assert_cmpint (status, ==, 0);
+    g_assert_cmpstr (again, ==, out);
+    g_clear_pointer (&again, g_free);
+    again = run_smelt (f, &status, &err, "pull", "org/Other-GGUF", NULL);
+    g_assert_cmpint (status, ==, 1);
+    g_assert_nonnull (strstr (err, "not in the cache"));
+    g_clear_pointer (&err, g_free);
+    f->offline = FALSE;
+    g_assert_cmpuint (smelt_fake_hub_get_requests (f->hub), ==, requests);
+  }
   g_clear_pointer (&out, g_free);
 
   out = run_smelt (f, &status, &err, "pull", "org/Model-GGUF:Q2_K", NULL);
@@ -303,6 +332,27 @@ test_pull (Fixture       *f,
 
   out = run_smelt (f, &status, &err, "pull", "org/Model-GGUF", "--connections", "99", NULL);
   g_assert_cmpint (status, ==, 2);
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+
+  /* Byte pieces come out joined into one GGUF beside them. */
+  {
+    g_autofree char *pieces = g_build_filename (f->tmp, "pieces", NULL);
+    g_autofree char *joined = g_build_filename (pieces, "Big-Q6_K.gguf", NULL);
+    g_autofree char *contents = NULL;
+    gsize len = 0;
+
+    out = run_smelt (f, &status, &err, "pull", "org/Pieces-GGUF", "--dir", pieces, NULL);
+    g_assert_cmpint (status, ==, 0);
+    g_strstrip (out);
+    g_assert_cmpstr (out, ==, joined);
+    g_assert_true (g_file_get_contents (joined, &contents, &len, NULL));
+    g_assert_cmpuint (len, ==, 2200);
+    g_assert_cmpint (contents[0], ==, 'a');
+    g_assert_cmpint (contents[1499], ==, 'a');
+    g_assert_cmpint (contents[1500], ==, 'b');
+    g_assert_cmpint (contents[2199], ==, 'b');
+  }
 }
 
 int

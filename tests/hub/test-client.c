@@ -241,6 +241,19 @@ test_resolve (Fixture       *f,
   g_assert_true (g_str_has_suffix (r->url, "/org/Model-GGUF/resolve/main/Model-Q4_K_M.gguf"));
   /* The HEAD did not follow the absolute redirect: no file content was requested. */
   g_assert_cmpuint (smelt_fake_hub_get_file_requests (f->hub), ==, 0);
+  g_assert_cmpstr (smelt_fake_hub_get_last_user_agent (f->hub), ==, "smelt/" PACKAGE_VERSION);
+  g_clear_pointer (&r, smelt_hub_resolved_free);
+
+  /* A renamed repo: the relative redirect is followed, the absolute one (CDN) is not. */
+  smelt_fake_hub_add_alias (f->hub, "old/Name-GGUF", "org/Model-GGUF");
+  smelt_hub_client_resolve_async (f->client, "old/Name-GGUF", NULL, "Model-Q4_K_M.gguf", NULL, got_result_cb, f);
+  r = smelt_hub_client_resolve_finish (f->client, wait_result (f), &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (r->commit, ==, commit);
+  g_assert_cmpuint (r->size, ==, 4000);
+  g_assert_true (strstr (r->location, "/cdn/org/Model-GGUF/") != NULL);
+  g_assert_true (g_str_has_suffix (r->url, "/old/Name-GGUF/resolve/main/Model-Q4_K_M.gguf"));
+  g_assert_cmpuint (smelt_fake_hub_get_file_requests (f->hub), ==, 0);
   g_clear_pointer (&r, smelt_hub_resolved_free);
 
   /* A small git file: 200, ETag is the git blob sha1, size from Content-Length. */

@@ -391,7 +391,6 @@ test_delete_imported (Fixture      *f,
 {
   g_autofree char *single = tmp_model (f, "Single", 7);
   g_autoptr(SmeltLibrary) lib = smelt_library_new (f->cache, f->config);
-  g_autoptr(SmeltLibrary) again = NULL;
   g_autoptr(GPtrArray) models = NULL;
   g_autoptr(GError) error = NULL;
   guint64 freed = 0;

@@ -4,7 +4,8 @@
 // CPU build) on the same GGUF files and the same token ids. Prints TAP. Run through
 // run-logits-parity.sh, which installs node-llama-cpp first (or reports a TAP skip).
 //
-// Models: the real trained stories260K (F32), and random-weight models written by our own
+// Models: the real trained stories260K (F32), the real HF conversion llama-2-tiny-random
+// (F16), and random-weight models written by our own
 // writer/quantizer (tests/engine/make-test-model) around the vocabulary fixtures, in F32, F16,
 // BF16 and every quantized type we write, llama (SPM vocab, untied and tied; tied with rope_freqs, BPE
 // vocab) and qwen2 (Q/K/V biases, tied, Qwen2 vocab). Each check: next-token logits after a
@@ -144,6 +145,18 @@ function compare(name, type, mine, ref) {
      `smelt [${mine.greedy.join(" ")}] llama.cpp [${ref.greedy.join(" ")}]`);
 }
 
+// 1b. llama-2-tiny-random, a real Hugging Face conversion (F16, random weights).
+{
+  const model = join(shared, "fixtures", "models", "llama-2-tiny-random.gguf");
+  const tokens = [1, 15043, 3186, 29892, 920, 526, 366];
+  const mine = smeltSide(model, tokens, 16);
+  const ref = await referenceSide(model, tokens, 16);
+  compare("llama-2-tiny-random F16", "F16", mine.logits, ref.logits);
+  const same = mine.greedy.join(" ") === ref.greedy.join(" ");
+  ok(same, "llama-2-tiny-random greedy 16 tokens", same ? "" :
+     `smelt [${mine.greedy.join(" ")}] llama.cpp [${ref.greedy.join(" ")}]`);
+}
+
 // 2. Random-weight models around the vocabulary fixtures.
 const prompt = [1, 450, 4996, 17354, 29892, 975, 278, 17366, 11203, 322, 29871, 29906, 29900,
                 29906, 29941, 29889, 13, 9, 27, 81, 243, 1000];
@@ -160,6 +173,9 @@ cases.push({ name: "qwen2 tied+bias Q8_0", type: "Q8_0",
              args: ["--arch", "qwen2", "--vocab", vocab("qwen2"), "--type", "Q8_0", "--tied"] });
 cases.push({ name: "qwen2 tied+bias F16", type: "F16",
              args: ["--arch", "qwen2", "--vocab", vocab("qwen2"), "--type", "F16", "--tied"] });
+cases.push({ name: "llama spm linear rope scaling x2 F32", type: "F32",
+             args: ["--arch", "llama", "--vocab", vocab("llama-spm"), "--type", "F32",
+                    "--rope-scaling", "linear"] });
 cases.push({ name: "llama bpe tied rope_freqs Q4_K", type: "Q4_K",
              args: ["--arch", "llama", "--vocab", vocab("llama-bpe"), "--type", "Q4_K", "--tied",
                     "--rope-freqs", "--rope-base", "500000"] });

@@ -1,9 +1,10 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-3.0-or-later
 #
-# run-tokenize-parity.sh: makes sure node-llama-cpp (the llama.cpp reference, testing.md) is in
-# tests/parity/node_modules, then runs tokenize-parity.mjs. Prints TAP; when node or the package
-# is unavailable (no registry access), the whole test is a TAP skip, not a failure.
+# run-tokenize-parity.sh [SCRIPT.mjs]: makes sure node-llama-cpp (the llama.cpp reference,
+# testing.md, which also brings @huggingface/jinja) is in tests/parity/node_modules, then runs
+# SCRIPT (default tokenize-parity.mjs). Prints TAP; when node or the package is unavailable (no
+# registry access), the whole test is a TAP skip, not a failure.
 dir=$(cd "$(dirname "$0")" && pwd)
 
 if ! command -v node >/dev/null 2>&1; then
@@ -22,4 +23,4 @@ if [ ! -f "$dir/node_modules/node-llama-cpp/package.json" ]; then
     exit 0
   fi
 fi
-exec node "$dir/tokenize-parity.mjs"
+exec node "$dir/${1:-tokenize-parity.mjs}"

@@ -55,8 +55,28 @@ const { getLlama, LlamaLogLevel } = await import("node-llama-cpp");
 const llama = await getLlama({ gpu: false, build: "never", skipDownload: true, maxThreads: 2,
                                logLevel: LlamaLogLevel.disabled });
 
-const vocabs = readdirSync(vocabDir).filter((f) => f.endsWith(".gguf")).sort();
 const work = mkdtempSync(join(tmpdir(), "smelt-tok-parity-"));
+const vocabs = readdirSync(vocabDir).filter((f) => f.endsWith(".gguf")).sort()
+  .map((f) => ({ name: f, path: join(vocabDir, f) }));
+
+// Pre-tokenizers no fixture carries, tried on real vocabularies: the same file with another
+// tokenizer.ggml.pre (written by tests/parity/vocab-variant, Smelt's own GGUF writer).
+const variants = [
+  ["ggml-vocab-gpt-2.gguf", "default"],
+  ["ggml-vocab-gpt-2.gguf", "-"],            // key absent: llama.cpp's "default" too
+  ["ggml-vocab-gpt-2.gguf", "starcoder"],
+  ["ggml-vocab-gpt-2.gguf", "falcon"],
+  ["ggml-vocab-llama-bpe.gguf", "smaug-bpe"], // llama3 split without ignore_merges
+];
+for (const [base, pre] of variants) {
+  const out = join(work, `${base.replace(".gguf", "")}-pre-${pre === "-" ? "absent" : pre}.gguf`);
+  const r = spawnSync(join(build, "tests", "parity", "vocab-variant"),
+                      [join(vocabDir, base), out, "tokenizer.ggml.pre", pre], { encoding: "utf8" });
+  if (r.status === 0)
+    vocabs.push({ name: `${base} pre=${pre === "-" ? "(absent)" : pre}`, path: out });
+  else
+    console.error(`vocab-variant failed: ${r.stderr}`);
+}
 const lines = [];
 let n = 0, failed = 0;
 
@@ -77,8 +97,7 @@ function smeltTokenize(model, files, special) {
 const files = texts.map((_, i) => join(work, `text-${i}`));
 texts.forEach(([, text], i) => writeFileSync(files[i], text, "utf8"));
 
-for (const v of vocabs) {
-  const modelPath = join(vocabDir, v);
+for (const { name: v, path: modelPath } of vocabs) {
   let model;
   try {
     model = await llama.loadModel({ modelPath, gpuLayers: 0, vocabOnly: true });

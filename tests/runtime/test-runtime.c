@@ -152,6 +152,24 @@ test_chat_streams (void)
   g_assert_cmpuint (st2.context_used, >, st1.context_used);
   g_assert_cmpint (st2.n_prompt_tokens, <, (int) st1.context_used);
 
+  /* New sampling settings rebuild the context (and the template with it) between replies. */
+  {
+    SmeltSamplingParams p;
+    g_autofree char *again = NULL, *streamed = NULL;
+    SmeltReplyStats st = { 0 };
+
+    smelt_sampling_params_init (&p);
+    p.temperature = 0;
+    p.max_tokens = 24;
+    p.n_threads = 1;
+    p.n_ctx = 256;
+    p.seed = 7;
+    smelt_chat_session_set_params (s, &p);
+    again = reply (s, msgs, &st, NULL, &streamed);
+    g_assert_cmpstr (again, ==, streamed);
+    g_assert_cmpuint (st.context_used, >, 0);
+  }
+
   /* Regenerate (history no longer a prefix) starts over and, greedy, gives the same reply. */
   g_ptr_array_set_size (msgs, 1);
   {

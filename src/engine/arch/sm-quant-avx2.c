@@ -10,8 +10,7 @@
 #include "sm-quant-x86.h"
 
 void
-sm_quant_fill_avx2 (sm_vec_dot_fn    vec_dot[SM_TYPE_COUNT],
-                    sm_activation_fn act[SM_TYPE_COUNT])
+sm_quant_fill_avx2 (sm_vec_dot_fn vec_dot[SM_TYPE_COUNT], sm_activation_fn act[SM_TYPE_COUNT])
 {
   x86_fill_common (vec_dot, act);
 }

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later
  *
  * sm-quant-neon.c: the aarch64 NEON variant (Advanced SIMD is mandatory on aarch64, so it needs
- * no run-time check). Dot products for F32, F16, BF16, Q8_0, Q4_0, IQ4_NL, Q4_K, Q5_K, Q6_K and
- * IQ4_XS; the other types and the activation rows use the reference. Built only when the host is
- * aarch64; on an x86 machine it can be cross-built and run under qemu-user by
+ * no run-time check). Dot products for F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL,
+ * Q2_K..Q6_K and IQ4_XS; the grid types and the activation rows use the reference. Built only
+ * when the host is aarch64; on an x86 machine it can be cross-built and run under qemu-user by
  * tests/engine/check-neon-qemu.sh.
  *
  * The byte dot: with the dotprod extension (armv8.2-a+dotprod, when the compiler targets it)
@@ -178,6 +178,161 @@ neon_dot_iq4_nl (int64_t n, const void *w, const void *a)
   return sum;
 }
 
+/* Q4_1 / Q5_0 / Q5_1. The 5th bits: two bytes of qh are duplicated across 8 lanes each and
+ * tested against 1, 2, 4, .., 128 (CMTST), giving 0xFF where the bit is set, masked to 0x10. */
+static inline uint8x16_t
+q5_bits16 (uint8_t b0, uint8_t b1)
+{
+  static const uint8_t bitsel[16] = { 1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128 };
+  const uint8x16_t v = vcombine_u8 (vdup_n_u8 (b0), vdup_n_u8 (b1));
+  return vandq_u8 (vtstq_u8 (v, vld1q_u8 (bitsel)), vdupq_n_u8 (0x10));
+}
+
+/* Codes of a 32-element 4/5-bit block: elements 0..15 in *lo, 16..31 in *hi, unsigned. */
+static inline void
+codes5 (const uint8_t *qs, const uint8_t *qh, uint8x16_t *lo, uint8x16_t *hi)
+{
+  nibbles (qs, lo, hi);
+  if (qh != NULL)
+    {
+      *lo = vorrq_u8 (*lo, q5_bits16 (qh[0], qh[1]));
+      *hi = vorrq_u8 (*hi, q5_bits16 (qh[2], qh[3]));
+    }
+}
+
+static float
+neon_dot_q5_0 (int64_t n, const void *w, const void *a)
+{
+  const sm_block_q5_0 *x = w;
+  const sm_block_q8_0 *y = a;
+  const int8x16_t sixteen = vdupq_n_s8 (16);
+  float sum = 0;
+
+  for (int64_t i = 0; i < n / SM_QK5_0; i++)
+    {
+      uint8x16_t lo, hi;
+      codes5 (x[i].qs, x[i].qh, &lo, &hi);
+      const int8x16_t l = vsubq_s8 (vreinterpretq_s8_u8 (lo), sixteen);
+      const int8x16_t h = vsubq_s8 (vreinterpretq_s8_u8 (hi), sixteen);
+      sum += (float) dot32 (l, h, y[i].qs) * h2f (x[i].d) * h2f (y[i].d);
+    }
+  return sum;
+}
+
+/* Q4_1 / Q5_1 against Q8_1: unsigned codes (< 32, so they are valid signed bytes too), plus
+ * m * s per block. */
+static inline float
+neon_dot_x_1 (int64_t n, const uint8_t *x, size_t stride, int qs_off, int qh_off,
+              const sm_block_q8_1 *y)
+{
+  float sum = 0;
+
+  for (int64_t i = 0; i < n / 32; i++, x += stride)
+    {
+      uint8x16_t lo, hi;
+      codes5 (x + qs_off, qh_off >= 0 ? x + qh_off : NULL, &lo, &hi);
+      const sm_half d = (sm_half) (x[0] | (x[1] << 8));
+      const sm_half m = (sm_half) (x[2] | (x[3] << 8));
+      sum += (float) dot32 (vreinterpretq_s8_u8 (lo), vreinterpretq_s8_u8 (hi), y[i].qs)
+                 * (h2f (d) * h2f (y[i].d))
+             + h2f (m) * h2f (y[i].s);
+    }
+  return sum;
+}
+
+static float
+neon_dot_q4_1 (int64_t n, const void *w, const void *a)
+{
+  return neon_dot_x_1 (n, w, sizeof (sm_block_q4_1), 4, -1, a);
+}
+
+static float
+neon_dot_q5_1 (int64_t n, const void *w, const void *a)
+{
+  return neon_dot_x_1 (n, w, sizeof (sm_block_q5_1), 8, 4, a);
+}
+
+/* Q2_K and Q3_K: element 128h + 32k + l is bits 2k..2k+1 of qs[32h + l]; Q3_K subtracts 4 where
+ * bit 4h + k of hmask[l] is clear. One sub-block of 16 is one 16-byte dot. */
+static inline float
+neon_dot_q2_3_K (int64_t n, const void *w, const void *a, bool q3)
+{
+  const sm_block_q8_K *y = a;
+  const uint8x16_t m3 = vdupq_n_u8 (3);
+  float sum = 0;
+
+  for (int64_t i = 0; i < n / SM_QK_K; i++)
+    {
+      int sc[16];
+      const uint8_t *qs, *hmask = NULL;
+      float d, dmin = 0;
+      int msum = 0;
+      if (q3)
+        {
+          const sm_block_q3_K *b = (const sm_block_q3_K *) w + i;
+          for (int j = 0; j < 16; j++)
+            {
+              const int low = j < 8 ? b->scales[j] & 0xF : b->scales[j - 8] >> 4;
+              const int high = (b->scales[8 + j % 4] >> (2 * (j / 4))) & 3;
+              sc[j] = (low | (high << 4)) - 32;
+            }
+          qs = b->qs;
+          hmask = b->hmask;
+          d = h2f (b->d);
+        }
+      else
+        {
+          const sm_block_q2_K *b = (const sm_block_q2_K *) w + i;
+          for (int j = 0; j < 16; j++)
+            {
+              sc[j] = b->scales[j] & 0xF;
+              msum += (b->scales[j] >> 4) * y[i].bsums[j];
+            }
+          qs = b->qs;
+          d = h2f (b->d);
+          dmin = h2f (b->dmin);
+        }
+
+      int isum = 0;
+      for (int h = 0; h < 2; h++)
+        for (int half = 0; half < 2; half++)
+          {
+            const uint8x16_t bits = vld1q_u8 (qs + 32 * h + 16 * half);
+            const uint8x16_t hm = q3 ? vld1q_u8 (hmask + 16 * half) : vdupq_n_u8 (0);
+            for (int k = 0; k < 4; k++)
+              {
+                int8x16_t v = vreinterpretq_s8_u8 (
+                    vandq_u8 (vshlq_u8 (bits, vdupq_n_s8 ((int8_t) (-2 * k))), m3));
+                if (q3)
+                  {
+                    /* 4 where the high bit is clear: (~hm >> (4h + k)) & 1, times 4. */
+                    const uint8x16_t clear
+                        = vandq_u8 (vshlq_u8 (vmvnq_u8 (hm), vdupq_n_s8 ((int8_t) (-(4 * h + k)))),
+                                    vdupq_n_u8 (1));
+                    v = vsubq_s8 (v, vreinterpretq_s8_u8 (vshlq_n_u8 (clear, 2)));
+                  }
+                const int e0 = 128 * h + 32 * k + 16 * half;
+                isum += sc[e0 / 16]
+                        * vaddvq_s32 (dot16 (vdupq_n_s32 (0), v, vld1q_s8 (y[i].qs + e0)));
+              }
+          }
+      sum += y[i].d * d * (float) isum - y[i].d * dmin * (float) msum;
+    }
+  return sum;
+}
+
+static float
+neon_dot_q2_K (int64_t n, const void *w, const void *a)
+{
+  return neon_dot_q2_3_K (n, w, a, false);
+}
+
+static float
+neon_dot_q3_K (int64_t n, const void *w, const void *a)
+{
+  return neon_dot_q2_3_K (n, w, a, true);
+}
+
 /* ---- K-quants against Q8_K ---- */
 
 static inline void
@@ -238,9 +393,11 @@ neon_dot_q4_5_K (int64_t n, const uint8_t *xb, size_t stride, const sm_block_q8_
               hb1 = vshrq_n_u8 (hb1, 2);
             }
           isum += sc[2 * j] * dot32 (vreinterpretq_s8_u8 (l0), vreinterpretq_s8_u8 (l1), q8);
-          isum += sc[2 * j + 1] * dot32 (vreinterpretq_s8_u8 (h0), vreinterpretq_s8_u8 (h1), q8 + 32);
+          isum += sc[2 * j + 1]
+                  * dot32 (vreinterpretq_s8_u8 (h0), vreinterpretq_s8_u8 (h1), q8 + 32);
         }
-      sum += y[i].d * h2f (d) * (float) isum - y[i].d * h2f (dmin) * (float) k4_mins (mn, y[i].bsums);
+      sum += y[i].d * h2f (d) * (float) isum
+             - y[i].d * h2f (dmin) * (float) k4_mins (mn, y[i].bsums);
     }
   return sum;
 }
@@ -315,7 +472,8 @@ neon_dot_iq4_xs (int64_t n, const void *w, const void *a)
           uint8x16_t lo, hi;
           nibbles (x[i].qs + 16 * ib, &lo, &hi);
           const int ls = (((x[i].scales_l[ib / 2] >> 4 * (ib % 2)) & 0xf)
-                          | (((x[i].scales_h >> 2 * ib) & 3) << 4)) - 32;
+                          | (((x[i].scales_h >> 2 * ib) & 3) << 4))
+                         - 32;
           isum += ls * dot32 (vqtbl1q_s8 (lut, lo), vqtbl1q_s8 (lut, hi), y[i].qs + 32 * ib);
         }
       sum += y[i].d * h2f (x[i].d) * (float) isum;
@@ -324,8 +482,7 @@ neon_dot_iq4_xs (int64_t n, const void *w, const void *a)
 }
 
 void
-sm_quant_fill_neon (sm_vec_dot_fn    vec_dot[SM_TYPE_COUNT],
-                    sm_activation_fn act[SM_TYPE_COUNT])
+sm_quant_fill_neon (sm_vec_dot_fn vec_dot[SM_TYPE_COUNT], sm_activation_fn act[SM_TYPE_COUNT])
 {
   (void) act;
   vec_dot[SM_TYPE_F32] = neon_dot_f32;
@@ -333,6 +490,11 @@ sm_quant_fill_neon (sm_vec_dot_fn    vec_dot[SM_TYPE_COUNT],
   vec_dot[SM_TYPE_BF16] = neon_dot_bf16;
   vec_dot[SM_TYPE_Q8_0] = neon_dot_q8_0;
   vec_dot[SM_TYPE_Q4_0] = neon_dot_q4_0;
+  vec_dot[SM_TYPE_Q4_1] = neon_dot_q4_1;
+  vec_dot[SM_TYPE_Q5_0] = neon_dot_q5_0;
+  vec_dot[SM_TYPE_Q5_1] = neon_dot_q5_1;
+  vec_dot[SM_TYPE_Q2_K] = neon_dot_q2_K;
+  vec_dot[SM_TYPE_Q3_K] = neon_dot_q3_K;
   vec_dot[SM_TYPE_IQ4_NL] = neon_dot_iq4_nl;
   vec_dot[SM_TYPE_Q4_K] = neon_dot_q4_K;
   vec_dot[SM_TYPE_Q5_K] = neon_dot_q5_K;
