@@ -356,7 +356,7 @@ read_kv_value (cursor     *c,
 
     case SM_GGUF_TYPE_ARRAY:
       {
-        uint32_t et;
+        uint32_t et = 0;
 
         if ((st = read_u32 (c, &et, "array element type", err)) != SM_OK)
           return st;
@@ -524,7 +524,7 @@ read_tensor_info (cursor         *c,
   const sm_type_traits *tr;
   const uint8_t *name;
   uint64_t name_len, at = c->pos, nel = 1, size;
-  uint32_t type;
+  uint32_t type = 0;
   sm_status st;
 
   if ((st = read_str (c, &name, &name_len, "tensor name", err)) != SM_OK)
@@ -552,7 +552,7 @@ read_tensor_info (cursor         *c,
     t->ne[d] = 1;
   for (uint32_t d = 0; d < t->n_dims; d++)
     {
-      uint64_t v;
+      uint64_t v = 0;
 
       if ((st = read_u64 (c, &v, "tensor dimension", err)) != SM_OK)
         return st;
@@ -615,7 +615,7 @@ parse_image (const uint8_t *base,
   cursor c = { base, size, 0 };
   sm_gguf *g;
   uint32_t magic;
-  uint64_t n_tensors, n_kv, kv_cap = 0, tensor_cap = 0;
+  uint64_t n_tensors = 0, n_kv = 0, kv_cap = 0, tensor_cap = 0;
   int64_t ai;
   sm_status st;
 
@@ -694,7 +694,7 @@ parse_image (const uint8_t *base,
       gguf_kv *kv;
       const uint8_t *key;
       uint64_t key_len, slot;
-      uint32_t type;
+      uint32_t type = 0;
 
       if ((st = grow ((void **) &g->kvs, &kv_cap, i, n_kv, sizeof *g->kvs, err)) != SM_OK
           || (st = index_reserve (&g->kv_index, g, kv_name, (int64_t) i, err)) != SM_OK)
