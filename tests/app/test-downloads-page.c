@@ -4,7 +4,8 @@
  * in-process fake Hub over loopback HTTP: the empty state, a job's row reaching 100 % and
  * "Done" (with "download-done" emitted), Pause and Resume and Cancel pressed on the row, a
  * paused queue restored by a new manager from the state file, and a refused file explained in
- * words with a Retry that then succeeds.
+ * words with a Retry that then succeeds. In the window: the Downloads page shows the
+ * application's one manager, and a job added through it rescans the Library when it is done.
  */
 #include "config.h"
 
@@ -13,6 +14,8 @@
 
 #include "smelt-downloads-page.h"
 #include "smelt-fake-hub.h"
+#include "smelt-library-page.h"
+#include "smelt-window.h"
 
 #define REPO  "org/Tiny-GGUF"
 #define FILE1 "tiny-Q8_0.gguf"
@@ -297,12 +300,89 @@ test_error_retry (Fixture       *f,
   g_assert_cmpuint (f->done_id, ==, id);
 }
 
+static void
+on_scanned_cb (SmeltLibraryPage *page,
+               guint            *n_scans)
+{
+  (*n_scans)++;
+}
+
+static void
+test_window (Fixture       *f,
+             gconstpointer  data)
+{
+  g_autoptr(SmeltApplication) app = smelt_application_new ();
+  g_autoptr(SmeltDownloadSpec) spec = make_spec (f);
+  SmeltDownloadManager *manager;
+  SmeltWindow *window;
+  GtkWidget *downloads;
+  GtkWidget *library;
+  AdwViewStackPage *page;
+  guint n_scans = 0;
+  guint id;
+  gint64 deadline = g_get_monotonic_time () + 20 * G_USEC_PER_SEC;
+
+  g_application_set_flags (G_APPLICATION (app), G_APPLICATION_NON_UNIQUE);
+  g_assert_true (g_application_register (G_APPLICATION (app), NULL, NULL));
+  manager = smelt_application_get_download_manager (app);
+  g_assert_nonnull (manager);
+  g_assert_true (smelt_application_get_download_manager (app) == manager);
+
+  window = smelt_window_new (app);
+  downloads = adw_view_stack_get_child_by_name (smelt_window_get_stack (window), "downloads");
+  g_assert_true (SMELT_IS_DOWNLOADS_PAGE (downloads));
+  page = adw_view_stack_get_page (smelt_window_get_stack (window), downloads);
+  g_assert_cmpstr (adw_view_stack_page_get_title (page), ==, "Downloads");
+  g_assert_cmpstr (adw_view_stack_page_get_icon_name (page), ==, "folder-download-symbolic");
+  g_assert_true (smelt_downloads_page_get_manager (SMELT_DOWNLOADS_PAGE (downloads)) == manager);
+  library = adw_view_stack_get_child_by_name (smelt_window_get_stack (window), "library");
+  g_signal_connect (library, "scanned", G_CALLBACK (on_scanned_cb), &n_scans);
+
+  /* The first scan of the (empty) default cache, then the one the finished download asks for. */
+  while (n_scans == 0)
+    {
+      g_main_context_iteration (NULL, TRUE);
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+    }
+  spec->dest_dir = g_build_filename (f->tmp, "models", NULL);
+  id = smelt_download_manager_add (manager, spec);
+  while (smelt_downloads_page_get_row (SMELT_DOWNLOADS_PAGE (downloads), id) == NULL
+         || g_strcmp0 (gtk_label_get_text (GTK_LABEL (find_named (
+              smelt_downloads_page_get_row (SMELT_DOWNLOADS_PAGE (downloads), id), "state"))),
+                       "Done") != 0)
+    {
+      g_main_context_iteration (NULL, TRUE);
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+    }
+  n_scans = 0;
+  while (n_scans == 0)
+    {
+      g_main_context_iteration (NULL, TRUE);
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+    }
+  smelt_download_manager_cancel (manager, id);
+  gtk_window_destroy (GTK_WINDOW (window));
+}
+
+/* Wakes the main loop now and then so every wait checks its deadline even when nothing happens. */
+static gboolean
+tick_cb (gpointer data)
+{
+  return G_SOURCE_CONTINUE;
+}
+
 int
 main (int   argc,
       char *argv[])
 {
+  /* The application's manager keeps its queue under the user data folder: a scratch one. */
+  g_autofree char *data_home = g_dir_make_tmp ("smelt-downloads-data-XXXXXX", NULL);
+
+  g_assert_nonnull (data_home);
+  g_setenv ("XDG_DATA_HOME", data_home, TRUE);
   gtk_test_init (&argc, &argv, NULL);
   adw_init ();
+  g_timeout_add (100, tick_cb, NULL);
 
   g_test_add ("/app/downloads/empty", Fixture, NULL, fixture_setup, test_empty, fixture_teardown);
   g_test_add ("/app/downloads/complete", Fixture, NULL, fixture_setup, test_complete,
@@ -311,5 +391,12 @@ main (int   argc,
               test_pause_resume_cancel, fixture_teardown);
   g_test_add ("/app/downloads/error-retry", Fixture, NULL, fixture_setup, test_error_retry,
               fixture_teardown);
-  return g_test_run ();
+  g_test_add ("/app/downloads/window", Fixture, NULL, fixture_setup, test_window,
+              fixture_teardown);
+  {
+    int status = g_test_run ();
+
+    rm_rf (data_home);
+    return status;
+  }
 }
