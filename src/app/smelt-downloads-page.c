@@ -254,7 +254,7 @@ job_row_update (JobRow                  *r,
                 const SmeltDownloadInfo *info)
 {
   g_autofree char *title = info->label != NULL
-                           /* Translators: a download's repository and variant, "org/name · Q4_K_M". */
+                           /* Translators: a download's repo and variant, "org/name · Q4_K_M". */
                            ? g_strdup_printf (_("%s · %s"), info->repo_id, info->label)
                            : g_strdup (info->repo_id);
   g_autofree char *details = smelt_downloads_page_describe (info);
@@ -441,8 +441,8 @@ smelt_downloads_page_class_init (SmeltDownloadsPageClass *klass)
                                          G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
                                          G_TYPE_NONE, 1, G_TYPE_UINT);
 
-  gtk_widget_class_set_template_from_resource (widget_class,
-                                               "/io/github/smeltapp/Smelt/ui/smelt-downloads-page.ui");
+  gtk_widget_class_set_template_from_resource (
+    widget_class, "/io/github/smeltapp/Smelt/ui/smelt-downloads-page.ui");
   gtk_widget_class_bind_template_child (widget_class, SmeltDownloadsPage, stack);
   gtk_widget_class_bind_template_child (widget_class, SmeltDownloadsPage, status_page);
   gtk_widget_class_bind_template_child (widget_class, SmeltDownloadsPage, jobs_list);

@@ -132,11 +132,11 @@ make_spec (Fixture *f)
 {
   SmeltDownloadSpec *spec = smelt_download_spec_new (smelt_fake_hub_get_url (f->hub), REPO,
                                                      smelt_fake_hub_get_commit (f->hub, REPO));
+  const char *sha256 = smelt_fake_hub_get_sha256 (f->hub, REPO, FILE1);
 
   spec->ref_name = g_strdup ("main");
   spec->label = g_strdup ("Q8_0");
-  g_ptr_array_add (spec->files, smelt_hub_file_new (FILE1, SIZE1,
-                                                    smelt_fake_hub_get_sha256 (f->hub, REPO, FILE1)));
+  g_ptr_array_add (spec->files, smelt_hub_file_new (FILE1, SIZE1, sha256));
   return spec;
 }
 
