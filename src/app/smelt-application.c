@@ -19,6 +19,8 @@ struct _SmeltApplication
 
   /* owned */
   SmeltStallProbe *stall_probe; /* (nullable) only with SMELT_DEBUG_STALLS set */
+  SmeltDownloadManager *download_manager; /* (nullable) made by the first get */
+  gboolean              download_manager_tried;
 };
 
 G_DEFINE_FINAL_TYPE (SmeltApplication, smelt_application, ADW_TYPE_APPLICATION)
@@ -113,13 +115,27 @@ smelt_application_shutdown (GApplication *app)
   SmeltApplication *self = SMELT_APPLICATION (app);
 
   g_clear_pointer (&self->stall_probe, smelt_stall_probe_free);
+  if (self->download_manager != NULL)
+    smelt_download_manager_shutdown (self->download_manager);
   G_APPLICATION_CLASS (smelt_application_parent_class)->shutdown (app);
+}
+
+static void
+smelt_application_finalize (GObject *object)
+{
+  SmeltApplication *self = SMELT_APPLICATION (object);
+
+  g_clear_object (&self->download_manager);
+  G_OBJECT_CLASS (smelt_application_parent_class)->finalize (object);
 }
 
 static void
 smelt_application_class_init (SmeltApplicationClass *klass)
 {
   GApplicationClass *app_class = G_APPLICATION_CLASS (klass);
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->finalize = smelt_application_finalize;
 
   app_class->activate = smelt_application_activate;
   app_class->startup = smelt_application_startup;
@@ -139,4 +155,21 @@ smelt_application_new (void)
                        "flags", G_APPLICATION_DEFAULT_FLAGS,
                        "resource-base-path", "/io/github/smeltapp/Smelt",
                        NULL);
+}
+
+SmeltDownloadManager *
+smelt_application_get_download_manager (SmeltApplication *self)
+{
+  g_return_val_if_fail (SMELT_IS_APPLICATION (self), NULL);
+
+  if (!self->download_manager_tried)
+    {
+      g_autoptr(GError) error = NULL;
+
+      self->download_manager_tried = TRUE;
+      self->download_manager = smelt_download_manager_new (NULL, TRUE, &error);
+      if (self->download_manager == NULL)
+        g_warning ("Downloads are unavailable: %s", error->message);
+    }
+  return self->download_manager;
 }

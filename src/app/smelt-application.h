@@ -6,6 +6,8 @@
 
 #include <adwaita.h>
 
+#include "smelt-download-manager.h"
+
 G_BEGIN_DECLS
 
 #define SMELT_TYPE_APPLICATION (smelt_application_get_type ())
@@ -13,5 +15,9 @@ G_BEGIN_DECLS
 G_DECLARE_FINAL_TYPE (SmeltApplication, smelt_application, SMELT, APPLICATION, AdwApplication)
 
 SmeltApplication *smelt_application_new (void);
+
+/* The app's one download queue (transfer none), made on first use from the default state file
+ * with its unfinished jobs restarted; NULL (after a warning) when that file cannot be read. */
+SmeltDownloadManager *smelt_application_get_download_manager (SmeltApplication *self);
 
 G_END_DECLS

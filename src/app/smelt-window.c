@@ -11,6 +11,7 @@
 #include <malloc.h>
 
 #include "smelt-chat-page.h"
+#include "smelt-downloads-page.h"
 #include "smelt-library-page.h"
 #include "smelt-window.h"
 
@@ -26,6 +27,7 @@ struct _SmeltWindow
   GtkMenuButton        *menu_button;
   SmeltLibraryPage     *library_page;
   SmeltChatPage        *chat_page;
+  SmeltDownloadsPage   *downloads_page;
 
   /* owned */
   GSettings            *settings;
@@ -64,6 +66,13 @@ static void
 on_library_page_scanned_cb (SmeltWindow *self)
 {
   smelt_chat_page_set_models (self->chat_page, smelt_library_page_get_models (self->library_page));
+}
+
+/* A finished download is a new model on disk: rescan the Library. */
+static void
+on_downloads_page_download_done_cb (SmeltWindow *self)
+{
+  smelt_library_page_refresh (self->library_page);
 }
 
 static void
@@ -110,6 +119,7 @@ smelt_window_class_init (SmeltWindowClass *klass)
 
   g_type_ensure (SMELT_TYPE_LIBRARY_PAGE);
   g_type_ensure (SMELT_TYPE_CHAT_PAGE);
+  g_type_ensure (SMELT_TYPE_DOWNLOADS_PAGE);
   gtk_widget_class_set_template_from_resource (widget_class,
                                                "/io/github/smeltapp/Smelt/ui/smelt-window.ui");
   gtk_widget_class_bind_template_child (widget_class, SmeltWindow, header_bar);
@@ -119,6 +129,8 @@ smelt_window_class_init (SmeltWindowClass *klass)
   gtk_widget_class_bind_template_child (widget_class, SmeltWindow, menu_button);
   gtk_widget_class_bind_template_child (widget_class, SmeltWindow, library_page);
   gtk_widget_class_bind_template_child (widget_class, SmeltWindow, chat_page);
+  gtk_widget_class_bind_template_child (widget_class, SmeltWindow, downloads_page);
+  gtk_widget_class_bind_template_callback (widget_class, on_downloads_page_download_done_cb);
   gtk_widget_class_bind_template_callback (widget_class, on_library_page_scanned_cb);
   gtk_widget_class_bind_template_callback (widget_class, on_library_page_chat_requested_cb);
 
@@ -158,7 +170,12 @@ smelt_window_init (SmeltWindow *self)
 SmeltWindow *
 smelt_window_new (SmeltApplication *application)
 {
-  return g_object_new (SMELT_TYPE_WINDOW, "application", application, NULL);
+  SmeltWindow *self = g_object_new (SMELT_TYPE_WINDOW, "application", application, NULL);
+
+  if (application != NULL)
+    smelt_downloads_page_set_manager (self->downloads_page,
+                                      smelt_application_get_download_manager (application));
+  return self;
 }
 
 AdwViewStack *
