@@ -19,6 +19,7 @@ struct _SmeltApplication
 
   /* owned */
   SmeltStallProbe *stall_probe; /* (nullable) only with SMELT_DEBUG_STALLS set */
+  SmeltDownloadManager *download_manager; /* (nullable) until first asked for */
 };
 
 G_DEFINE_FINAL_TYPE (SmeltApplication, smelt_application, ADW_TYPE_APPLICATION)
@@ -113,6 +114,9 @@ smelt_application_shutdown (GApplication *app)
   SmeltApplication *self = SMELT_APPLICATION (app);
 
   g_clear_pointer (&self->stall_probe, smelt_stall_probe_free);
+  if (self->download_manager != NULL)
+    smelt_download_manager_shutdown (self->download_manager);
+  g_clear_object (&self->download_manager);
   G_APPLICATION_CLASS (smelt_application_parent_class)->shutdown (app);
 }
 
@@ -139,4 +143,33 @@ smelt_application_new (void)
                        "flags", G_APPLICATION_DEFAULT_FLAGS,
                        "resource-base-path", "/io/github/smeltapp/Smelt",
                        NULL);
+}
+
+SmeltDownloadManager *
+smelt_application_get_download_manager (SmeltApplication *self)
+{
+  g_return_val_if_fail (SMELT_IS_APPLICATION (self), NULL);
+
+  if (self->download_manager == NULL)
+    {
+      g_autoptr(GError) error = NULL;
+
+      self->download_manager = smelt_download_manager_new (NULL, TRUE, &error);
+      if (self->download_manager == NULL)
+        {
+          g_autofree char *dir = NULL;
+          g_autofree char *path = NULL;
+
+          /* An unparsable state file must not cost the user the app: it is left alone and
+           * this session's queue is kept in a folder of its own. */
+          g_warning ("Download queue not loaded: %s", error->message);
+          g_clear_error (&error);
+          dir = g_dir_make_tmp ("smelt-downloads-XXXXXX", &error);
+          if (dir != NULL)
+            path = g_build_filename (dir, "downloads.json", NULL);
+          if (path != NULL)
+            self->download_manager = smelt_download_manager_new (path, TRUE, NULL);
+        }
+    }
+  return self->download_manager;
 }

@@ -6,6 +6,8 @@
 
 #include <adwaita.h>
 
+#include "smelt-download-manager.h"
+
 G_BEGIN_DECLS
 
 #define SMELT_TYPE_APPLICATION (smelt_application_get_type ())
@@ -13,5 +15,10 @@ G_BEGIN_DECLS
 G_DECLARE_FINAL_TYPE (SmeltApplication, smelt_application, SMELT, APPLICATION, AdwApplication)
 
 SmeltApplication *smelt_application_new (void);
+
+/* The app's download queue (the default state file, started), created on first use and shut
+ * down (queue saved) with the application. An unparsable state file is left alone and the
+ * session gets an empty queue of its own; NULL only when not even that can be made. */
+SmeltDownloadManager *smelt_application_get_download_manager (SmeltApplication *self);
 
 G_END_DECLS
