@@ -46,6 +46,7 @@ struct _SmeltDiscoverPage
   GPtrArray           *files;    /* (element-type SmeltHubFile) */
   GPtrArray           *variants; /* (element-type SmeltHubVariant) */
   SmeltRecommendation *rec;
+  char                *repo_error; /* (nullable) the first failed request's message */
   guint                pending;  /* repo requests still out */
 };
 
@@ -377,10 +378,6 @@ repo_finish_if_done (SmeltDiscoverPage *self)
       if (self->table == NULL && (self->table = smelt_decision_table_load (NULL, &error)) == NULL)
         g_debug ("No advice: %s", error->message);
       g_clear_error (&error);
-      if (self->hw == NULL && (self->hw = smelt_hw_profile_probe (NULL, NULL, &error)) == NULL)
-        g_debug ("No hardware profile: %s", error->message);
-      if (self->hw != NULL && self->hw->memory_bandwidth_bytes_per_second <= 0)
-        self->hw->memory_bandwidth_bytes_per_second = smelt_hw_memory_bandwidth ();
       if (self->info != NULL && self->info->gguf_parameters > 0)
         model.n_params = (guint64) self->info->gguf_parameters;
       if (self->table != NULL && self->hw != NULL)
@@ -406,6 +403,9 @@ repo_finish_if_done (SmeltDiscoverPage *self)
         g_string_append (status, " · ");
       g_string_append (status, _("No variant fits this computer"));
     }
+  /* A failed request says why instead. */
+  if (self->repo_error != NULL)
+    g_string_printf (status, _("Could not load the repository: %s"), self->repo_error);
   gtk_label_set_text (self->repo_status, status->str);
   gtk_widget_set_visible (GTK_WIDGET (self->repo_status), status->len > 0);
   g_signal_emit (self, signals[REPO_LOADED], 0);
@@ -415,11 +415,8 @@ static void
 repo_failed (SmeltDiscoverPage *self,
              const GError      *error)
 {
-  g_autofree char *text = g_strdup_printf (_("Could not load the repository: %s"),
-                                           error->message);
-
-  gtk_label_set_text (self->repo_status, text);
-  gtk_widget_set_visible (GTK_WIDGET (self->repo_status), TRUE);
+  if (self->repo_error == NULL)
+    self->repo_error = g_strdup (error->message);
 }
 
 static void
@@ -436,10 +433,10 @@ info_done_cb (GObject      *source,
     return;
   self = SMELT_DISCOVER_PAGE (user_data);
   self->info = info;
-  self->pending--;
-  repo_finish_if_done (self);
   if (info == NULL)
     repo_failed (self, error);
+  self->pending--;
+  repo_finish_if_done (self);
 }
 
 static void
@@ -456,10 +453,10 @@ files_done_cb (GObject      *source,
     return;
   self = SMELT_DISCOVER_PAGE (user_data);
   self->files = files;
-  self->pending--;
-  repo_finish_if_done (self);
   if (files == NULL)
     repo_failed (self, error);
+  self->pending--;
+  repo_finish_if_done (self);
 }
 
 static void
@@ -482,12 +479,63 @@ card_done_cb (GObject      *source,
   repo_finish_if_done (self);
 }
 
+/* Probing reads /proc and /sys, loads NVML and may time the memory bus: off the UI thread. */
+static void
+probe_thread (GTask        *task,
+              gpointer      source_object,
+              gpointer      task_data,
+              GCancellable *cancellable)
+{
+  GError *error = NULL;
+  SmeltHwProfile *hw = smelt_hw_profile_probe (NULL, NULL, &error);
+
+  (void) source_object;
+  (void) task_data;
+  (void) cancellable;
+  if (hw == NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  if (hw->memory_bandwidth_bytes_per_second <= 0)
+    hw->memory_bandwidth_bytes_per_second = smelt_hw_memory_bandwidth ();
+  g_task_return_pointer (task, hw, (GDestroyNotify) smelt_hw_profile_free);
+}
+
+static void
+probe_done_cb (GObject      *source,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  g_autoptr(GError) error = NULL;
+  SmeltHwProfile *hw = g_task_propagate_pointer (G_TASK (result), &error);
+  SmeltDiscoverPage *self;
+
+  (void) source;
+  (void) user_data;
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    {
+      g_clear_pointer (&hw, smelt_hw_profile_free);
+      return;
+    }
+  self = SMELT_DISCOVER_PAGE (g_task_get_task_data (G_TASK (result)));
+  if (hw == NULL)
+    g_debug ("No hardware profile: %s", error->message);
+  if (self->hw == NULL)
+    self->hw = hw;
+  else
+    smelt_hw_profile_free (hw);
+  self->pending--;
+  repo_finish_if_done (self);
+}
+
 static void
 clear_repo (SmeltDiscoverPage *self)
 {
   g_cancellable_cancel (self->repo_cancellable);
   g_clear_object (&self->repo_cancellable);
   g_clear_pointer (&self->repo_id, g_free);
+  g_clear_pointer (&self->repo_error, g_free);
   g_clear_pointer (&self->info, smelt_hub_repo_info_free);
   g_clear_pointer (&self->files, g_ptr_array_unref);
   g_clear_pointer (&self->variants, g_ptr_array_unref);
@@ -513,6 +561,15 @@ smelt_discover_page_open_repo (SmeltDiscoverPage *self,
   gtk_stack_set_visible_child_name (self->stack, "repo");
 
   self->pending = 3;
+  if (self->hw == NULL)
+    {
+      g_autoptr(GTask) task = g_task_new (NULL, self->repo_cancellable, probe_done_cb, NULL);
+
+      g_task_set_task_data (task, self, NULL);
+      g_task_set_return_on_cancel (task, TRUE);
+      g_task_run_in_thread (task, probe_thread);
+      self->pending++;
+    }
   smelt_hub_client_get_repo_async (self->client, repo_id, NULL, self->repo_cancellable,
                                    info_done_cb, self);
   smelt_hub_client_list_files_async (self->client, repo_id, NULL, self->repo_cancellable,

@@ -200,6 +200,46 @@ test_repo_and_download (void)
   gtk_window_destroy (window);
 }
 
+/* Without a given profile the page probes this machine off the UI thread. */
+static void
+test_repo_probed (void)
+{
+  SmeltDiscoverPage *page = g_object_new (SMELT_TYPE_DISCOVER_PAGE, NULL);
+  GtkWindow *window = GTK_WINDOW (gtk_window_new ());
+  const SmeltRecommendation *rec;
+
+  gtk_window_set_child (window, GTK_WIDGET (page));
+  smelt_discover_page_open_repo (page, "org/Liked-GGUF");
+  wait_for (page, "repo-loaded");
+  g_assert_cmpuint (smelt_discover_page_get_variants (page)->len, ==, 1);
+  rec = smelt_discover_page_get_recommendation (page);
+  g_assert_nonnull (rec);
+  g_assert_cmpuint (rec->advice->len, ==, 1);
+  gtk_window_destroy (window);
+}
+
+static void
+test_repo_missing (void)
+{
+  GtkWindow *window;
+  SmeltDiscoverPage *page = new_page (&window);
+  GtkLabel *status;
+
+  smelt_discover_page_open_repo (page, "org/Missing-GGUF");
+  wait_for (page, "repo-loaded");
+  status = GTK_LABEL (gtk_widget_get_template_child (GTK_WIDGET (page), SMELT_TYPE_DISCOVER_PAGE,
+                                                     "repo_status"));
+  g_assert_true (gtk_widget_get_visible (GTK_WIDGET (status)));
+  g_assert_true (g_str_has_prefix (gtk_label_get_text (status), "Could not load the repository"));
+  g_assert_null (smelt_discover_page_get_recommendation (page));
+  g_assert_true (smelt_discover_page_get_variants (page) == NULL
+                 || smelt_discover_page_get_variants (page)->len == 0);
+  /* Nothing to download. */
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (page), "discover.download", "u", 0));
+
+  gtk_window_destroy (window);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -230,9 +270,12 @@ main (int   argc,
   g_unsetenv ("HF_HUB_OFFLINE");
   g_unsetenv ("HF_TOKEN");
   g_setenv ("HF_HUB_CACHE", tmp, TRUE);
+  g_setenv ("SMELT_MEMORY_BANDWIDTH", "40000000000", TRUE);
 
   g_test_add_func ("/discover-page/search-and-sort", test_search_and_sort);
   g_test_add_func ("/discover-page/repo-and-download", test_repo_and_download);
+  g_test_add_func ("/discover-page/repo-probed", test_repo_probed);
+  g_test_add_func ("/discover-page/repo-missing", test_repo_missing);
   ret = g_test_run ();
 
   smelt_fake_hub_free (hub);
