@@ -142,7 +142,10 @@ settings_endpoint (void)
   g_autoptr(GSettings) settings = NULL;
   g_autofree char *which = NULL;
 
-  if (source == NULL || (schema = g_settings_schema_source_lookup (source, SCHEMA_ID, TRUE)) == NULL)
+  if (source == NULL)
+    return NULL;
+  schema = g_settings_schema_source_lookup (source, SCHEMA_ID, TRUE);
+  if (schema == NULL)
     return NULL;
   settings = g_settings_new (SCHEMA_ID);
   which = g_settings_get_string (settings, "endpoint");
@@ -202,7 +205,8 @@ result_row_new (const SmeltHubModel *model)
   adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), model->id);
   adw_preferences_row_set_use_markup (ADW_PREFERENCES_ROW (row), FALSE);
   adw_action_row_set_subtitle (ADW_ACTION_ROW (row), subtitle);
-  adw_action_row_add_suffix (ADW_ACTION_ROW (row), gtk_image_new_from_icon_name ("go-next-symbolic"));
+  adw_action_row_add_suffix (ADW_ACTION_ROW (row),
+                             gtk_image_new_from_icon_name ("go-next-symbolic"));
   gtk_list_box_row_set_activatable (GTK_LIST_BOX_ROW (row), TRUE);
   g_object_set_data_full (G_OBJECT (row), "repo-id", g_strdup (model->id), g_free);
   return row;
@@ -326,7 +330,8 @@ variant_row_new (SmeltDiscoverPage *self,
     }
   if (recommended)
     for (guint i = 0; i < advice->reasons->len; i++)
-      g_string_append_printf (subtitle, "\n%s", (const char *) g_ptr_array_index (advice->reasons, i));
+      g_string_append_printf (subtitle, "\n%s",
+                              (const char *) g_ptr_array_index (advice->reasons, i));
   adw_action_row_set_subtitle (ADW_ACTION_ROW (row), subtitle->str);
   adw_action_row_set_subtitle_lines (ADW_ACTION_ROW (row), 0);
 
@@ -473,8 +478,8 @@ card_done_cb (GObject      *source,
     return;
   self = SMELT_DISCOVER_PAGE (user_data);
   gtk_text_buffer_set_text (gtk_text_view_get_buffer (self->card_view),
-                            card != NULL && *card != '\0' ? card : _("This repository has no model card."),
-                            -1);
+                            card != NULL && *card != '\0'
+                            ? card : _("This repository has no model card."), -1);
   self->pending--;
   repo_finish_if_done (self);
 }
@@ -689,8 +694,8 @@ smelt_discover_page_class_init (SmeltDiscoverPageClass *klass)
   signals[REPO_LOADED] = g_signal_new ("repo-loaded", G_TYPE_FROM_CLASS (klass),
                                        G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE, 0);
 
-  gtk_widget_class_set_template_from_resource (widget_class,
-                                               "/io/github/smeltapp/Smelt/ui/smelt-discover-page.ui");
+  gtk_widget_class_set_template_from_resource (
+    widget_class, "/io/github/smeltapp/Smelt/ui/smelt-discover-page.ui");
   gtk_widget_class_bind_template_child (widget_class, SmeltDiscoverPage, stack);
   gtk_widget_class_bind_template_child (widget_class, SmeltDiscoverPage, search_entry);
   gtk_widget_class_bind_template_child (widget_class, SmeltDiscoverPage, sort_dropdown);
