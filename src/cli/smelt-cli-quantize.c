@@ -226,7 +226,7 @@ smelt_cli_quantize (int    argc,
   g_autofree char *output_type = NULL, *embed_type = NULL, *policy = NULL, *imatrix = NULL;
   g_autofree char *split_size = NULL, *help = NULL;
   GOptionEntry entries[] = {
-    { "threads", 0, 0, G_OPTION_ARG_INT, &threads, "Worker threads (default: all CPUs)", "N" },
+    { "threads", 0, 0, G_OPTION_ARG_INT, &threads, "Worker threads (default: the physical cores)", "N" },
     { "output-tensor-type", 0, 0, G_OPTION_ARG_STRING, &output_type,
       "Type of output.weight (and of a tied token_embd)", "T" },
     { "token-embedding-type", 0, 0, G_OPTION_ARG_STRING, &embed_type,

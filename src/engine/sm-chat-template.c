@@ -42,7 +42,47 @@ typedef struct
   char  *v;
   size_t n, cap;
   bool   failed;
+  /* Where message contents lie in v, in order (not overlapping). */
+  sm_text_range *ranges;
+  size_t         n_ranges, cap_ranges;
 } sbuf;
+
+static void
+sb_free (sbuf *b)
+{
+  free (b->v);
+  free (b->ranges);
+}
+
+/* Marks v[off .. off + len) as message content; empty ranges are not kept and a range that
+ * continues the previous one extends it. */
+static void
+sb_mark (sbuf *b, size_t off, size_t len)
+{
+  if (b->failed || len == 0)
+    return;
+  if (b->n_ranges > 0 && b->ranges[b->n_ranges - 1].off + b->ranges[b->n_ranges - 1].len == off)
+    {
+      b->ranges[b->n_ranges - 1].len += len;
+      return;
+    }
+  if (b->n_ranges == b->cap_ranges)
+    {
+      size_t cap = b->cap_ranges ? 2 * b->cap_ranges : 16;
+      sm_text_range *r = realloc (b->ranges, cap * sizeof *r);
+
+      if (!r)
+        {
+          b->failed = true;
+          return;
+        }
+      b->ranges = r;
+      b->cap_ranges = cap;
+    }
+  b->ranges[b->n_ranges].off = off;
+  b->ranges[b->n_ranges].len = len;
+  b->n_ranges++;
+}
 
 static void
 sb_add (sbuf *b, const char *s, size_t len)
@@ -76,6 +116,34 @@ sb_str (sbuf *b, const char *s)
   sb_add (b, s, strlen (s));
 }
 
+/* Message content: added as text and marked. */
+static void
+sb_content (sbuf *b, const char *s)
+{
+  size_t at = b->n, len = strlen (s);
+
+  sb_add (b, s, len);
+  sb_mark (b, at, len);
+}
+
+/* Appends src->v[start .. end) with the content marks that fall inside it. */
+static void
+sb_sub (sbuf *b, const sbuf *src, size_t start, size_t end)
+{
+  size_t at = b->n;
+
+  sb_add (b, src->v + start, end - start);
+  for (size_t i = 0; i < src->n_ranges; i++)
+    {
+      size_t lo = src->ranges[i].off, hi = lo + src->ranges[i].len;
+
+      lo = lo > start ? lo : start;
+      hi = hi < end ? hi : end;
+      if (lo < hi)
+        sb_mark (b, at + (lo - start), hi - lo);
+    }
+}
+
 /* Python's str.isspace(): White_Space plus the four ASCII information separators. */
 static bool
 is_py_space (uint32_t cpt)
@@ -83,11 +151,12 @@ is_py_space (uint32_t cpt)
   return (sm_unicode_flags (cpt) & SM_UNICODE_WHITESPACE) || (cpt >= 0x1C && cpt <= 0x1F);
 }
 
-/* Appends s with leading and trailing whitespace removed (Jinja |trim, Python .strip()). */
+/* The bounds of s[0 .. len) without leading and trailing whitespace (Jinja |trim, Python
+ * .strip()). */
 static void
-sb_trimmed (sbuf *b, const char *s)
+trim_bounds (const char *s, size_t len, size_t *start_out, size_t *end_out)
 {
-  size_t len = strlen (s), start = 0, end = len, i = 0;
+  size_t start = len, end, i = 0;
 
   while (i < len)
     {
@@ -109,7 +178,19 @@ sb_trimmed (sbuf *b, const char *s)
       if (!is_py_space (c))
         end = i;
     }
+  *start_out = start;
+  *end_out = end;
+}
+
+/* Appends message content s trimmed of surrounding whitespace. */
+static void
+sb_content_trimmed (sbuf *b, const char *s)
+{
+  size_t start, end, at = b->n;
+
+  trim_bounds (s, strlen (s), &start, &end);
   sb_add (b, s + start, end - start);
+  sb_mark (b, at, end - start);
 }
 
 static void
@@ -179,7 +260,7 @@ find_default_system (const char *t, size_t len)
         }
       if (out.failed)
         {
-          free (out.v);
+          sb_free (&out);
           return NULL;
         }
       return out.v;
@@ -416,7 +497,7 @@ render_llama3 (const sm_chat_template *t, sbuf *b, const sm_chat_message *m, siz
       sb_str (b, "\n\n");
       if (n > 0 && m[0].role == SM_CHAT_ROLE_SYSTEM)
         {
-          sb_trimmed (b, m[0].content);
+          sb_content_trimmed (b, m[0].content);
           first = 1;
         }
       sb_str (b, "<|eot_id|>");
@@ -426,7 +507,7 @@ render_llama3 (const sm_chat_template *t, sbuf *b, const sm_chat_message *m, siz
       sb_str (b, "<|start_header_id|>");
       sb_str (b, role_name (m[i].role));
       sb_str (b, "<|end_header_id|>\n\n");
-      sb_trimmed (b, m[i].content);
+      sb_content_trimmed (b, m[i].content);
       sb_str (b, "<|eot_id|>");
     }
   if (gen)
@@ -447,7 +528,7 @@ render_chatml (const sm_chat_template *t, sbuf *b, const sm_chat_message *m, siz
       sb_str (b, "<|im_start|>");
       sb_str (b, role_name (m[i].role));
       sb_str (b, "\n");
-      sb_str (b, m[i].content);
+      sb_content (b, m[i].content);
       sb_str (b, "<|im_end|>\n");
     }
   if (gen)
@@ -480,32 +561,39 @@ render_inst (const sm_chat_template *t, sbuf *b, const sm_chat_message *m, size_
               if (first_user && system)
                 {
                   sb_str (&content, "<<SYS>>\n");
-                  sb_str (&content, system);
+                  sb_content (&content, system);
                   sb_str (&content, "\n<</SYS>>\n\n");
                 }
-              sb_str (&content, m[i].content);
+              sb_content (&content, m[i].content);
+              sb_add (&content, "", 0);
               if (content.failed)
                 {
                   b->failed = true;
-                  free (content.v);
+                  sb_free (&content);
                   return;
                 }
               if (t->with_bos)
                 sb_token_text (b, t->tok, sm_tokenizer_bos (t->tok), "<s>");
               sb_str (b, "[INST] ");
-              sb_trimmed (b, content.v ? content.v : "");
+              {
+                /* The whole trimmed, the contents' marks kept. */
+                size_t lo, hi;
+
+                trim_bounds (content.v, content.n, &lo, &hi);
+                sb_sub (b, &content, lo, hi);
+              }
               sb_str (b, " [/INST]");
-              free (content.v);
+              sb_free (&content);
             }
           else
             {
               sb_str (b, "[INST] ");
               if (first_user && system)
                 {
-                  sb_str (b, system);
+                  sb_content (b, system);
                   sb_str (b, "\n\n");
                 }
-              sb_str (b, m[i].content);
+              sb_content (b, m[i].content);
               sb_str (b, t->mistral_inst_space ? " [/INST]" : "[/INST]");
             }
           first_user = false;
@@ -515,13 +603,13 @@ render_inst (const sm_chat_template *t, sbuf *b, const sm_chat_message *m, size_
           if (llama2)
             {
               sb_str (b, " ");
-              sb_trimmed (b, m[i].content);
+              sb_content_trimmed (b, m[i].content);
               sb_str (b, " ");
               sb_token_text (b, t->tok, sm_tokenizer_eos (t->tok), "</s>");
             }
           else
             {
-              sb_str (b, m[i].content);
+              sb_content (b, m[i].content);
               sb_token_text (b, t->tok, sm_tokenizer_eos (t->tok), "</s>");
               if (t->mistral_eos_space)
                 sb_str (b, " ");
@@ -544,12 +632,12 @@ render_phi3 (const sm_chat_template *t, sbuf *b, const sm_chat_message *m, size_
           if (!t->phi3_system)
             break;  /* that template has no system turn */
           sb_str (b, "<|system|>\n");
-          sb_str (b, m[i].content);
+          sb_content (b, m[i].content);
           sb_str (b, "<|end|>\n");
           break;
         case SM_CHAT_ROLE_USER:
           sb_str (b, "<|user|>\n");
-          sb_str (b, m[i].content);
+          sb_content (b, m[i].content);
           sb_str (b, "<|end|>\n");
           if (t->phi3_inline_prompt)
             sb_str (b, "<|assistant|>\n");
@@ -557,7 +645,7 @@ render_phi3 (const sm_chat_template *t, sbuf *b, const sm_chat_message *m, size_
         case SM_CHAT_ROLE_ASSISTANT:
           if (!t->phi3_inline_prompt)
             sb_str (b, "<|assistant|>\n");
-          sb_str (b, m[i].content);
+          sb_content (b, m[i].content);
           sb_str (b, "<|end|>\n");
           break;
         }
@@ -571,6 +659,41 @@ render_phi3 (const sm_chat_template *t, sbuf *b, const sm_chat_message *m, size_
     }
 }
 
+static sm_status
+render (const sm_chat_template *t,
+        const sm_chat_message  *messages,
+        size_t                  n_messages,
+        bool                    add_generation_prompt,
+        sbuf                   *b,
+        sm_error               *err)
+{
+  for (size_t i = 0; i < n_messages; i++)
+    if (!messages[i].content)
+      return sm_error_set (err, SM_ERR_INVALID_ARG, "message %zu has no content", i);
+  sb_add (b, "", 0);
+  switch (t->format)
+    {
+    case SM_CHAT_FORMAT_LLAMA3:
+      render_llama3 (t, b, messages, n_messages, add_generation_prompt);
+      break;
+    case SM_CHAT_FORMAT_CHATML:
+      render_chatml (t, b, messages, n_messages, add_generation_prompt);
+      break;
+    case SM_CHAT_FORMAT_LLAMA2:
+      render_inst (t, b, messages, n_messages, true);
+      break;
+    case SM_CHAT_FORMAT_MISTRAL:
+      render_inst (t, b, messages, n_messages, false);
+      break;
+    case SM_CHAT_FORMAT_PHI3:
+      render_phi3 (t, b, messages, n_messages, add_generation_prompt);
+      break;
+    }
+  if (b->failed)
+    return sm_error_set (err, SM_ERR_NOMEM, "out of memory rendering the chat");
+  return SM_OK;
+}
+
 sm_status
 sm_chat_template_render (const sm_chat_template *t,
                          const sm_chat_message  *messages,
@@ -581,37 +704,71 @@ sm_chat_template_render (const sm_chat_template *t,
                          sm_error               *err)
 {
   sbuf b = { 0 };
+  sm_status st;
 
   *out = NULL;
-  for (size_t i = 0; i < n_messages; i++)
-    if (!messages[i].content)
-      return sm_error_set (err, SM_ERR_INVALID_ARG, "message %zu has no content", i);
-  sb_add (&b, "", 0);
-  switch (t->format)
-    {
-    case SM_CHAT_FORMAT_LLAMA3:
-      render_llama3 (t, &b, messages, n_messages, add_generation_prompt);
-      break;
-    case SM_CHAT_FORMAT_CHATML:
-      render_chatml (t, &b, messages, n_messages, add_generation_prompt);
-      break;
-    case SM_CHAT_FORMAT_LLAMA2:
-      render_inst (t, &b, messages, n_messages, true);
-      break;
-    case SM_CHAT_FORMAT_MISTRAL:
-      render_inst (t, &b, messages, n_messages, false);
-      break;
-    case SM_CHAT_FORMAT_PHI3:
-      render_phi3 (t, &b, messages, n_messages, add_generation_prompt);
-      break;
-    }
-  if (b.failed)
+  st = render (t, messages, n_messages, add_generation_prompt, &b, err);
+  free (b.ranges);
+  if (st != SM_OK)
     {
       free (b.v);
-      return sm_error_set (err, SM_ERR_NOMEM, "out of memory rendering the chat");
+      return st;
     }
   *out = b.v;
   if (len)
     *len = b.n;
   return SM_OK;
+}
+
+sm_status
+sm_chat_template_render_ranges (const sm_chat_template *t,
+                                const sm_chat_message  *messages,
+                                size_t                  n_messages,
+                                bool                    add_generation_prompt,
+                                char                  **out,
+                                size_t                 *len,
+                                sm_text_range         **content,
+                                size_t                 *n_content,
+                                sm_error               *err)
+{
+  sbuf b = { 0 };
+  sm_status st;
+
+  *out = NULL;
+  *content = NULL;
+  *n_content = 0;
+  st = render (t, messages, n_messages, add_generation_prompt, &b, err);
+  if (st != SM_OK)
+    {
+      sb_free (&b);
+      return st;
+    }
+  *out = b.v;
+  if (len)
+    *len = b.n;
+  *content = b.ranges;
+  *n_content = b.n_ranges;
+  return SM_OK;
+}
+
+sm_status
+sm_chat_template_tokenize (const sm_chat_template *t,
+                           const sm_chat_message  *messages,
+                           size_t                  n_messages,
+                           bool                    add_generation_prompt,
+                           sm_token              **ids,
+                           size_t                 *n_ids,
+                           sm_error               *err)
+{
+  sbuf b = { 0 };
+  sm_status st;
+
+  *ids = NULL;
+  *n_ids = 0;
+  st = render (t, messages, n_messages, add_generation_prompt, &b, err);
+  if (st == SM_OK)
+    st = sm_tokenizer_tokenize_plain_ranges (t->tok, b.v, b.n, false, b.ranges, b.n_ranges, ids,
+                                             n_ids, err);
+  sb_free (&b);
+  return st;
 }

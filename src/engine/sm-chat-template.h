@@ -30,8 +30,12 @@
  * CHATML; sm_chat_template_is_fallback() then says so.
  *
  * The rendered text contains the special tokens as text (BOS included where the template puts
- * it): tokenize it with add_special = false and parse_special = true. Messages are taken as
- * given: a user message containing special-token text is not escaped.
+ * it). Message contents are written as given, but they are data, not markup: a message holding
+ * special-token text ("<|im_end|>", "<|eot_id|>", "</s>" ...) must not become control tokens,
+ * or a user (or a pasted document) could forge turns and system prompts. So tokenize with
+ * sm_chat_template_tokenize (the template's markup with parse_special, the contents as plain
+ * text, see sm_tokenizer_tokenize_plain_ranges) rather than the text of
+ * sm_chat_template_render, which is kept for display and for comparing with the Jinja output.
  *
  * Threading: a template is immutable after creation (except set_date) and may be shared.
  */
@@ -109,6 +113,34 @@ sm_status sm_chat_template_render (const sm_chat_template *t,
                                    char                  **out,
                                    size_t                 *len,
                                    sm_error               *err);
+
+/* The same rendering, plus where the message contents lie in it: *content gets a malloc'd
+ * array (caller frees; NULL when *n_content is 0) of *n_content byte ranges of *out, sorted and
+ * not overlapping; everything outside them is the template's own markup. Trimming and the
+ * Llama 2 system block are accounted for (the "<<SYS>>" lines are markup). */
+sm_status sm_chat_template_render_ranges (const sm_chat_template *t,
+                                          const sm_chat_message  *messages,
+                                          size_t                  n_messages,
+                                          bool                    add_generation_prompt,
+                                          char                  **out,
+                                          size_t                 *len,
+                                          sm_text_range         **content,
+                                          size_t                 *n_content,
+                                          sm_error               *err);
+
+/* Renders and tokenizes the conversation for the model: the markup's special-token texts become
+ * their ids, special-token texts inside message contents stay plain text (USER_DEFINED tokens
+ * are matched everywhere, as parse_special = false matches them). No BOS is added beyond what
+ * the template writes. For messages without special-token text the ids are those of
+ * sm_tokenizer_tokenize (render text, add_special = false, parse_special = true). *ids is
+ * malloc'd (caller frees). Errors: those of render, SM_ERR_NOMEM. */
+sm_status sm_chat_template_tokenize (const sm_chat_template *t,
+                                     const sm_chat_message  *messages,
+                                     size_t                  n_messages,
+                                     bool                    add_generation_prompt,
+                                     sm_token              **ids,
+                                     size_t                 *n_ids,
+                                     sm_error               *err);
 
 /* The tokens that end the assistant's turn: the family's end-of-turn token (<|eot_id|>,
  * <|im_end|>, </s>, <|end|>) plus every end-of-generation token of the vocabulary. Sorted,

@@ -1,17 +1,16 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later
  *
  * sm-quantize-file.c: the streaming model quantizer (API in sm-quantize.h). Reads the mapped
- * input one tensor at a time, converts each row to f32 and quantizes it on a small pool of worker
- * threads, and hands the finished tensor to the streaming GGUF writer, which writes `OUT.part`
+ * input one tensor at a time, converts each row to f32 and quantizes it on the engine's compute
+ * pool, and hands the finished tensor to the streaming GGUF writer, which writes `OUT.part`
  * and renames it at the end. Peak memory is one output tensor plus a row of scratch per thread:
- * input pages are dropped from the process (madvise) once a tensor is done. The choice of types
- * is sm-quantize.c; the block formats are sm-quant.h.
+ * input pages are dropped from the process (madvise) once a tensor is done. The pool is
+ * sm-threadpool.h; the choice of types is sm-quantize.c; the block formats are sm-quant.h.
  */
 #include "sm-quantize.h"
 
 #include <errno.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,143 +23,14 @@
 #include "sm-gguf.h"
 #include "sm-imatrix.h"
 #include "sm-quant.h"
+#include "sm-threadpool.h"
 
 /* Work is handed out in chunks of at least this many elements (llama-quantize uses 32 x 512). */
 #define MIN_CHUNK_ELEMENTS (32 * 512)
-/* The progress callback runs after each slice of about this many input bytes. */
-#define SLICE_BYTES (32u << 20)
+/* The progress callback (and so a cancel) runs after each slice of about this many input bytes:
+ * well under a second of work even for the slowest types. */
+#define SLICE_BYTES (8u << 20)
 #define MAX_THREADS 256
-
-/* ---- The compute pool: n - 1 workers plus the calling thread, one job at a time ---- */
-
-typedef void (*pool_fn) (void *arg, int ith, int nth);
-
-typedef struct
-{
-  pthread_mutex_t mu;
-  pthread_cond_t  cv_start;
-  pthread_cond_t  cv_done;
-  pthread_t      *threads;    /* (n - 1) */
-  int             n;          /* threads including the caller */
-  int             n_started;
-  uint64_t        generation; /* bumped for each job */
-  int             pending;    /* workers still running the current job */
-  bool            quit;
-  pool_fn         fn;
-  void           *arg;
-} pool;
-
-typedef struct
-{
-  pool *p;
-  int   ith;
-} worker_arg;
-
-static void *
-pool_worker (void *data)
-{
-  worker_arg *wa = data;
-  pool *p = wa->p;
-  int ith = wa->ith;
-  uint64_t seen = 0;
-
-  free (wa);
-  pthread_mutex_lock (&p->mu);
-  for (;;)
-    {
-      pool_fn fn;
-      void *arg;
-
-      while (p->generation == seen && !p->quit)
-        pthread_cond_wait (&p->cv_start, &p->mu);
-      if (p->quit)
-        break;
-      seen = p->generation;
-      fn = p->fn;
-      arg = p->arg;
-      pthread_mutex_unlock (&p->mu);
-      fn (arg, ith, p->n);
-      pthread_mutex_lock (&p->mu);
-      if (--p->pending == 0)
-        pthread_cond_signal (&p->cv_done);
-    }
-  pthread_mutex_unlock (&p->mu);
-  return NULL;
-}
-
-static void
-pool_free (pool *p)
-{
-  if (p == NULL)
-    return;
-  pthread_mutex_lock (&p->mu);
-  p->quit = true;
-  pthread_cond_broadcast (&p->cv_start);
-  pthread_mutex_unlock (&p->mu);
-  for (int i = 0; i < p->n_started; i++)
-    pthread_join (p->threads[i], NULL);
-  pthread_mutex_destroy (&p->mu);
-  pthread_cond_destroy (&p->cv_start);
-  pthread_cond_destroy (&p->cv_done);
-  free (p->threads);
-  free (p);
-}
-
-/* Starts n - 1 workers; with fewer (thread creation failed) the pool still works, just slower. */
-static pool *
-pool_new (int n)
-{
-  pool *p = calloc (1, sizeof *p);
-
-  if (p == NULL)
-    return NULL;
-  pthread_mutex_init (&p->mu, NULL);
-  pthread_cond_init (&p->cv_start, NULL);
-  pthread_cond_init (&p->cv_done, NULL);
-  p->threads = calloc ((size_t) (n > 1 ? n - 1 : 1), sizeof *p->threads);
-  if (p->threads == NULL)
-    {
-      free (p);
-      return NULL;
-    }
-  for (int i = 1; i < n; i++)
-    {
-      worker_arg *wa = malloc (sizeof *wa);
-
-      if (wa == NULL)
-        break;
-      wa->p = p;
-      wa->ith = i;
-      if (pthread_create (&p->threads[p->n_started], NULL, pool_worker, wa) != 0)
-        {
-          free (wa);
-          break;
-        }
-      p->n_started++;
-    }
-  p->n = p->n_started + 1;
-  return p;
-}
-
-/* Runs fn on every thread of the pool (the caller is thread 0) and waits for all of them. */
-static void
-pool_run (pool   *p,
-          pool_fn fn,
-          void   *arg)
-{
-  pthread_mutex_lock (&p->mu);
-  p->fn = fn;
-  p->arg = arg;
-  p->pending = p->n_started;
-  p->generation++;
-  pthread_cond_broadcast (&p->cv_start);
-  pthread_mutex_unlock (&p->mu);
-  fn (arg, 0, p->n);
-  pthread_mutex_lock (&p->mu);
-  while (p->pending > 0)
-    pthread_cond_wait (&p->cv_done, &p->mu);
-  pthread_mutex_unlock (&p->mu);
-}
 
 /* ---- One tensor's rows ---- */
 
@@ -174,13 +44,10 @@ typedef struct
   const float          *importance;    /* (ne0 x n_mat) or NULL */
   size_t                src_row_size;
   size_t                dst_row_size;
-  int64_t               row_begin;     /* this slice */
-  int64_t               row_end;
-  int64_t               chunk_rows;
-  atomic_int_fast64_t   next_row;
-  atomic_int            failed;        /* 0, or 1 + the kind of failure */
+  int64_t               row_begin;     /* this slice; the pool's ranges are relative to it */
+  atomic_int            failed;        /* FAIL_NONE or the kind of failure */
   atomic_int_fast64_t   bad_row;
-  float               **scratch;       /* (nth) rows of ne0 floats */
+  float               **scratch;       /* (n_threads) rows of ne0 floats */
 } rows_job;
 
 enum { FAIL_NONE, FAIL_NONFINITE, FAIL_QUANTIZE, FAIL_DEQUANTIZE };
@@ -224,50 +91,45 @@ row_to_f32 (sm_type     type,
 }
 
 static void
-rows_worker (void *arg,
-             int   ith,
-             int   nth)
+rows_worker (void    *arg,
+             int64_t  begin,
+             int64_t  end,
+             int      ith)
 {
   rows_job *job = arg;
   float *row = job->scratch[ith];
   const uint8_t *src = job->src->data;
 
-  for (;;)
+  if (atomic_load (&job->failed) != FAIL_NONE)
+    return;
+  for (int64_t r = job->row_begin + begin; r < job->row_begin + end; r++)
     {
-      int64_t r0 = atomic_fetch_add (&job->next_row, job->chunk_rows);
-      int64_t r1 = r0 + job->chunk_rows < job->row_end ? r0 + job->chunk_rows : job->row_end;
+      const float *imp = NULL;
+      int64_t i;
 
-      if (r0 >= job->row_end || atomic_load (&job->failed) != FAIL_NONE)
-        return;
-      for (int64_t r = r0; r < r1; r++)
+      if (!row_to_f32 (job->src->type, src + (size_t) r * job->src_row_size, row, job->ne0))
         {
-          const float *imp = NULL;
-          int64_t i;
-
-          if (!row_to_f32 (job->src->type, src + (size_t) r * job->src_row_size, row, job->ne0))
-            {
-              atomic_store (&job->failed, FAIL_DEQUANTIZE);
-              atomic_store (&job->bad_row, r);
-              return;
-            }
-          /* A NaN or Inf would poison a whole block's scale: refuse rather than write it. */
-          for (i = 0; i < job->ne0 && isfinite (row[i]); i++)
-            ;
-          if (i < job->ne0)
-            {
-              atomic_store (&job->failed, FAIL_NONFINITE);
-              atomic_store (&job->bad_row, r);
-              return;
-            }
-          if (job->importance != NULL)
-            imp = job->importance + (r / job->rows_per_mat) * job->ne0;
-          if (sm_quantize_row (job->dst_type, row, job->dst + (size_t) r * job->dst_row_size,
-                               job->ne0, imp) != job->dst_row_size)
-            {
-              atomic_store (&job->failed, FAIL_QUANTIZE);
-              atomic_store (&job->bad_row, r);
-              return;
-            }
+          atomic_store (&job->failed, FAIL_DEQUANTIZE);
+          atomic_store (&job->bad_row, r);
+          return;
+        }
+      /* A NaN or Inf would poison a whole block's scale: refuse rather than write it. */
+      for (i = 0; i < job->ne0 && isfinite (row[i]); i++)
+        ;
+      if (i < job->ne0)
+        {
+          atomic_store (&job->failed, FAIL_NONFINITE);
+          atomic_store (&job->bad_row, r);
+          return;
+        }
+      if (job->importance != NULL)
+        imp = job->importance + (r / job->rows_per_mat) * job->ne0;
+      if (sm_quantize_row (job->dst_type, row, job->dst + (size_t) r * job->dst_row_size,
+                           job->ne0, imp) != job->dst_row_size)
+        {
+          atomic_store (&job->failed, FAIL_QUANTIZE);
+          atomic_store (&job->bad_row, r);
+          return;
         }
     }
 }
@@ -280,7 +142,7 @@ typedef struct
   sm_gguf_writer   *w;
   sm_imatrix       *imatrix;
   sm_quantize_plan *plan;
-  pool             *pool;
+  sm_threadpool    *pool;
   uint8_t          *out_buf;
   float           **scratch;
   int               n_scratch;
@@ -290,7 +152,7 @@ static void
 run_state_clear (run_state *s)
 {
   sm_gguf_writer_free (s->w); /* removes the .part files of an unfinished write */
-  pool_free (s->pool);
+  sm_threadpool_free (s->pool);
   if (s->scratch != NULL)
     for (int i = 0; i < s->n_scratch; i++)
       free (s->scratch[i]);
@@ -468,14 +330,6 @@ sm_quantize_plan_file (const char               *in_path,
   return st;
 }
 
-static int
-online_cpus (void)
-{
-  long n = sysconf (_SC_NPROCESSORS_ONLN);
-
-  return n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : (int) n;
-}
-
 sm_status
 sm_quantize_file (const char               *in_path,
                   const char               *out_path,
@@ -617,15 +471,15 @@ sm_quantize_file (const char               *in_path,
   if (st != SM_OK)
     goto out;
 
-  n_threads = p.n_threads > 0 ? (p.n_threads > MAX_THREADS ? MAX_THREADS : p.n_threads)
-                              : online_cpus ();
-  s.pool = pool_new (n_threads);
+  /* 0: the pool's default (the physical cores this process may use). */
+  n_threads = p.n_threads > MAX_THREADS ? MAX_THREADS : p.n_threads;
+  s.pool = sm_threadpool_new (n_threads);
   if (s.pool == NULL)
     {
-      st = sm_error_set (err, SM_ERR_NOMEM, "out of memory");
+      st = sm_error_set (err, SM_ERR_NOMEM, "cannot start %d threads", n_threads);
       goto out;
     }
-  s.n_scratch = s.pool->n;
+  s.n_scratch = sm_threadpool_get_n_threads (s.pool);
   s.scratch = calloc ((size_t) s.n_scratch, sizeof *s.scratch);
   if (max_out > 0)
     s.out_buf = malloc (max_out);
@@ -673,7 +527,7 @@ sm_quantize_file (const char               *in_path,
 
       {
         rows_job job;
-        int64_t rows_per_slice;
+        int64_t rows_per_slice, chunk_rows;
 
         memset (&job, 0, sizeof job);
         job.src = t;
@@ -683,7 +537,7 @@ sm_quantize_file (const char               *in_path,
         job.rows_per_mat = t->ne[1];
         job.src_row_size = (size_t) (t->size / (uint64_t) n_rows);
         job.dst_row_size = sm_type_row_size (e->type, t->ne[0]);
-        job.chunk_rows = (MIN_CHUNK_ELEMENTS + job.ne0 - 1) / job.ne0;
+        chunk_rows = (MIN_CHUNK_ELEMENTS + job.ne0 - 1) / job.ne0;
         job.scratch = s.scratch;
         if (s.imatrix != NULL && t->ne[3] == 1)
           {
@@ -692,15 +546,15 @@ sm_quantize_file (const char               *in_path,
           }
         out_size = (uint64_t) n_rows * job.dst_row_size;
         rows_per_slice = (int64_t) (SLICE_BYTES / (job.src_row_size ? job.src_row_size : 1));
-        if (rows_per_slice < job.chunk_rows * s.pool->n)
-          rows_per_slice = job.chunk_rows * s.pool->n;
+        if (rows_per_slice < chunk_rows * s.n_scratch)
+          rows_per_slice = chunk_rows * s.n_scratch;
 
         for (int64_t r = 0; r < n_rows; r += rows_per_slice)
           {
+            int64_t row_end = r + rows_per_slice < n_rows ? r + rows_per_slice : n_rows;
+
             job.row_begin = r;
-            job.row_end = r + rows_per_slice < n_rows ? r + rows_per_slice : n_rows;
-            atomic_store (&job.next_row, job.row_begin);
-            pool_run (s.pool, rows_worker, &job);
+            sm_threadpool_parallel_for (s.pool, row_end - r, chunk_rows, rows_worker, &job);
             if (atomic_load (&job.failed) != FAIL_NONE)
               {
                 int kind = atomic_load (&job.failed);
@@ -712,10 +566,10 @@ sm_quantize_file (const char               *in_path,
                                                              : "quantization failed");
                 goto out;
               }
-            release_input ((const uint8_t *) t->data + (size_t) job.row_begin * job.src_row_size,
-                           (uint64_t) (job.row_end - job.row_begin) * job.src_row_size);
-            bytes_done += (uint64_t) (job.row_end - job.row_begin) * job.src_row_size;
-            if (p.progress != NULL && job.row_end < n_rows
+            release_input ((const uint8_t *) t->data + (size_t) r * job.src_row_size,
+                           (uint64_t) (row_end - r) * job.src_row_size);
+            bytes_done += (uint64_t) (row_end - r) * job.src_row_size;
+            if (p.progress != NULL && row_end < n_rows
                 && !p.progress ((int64_t) k, (int64_t) sm_quantize_plan_get_n (s.plan),
                                 bytes_done, bytes_total, p.progress_data))
               {

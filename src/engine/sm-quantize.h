@@ -8,7 +8,7 @@
  *   - the plan (sm_quantize_plan_make): a pure function from a tensor list and a few model
  *     hyper-parameters to "tensor -> type, with reason"; no files, no threads;
  *   - the file quantizer (sm_quantize_file): maps the input, streams the output to `OUT.part`
- *     one tensor at a time on the engine's own small thread pool, renames it when complete and
+ *     one tensor at a time on the engine's compute pool, renames it when complete and
  *     removes it on failure or cancellation.
  * Not for single rows or blocks: that is sm-quant.h.
  *
@@ -37,8 +37,8 @@
  *   Q8_0, F16, BF16: refused (nothing higher to give the outer layers).
  *
  * Threading: the plan functions are reentrant. sm_quantize_file blocks the calling thread and runs
- * params->n_threads - 1 worker threads of its own; the progress callback runs on the calling
- * thread.
+ * its rows on a compute pool of params->n_threads (sm-threadpool.h) of its own; the progress
+ * callback runs on the calling thread.
  */
 #pragma once
 
@@ -114,13 +114,13 @@ typedef struct
   sm_layer_policy layer_policy;
   bool            has_imatrix;          /* plan only: an imatrix is used (changes a few rules) */
   const char     *imatrix_path;         /* file only: legacy .dat or GGUF imatrix; NULL = none */
-  int             n_threads;            /* file only: 0 = all online CPUs */
+  int             n_threads;            /* file only: 0 = physical cores (sm-threadpool.h) */
   uint64_t        split_max_size;       /* file only: max tensor bytes per part; 0 = one file */
   sm_quantize_progress_cb progress;     /* file only: may be NULL */
   void           *progress_data;
 } sm_quantize_params;
 
-sm_quantize_params sm_quantize_default_params (void); /* Q4_K_M, rules, no imatrix, all CPUs */
+sm_quantize_params sm_quantize_default_params (void); /* Q4_K_M, rules, no imatrix, all cores */
 
 /* ---- The plan ---- */
 

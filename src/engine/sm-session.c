@@ -256,8 +256,6 @@ render_history (sm_session *s,
                 sm_error   *err)
 {
   sm_chat_message *msgs = calloc (s->n_messages ? s->n_messages : 1, sizeof *msgs);
-  char *text = NULL;
-  size_t len = 0;
   sm_status st;
 
   if (msgs == NULL)
@@ -269,13 +267,11 @@ render_history (sm_session *s,
                                                            : SM_CHAT_ROLE_ASSISTANT;
       msgs[i].content = s->messages[i].content;
     }
-  st = sm_chat_template_render (s->tmpl, msgs, s->n_messages, true, &text, &len, err);
+  /* Templates write the BOS text themselves when the model wants one; special-token texts of
+   * the template's markup are parsed, those inside messages stay plain text (no forged turns),
+   * and BOS is only added when the template did not write it. */
+  st = sm_chat_template_tokenize (s->tmpl, msgs, s->n_messages, true, ids, n_ids, err);
   free (msgs);
-  if (st != SM_OK)
-    return st;
-  /* Templates write the BOS text themselves when the model wants one; special-token texts in
-   * the rendering are parsed, and BOS is only added when the template did not write it. */
-  st = sm_tokenizer_tokenize (s->tok, text, len, false, true, ids, n_ids, err);
   if (st == SM_OK && sm_tokenizer_get_add_bos (s->tok) && sm_tokenizer_bos (s->tok) >= 0
       && (*n_ids == 0 || (*ids)[0] != sm_tokenizer_bos (s->tok)))
     {
@@ -292,7 +288,6 @@ render_history (sm_session *s,
           (*n_ids)++;
         }
     }
-  free (text);
   return st;
 }
 

@@ -7,8 +7,10 @@
  * history. Each reply renders the whole history with the model's chat template, reuses the part
  * of the KV cache that still matches (so a turn only evaluates its new tokens), samples until an
  * end-of-generation token, max_tokens or a stop from the callback, and appends the reply to the
- * history. When the rendered history no longer fits n_ctx, the oldest turns after the system
- * prompt are dropped and the stats say how many. Not here: the forward pass (sm-model.h),
+ * history. The template's markup is tokenized with its special tokens, message contents as plain
+ * text (sm_chat_template_tokenize): special-token text typed or pasted into a message cannot
+ * forge turns or system prompts. When the rendered history no longer fits n_ctx, the oldest
+ * turns after the system prompt are dropped and the stats say how many. Not here: the forward pass (sm-model.h),
  * tokenization rules (sm-tokenizer.h), template formats (sm-chat-template.h), sampling maths
  * (sm-sampler.h).
  *

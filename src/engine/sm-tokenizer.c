@@ -1976,9 +1976,53 @@ frag_push (frag_vec *a, sm_token t, size_t off, size_t len)
   return true;
 }
 
+/* Whether text[pos .. pos + n) shares a byte with one of the plain ranges (sorted by offset,
+ * not overlapping). */
+static bool
+overlaps_plain (const sm_text_range *plain, size_t n_plain, size_t pos, size_t n)
+{
+  size_t lo = 0, hi = n_plain;
+
+  /* The first range that ends after pos. */
+  while (lo < hi)
+    {
+      size_t mid = lo + (hi - lo) / 2;
+
+      if (plain[mid].off + plain[mid].len <= pos)
+        lo = mid + 1;
+      else
+        hi = mid;
+    }
+  for (size_t i = lo; i < n_plain && plain[i].off < pos + n; i++)
+    if (plain[i].len > 0 && plain[i].off + plain[i].len > pos)
+      return true;
+  return false;
+}
+
+/* The first occurrence of st[0 .. sl) in text[off .. off + len), skipping those that touch a
+ * plain range when plain_check. */
+static const char *
+find_special (const char *text, size_t off, size_t len, const char *st, size_t sl,
+              bool plain_check, const sm_text_range *plain, size_t n_plain)
+{
+  size_t from = off, end = off + len;
+
+  while (from < end)
+    {
+      const char *m = memmem (text + from, end - from, st, sl);
+
+      if (!m || !plain_check || !overlaps_plain (plain, n_plain, (size_t) (m - text), sl))
+        return m;
+      from = (size_t) (m - text) + 1;
+    }
+  return NULL;
+}
+
+/* plain (n_plain ranges, may be NULL): CONTROL and UNKNOWN token texts are not matched where
+ * they touch one of these ranges. */
 static bool
 partition (const sm_tokenizer *tok, const char *text, size_t len, bool parse_special,
-           frag_vec *frags)
+           const sm_text_range *plain, size_t n_plain, frag_vec *frags)
 {
   frag_vec next = { 0 };
 
@@ -1994,6 +2038,7 @@ partition (const sm_tokenizer *tok, const char *text, size_t len, bool parse_spe
       const char *st = tok->text_arena + tok->text_off[id];
       size_t sl = tok->text_len[id];
       bool changed = false;
+      bool plain_check = n_plain > 0 && (attr & (SM_TOKEN_ATTR_CONTROL | SM_TOKEN_ATTR_UNKNOWN));
 
       if (!parse_special && (attr & (SM_TOKEN_ATTR_CONTROL | SM_TOKEN_ATTR_UNKNOWN)))
         continue;
@@ -2010,7 +2055,8 @@ partition (const sm_tokenizer *tok, const char *text, size_t len, bool parse_spe
             }
           while (fr.len > 0)
             {
-              const char *m = memmem (text + fr.off, fr.len, st, sl);
+              const char *m = find_special (text, fr.off, fr.len, st, sl, plain_check, plain,
+                                            n_plain);
               size_t left_len, right_off, right_len;
 
               if (!m)
@@ -2056,15 +2102,17 @@ nomem:
   return false;
 }
 
-sm_status
-sm_tokenizer_tokenize (const sm_tokenizer *tok,
-                       const char         *text,
-                       size_t              len,
-                       bool                add_special,
-                       bool                parse_special,
-                       sm_token          **ids,
-                       size_t             *n_ids,
-                       sm_error           *err)
+static sm_status
+tokenize (const sm_tokenizer  *tok,
+          const char          *text,
+          size_t               len,
+          bool                 add_special,
+          bool                 parse_special,
+          const sm_text_range *plain,
+          size_t               n_plain,
+          sm_token           **ids,
+          size_t              *n_ids,
+          sm_error            *err)
 {
   tok_vec out = { 0 };
   frag_vec frags = { 0 };
@@ -2074,7 +2122,7 @@ sm_tokenizer_tokenize (const sm_tokenizer *tok,
   memset (&s, 0, sizeof s);
   *ids = NULL;
   *n_ids = 0;
-  if (!partition (tok, text, len, parse_special, &frags))
+  if (!partition (tok, text, len, parse_special, plain, n_plain, &frags))
     goto nomem;
   if (add_special && tok->add_bos && !tok_vec_push (&out, tok->bos))
     goto nomem;
@@ -2112,6 +2160,42 @@ nomem:
   free (frags.v);
   free (out.v);
   return sm_error_set (err, SM_ERR_NOMEM, "out of memory while tokenizing");
+}
+
+sm_status
+sm_tokenizer_tokenize (const sm_tokenizer *tok,
+                       const char         *text,
+                       size_t              len,
+                       bool                add_special,
+                       bool                parse_special,
+                       sm_token          **ids,
+                       size_t             *n_ids,
+                       sm_error           *err)
+{
+  return tokenize (tok, text, len, add_special, parse_special, NULL, 0, ids, n_ids, err);
+}
+
+sm_status
+sm_tokenizer_tokenize_plain_ranges (const sm_tokenizer  *tok,
+                                    const char          *text,
+                                    size_t               len,
+                                    bool                 add_special,
+                                    const sm_text_range *plain,
+                                    size_t               n_plain,
+                                    sm_token           **ids,
+                                    size_t              *n_ids,
+                                    sm_error            *err)
+{
+  for (size_t i = 0; i < n_plain; i++)
+    if (plain[i].off > len || plain[i].len > len - plain[i].off
+        || (i > 0 && plain[i].off < plain[i - 1].off + plain[i - 1].len))
+      {
+        *ids = NULL;
+        *n_ids = 0;
+        return sm_error_set (err, SM_ERR_INVALID_ARG,
+                             "plain range %zu is outside the text or out of order", i);
+      }
+  return tokenize (tok, text, len, add_special, true, plain, n_plain, ids, n_ids, err);
 }
 
 /* ---------------------------------------------------------------------------------------------

@@ -173,6 +173,29 @@ sm_status sm_tokenizer_tokenize (const sm_tokenizer *tok,
                                  size_t             *n_ids,
                                  sm_error           *err);
 
+/* A byte range of a text. */
+typedef struct
+{
+  size_t off, len;
+} sm_text_range;
+
+/* Tokenizes like sm_tokenizer_tokenize with parse_special = true, except that a CONTROL or
+ * UNKNOWN token text is only made its id when it touches none of the n_plain ranges (sorted by
+ * offset, not overlapping; NULL when 0): inside them such text is read as plain text, as
+ * parse_special = false reads it, so a chat message cannot forge the template's control tokens.
+ * Raw text is still split only at the special tokens found, so the ranges change nothing for a
+ * text without special-token text in them (SPM space prefix included). Fails with
+ * SM_ERR_INVALID_ARG for ranges outside the text or out of order, SM_ERR_NOMEM. */
+sm_status sm_tokenizer_tokenize_plain_ranges (const sm_tokenizer  *tok,
+                                              const char          *text,
+                                              size_t               len,
+                                              bool                 add_special,
+                                              const sm_text_range *plain,
+                                              size_t               n_plain,
+                                              sm_token           **ids,
+                                              size_t              *n_ids,
+                                              sm_error           *err);
+
 /* ---- Detokenize ---- */
 
 /* The bytes id stands for: "▁" -> " " (SPM), GPT-2 alphabet -> bytes (BPE), <0xXX> -> one

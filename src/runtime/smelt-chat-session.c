@@ -409,8 +409,7 @@ count_context (SmeltChatSession *self)
 {
   size_t n = sm_session_get_n_messages (self->session);
   g_autofree sm_chat_message *msgs = g_new0 (sm_chat_message, MAX (n, 1));
-  char *text = NULL;
-  size_t len = 0;
+  const sm_tokenizer *tok;
   sm_token *ids = NULL;
   size_t n_ids = 0;
 
@@ -422,13 +421,16 @@ count_context (SmeltChatSession *self)
                    : r == SM_ROLE_USER ? SM_CHAT_ROLE_USER : SM_CHAT_ROLE_ASSISTANT;
       msgs[i].content = sm_session_get_message_content (self->session, i);
     }
-  if (sm_chat_template_render (self->template, msgs, n, FALSE, &text, &len, NULL) != SM_OK)
+  /* Count what the session feeds the model: markup with its special tokens, message contents
+   * as plain text, plus the BOS the session adds when the vocabulary wants one and the template
+   * did not write it. */
+  tok = sm_session_get_tokenizer (self->session);
+  if (sm_chat_template_tokenize (self->template, msgs, n, FALSE, &ids, &n_ids, NULL) != SM_OK)
     return 0;
-  if (sm_tokenizer_tokenize (sm_session_get_tokenizer (self->session), text, len, true, true,
-                             &ids, &n_ids, NULL) != SM_OK)
-    n_ids = 0;
+  if (sm_tokenizer_get_add_bos (tok) && sm_tokenizer_bos (tok) >= 0
+      && (n_ids == 0 || ids[0] != sm_tokenizer_bos (tok)))
+    n_ids++;
   free (ids);
-  free (text);
   return (guint) n_ids;
 }
 

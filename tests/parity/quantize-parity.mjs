@@ -12,12 +12,16 @@
 // Q4_K_M, Q6_K): llama.cpp loads the file, and its top-1 at every position of a token prompt
 // equals its top-1 on the F32 file. Token arrays, never strings (testing.md).
 //
-// Not compared: llama.cpp's own quantization of the same input (llama-quantize is not in the npm
-// package), so the files are checked for what llama.cpp does with them.
+// And against llama.cpp's own quantizer: llama_model_quantize of the libllama the npm package
+// ships, called through tests/parity/llama-quantize-ref (dlopen), on random llama-shaped models
+// (F32/F16/BF16 weights, a tensor with rows of 96, 6 layers with GQA 4; untied, and tied for a
+// few TYPEs): for every TYPE Smelt makes, every tensor of Smelt's output has the same type and the
+// same bytes as llama.cpp's.
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 
 const shared = process.env.SMELT_SHARED_DIR;
 const build = process.env.SMELT_BUILD_DIR;
@@ -28,7 +32,25 @@ if (!shared || !build) {
 const smelt = join(build, "src", "app", "smelt");
 const makeModel = join(build, "tests", "common", "smelt-make-test-model");
 const vocabFile = join(shared, "fixtures", "vocab", "ggml-vocab-llama-spm.gguf");
+const quantizeRef = join(build, "tests", "parity", "llama-quantize-ref");
+const compareModels = join(build, "tests", "common", "smelt-compare-models");
 const nVocab = 32000;
+
+// TYPE -> general.file_type (llama_ftype), for llama_model_quantize.
+const ftypes = {
+  Q8_0: 7, Q6_K: 18, Q5_K_M: 17, Q5_K_S: 16, Q5_1: 9, Q5_0: 8, Q4_K_M: 15, Q4_K_S: 14, Q4_1: 3,
+  Q4_0: 2, IQ4_NL: 25, IQ4_XS: 30, Q3_K_L: 13, Q3_K_M: 12, Q3_K_S: 11, Q2_K: 10, F16: 1, BF16: 32,
+};
+
+// The libllama shipped in the npm package (its file name carries the llama.cpp version).
+function findLibllama() {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const dir = join(here, "node_modules", "@node-llama-cpp", "linux-x64", "bins", "linux-x64");
+  if (!existsSync(dir))
+    return null;
+  const lib = readdirSync(dir).find((f) => /^libllama(\.v[0-9.]+)?\.so$/.test(f));
+  return lib ? join(dir, lib) : null;
+}
 
 let llamaMod;
 try {
@@ -131,6 +153,36 @@ try {
     ok(maxDiff / spread <= tolerance[type], `${type}: logits close to F32's`,
        `max |diff| / spread = ${(maxDiff / spread).toFixed(4)} (tolerance ${tolerance[type]})`);
     rmSync(out, { force: true });
+  }
+
+  // Tensor for tensor against llama.cpp's own quantizer, every TYPE, untied and tied models.
+  const libllama = findLibllama();
+  if (libllama === null) {
+    ok(false, "libllama found in node_modules/@node-llama-cpp/linux-x64");
+  } else {
+    for (const tied of [false, true]) {
+      const src = join(tmp, `mixed${tied ? "-tied" : ""}.gguf`);
+      run(makeModel, [src, "--type", "mixed", "--odd", "--layers", "6", "--dim", "256", "--heads",
+                      "8", "--kv-heads", "2", "--ffn", "512", "--vocab", "300", "--seed", "11",
+                      ...(tied ? ["--tied"] : [])]);
+      // Every TYPE untied; the tied model (token_embd takes the output rules) for a few.
+      for (const [type, ftype] of Object.entries(ftypes)) {
+        if (tied && !["Q8_0", "Q6_K", "Q4_K_M", "Q3_K_M"].includes(type))
+          continue;
+        const mine = join(tmp, "mine.gguf"), theirs = join(tmp, "theirs.gguf");
+        run(smelt, ["quantize", src, mine, type, "--threads", "2"]);
+        run(quantizeRef, [libllama, src, theirs, String(ftype), "2"]);
+        const lines = run(compareModels, ["--tensors", theirs, mine]).trim().split("\n");
+        const summary = lines.pop();
+        const bad = lines.filter((l) => !l.endsWith(" same")).slice(0, 3);
+        ok(/^tensors=(\d+) same=\1$/.test(summary),
+           `${type}${tied ? " (tied)" : ""}: every tensor as llama.cpp quantizes it`,
+           bad.length ? `${summary}; ${bad.join(", ")}` : summary);
+        rmSync(mine, { force: true });
+        rmSync(theirs, { force: true });
+      }
+      rmSync(src, { force: true });
+    }
   }
 
   // A real trained model (stories260K: dim 64, FFN 172, so K-quants fall back per row length):
