@@ -10,8 +10,10 @@
 #include <glib/gi18n.h>
 #include <malloc.h>
 
+#include "smelt-application.h"
 #include "smelt-chat-page.h"
 #include "smelt-downloads-page.h"
+#include "smelt-discover-page.h"
 #include "smelt-library-page.h"
 #include "smelt-window.h"
 
@@ -25,6 +27,7 @@ struct _SmeltWindow
   AdwViewStack         *stack;
   AdwViewSwitcherBar   *switcher_bar;
   GtkMenuButton        *menu_button;
+  SmeltDiscoverPage    *discover_page;
   SmeltLibraryPage     *library_page;
   SmeltChatPage        *chat_page;
   SmeltDownloadsPage   *downloads_page;
@@ -110,13 +113,44 @@ smelt_window_dispose (GObject *object)
 }
 
 static void
+smelt_window_constructed (GObject *object)
+{
+  SmeltWindow *self = SMELT_WINDOW (object);
+  GtkApplication *app;
+
+  G_OBJECT_CLASS (smelt_window_parent_class)->constructed (object);
+
+  /* The Discover page queues downloads in the application's manager (once the window knows its
+   * application, which is set after init). */
+  app = gtk_window_get_application (GTK_WINDOW (self));
+  if (SMELT_IS_APPLICATION (app))
+    smelt_discover_page_set_download_manager (
+      self->discover_page, smelt_application_get_download_manager (SMELT_APPLICATION (app)));
+}
+
+static void
+search_action (GtkWidget  *widget,
+               const char *action_name,
+               GVariant   *parameter)
+{
+  SmeltWindow *self = SMELT_WINDOW (widget);
+
+  (void) action_name;
+  (void) parameter;
+  adw_view_stack_set_visible_child_name (self->stack, "discover");
+  smelt_discover_page_focus_search (self->discover_page);
+}
+
+static void
 smelt_window_class_init (SmeltWindowClass *klass)
 {
   GObjectClass *object_class = G_OBJECT_CLASS (klass);
   GtkWidgetClass *widget_class = GTK_WIDGET_CLASS (klass);
 
+  object_class->constructed = smelt_window_constructed;
   object_class->dispose = smelt_window_dispose;
 
+  g_type_ensure (SMELT_TYPE_DISCOVER_PAGE);
   g_type_ensure (SMELT_TYPE_LIBRARY_PAGE);
   g_type_ensure (SMELT_TYPE_CHAT_PAGE);
   g_type_ensure (SMELT_TYPE_DOWNLOADS_PAGE);
@@ -127,6 +161,7 @@ smelt_window_class_init (SmeltWindowClass *klass)
   gtk_widget_class_bind_template_child (widget_class, SmeltWindow, stack);
   gtk_widget_class_bind_template_child (widget_class, SmeltWindow, switcher_bar);
   gtk_widget_class_bind_template_child (widget_class, SmeltWindow, menu_button);
+  gtk_widget_class_bind_template_child (widget_class, SmeltWindow, discover_page);
   gtk_widget_class_bind_template_child (widget_class, SmeltWindow, library_page);
   gtk_widget_class_bind_template_child (widget_class, SmeltWindow, chat_page);
   gtk_widget_class_bind_template_child (widget_class, SmeltWindow, downloads_page);
@@ -139,6 +174,9 @@ smelt_window_class_init (SmeltWindowClass *klass)
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_n, GDK_CONTROL_MASK,
                                        "win.new-chat", NULL);
   gtk_widget_class_add_binding_action (widget_class, GDK_KEY_Escape, 0, "win.stop", NULL);
+  gtk_widget_class_install_action (widget_class, "win.search", NULL, search_action);
+  gtk_widget_class_add_binding_action (widget_class, GDK_KEY_f, GDK_CONTROL_MASK,
+                                       "win.search", NULL);
 }
 
 static void

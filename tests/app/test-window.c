@@ -102,6 +102,39 @@ test_window_builds (void)
 }
 
 static void
+test_discover_first (void)
+{
+  g_autoptr(SmeltApplication) app = make_app ();
+  SmeltWindow *window = smelt_window_new (app);
+  AdwViewStack *stack = smelt_window_get_stack (window);
+  GtkSelectionModel *pages = adw_view_stack_get_pages (stack);
+  g_autoptr(AdwViewStackPage) first = g_list_model_get_item (G_LIST_MODEL (pages), 0);
+  GtkWidget *focus;
+
+  g_object_unref (pages);
+  g_assert_cmpstr (adw_view_stack_page_get_name (first), ==, "discover");
+  g_assert_cmpstr (adw_view_stack_page_get_icon_name (first), ==, "system-search-symbolic");
+
+  /* The download queue is the application's, made once. */
+  g_assert_nonnull (smelt_application_get_download_manager (app));
+  g_assert_true (smelt_application_get_download_manager (app)
+                 == smelt_application_get_download_manager (app));
+
+  /* Ctrl+F (win.search) brings Discover forward with its search entry focused. */
+  gtk_window_present (GTK_WINDOW (window));
+  adw_view_stack_set_visible_child_name (stack, "library");
+  spin (100);
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (window), "win.search", NULL));
+  spin (100);
+  g_assert_cmpstr (adw_view_stack_get_visible_child_name (stack), ==, "discover");
+  focus = gtk_window_get_focus (GTK_WINDOW (window));
+  g_assert_nonnull (focus);
+  g_assert_nonnull (gtk_widget_get_ancestor (focus, GTK_TYPE_SEARCH_ENTRY));
+
+  gtk_window_destroy (GTK_WINDOW (window));
+}
+
+static void
 test_switcher_adapts (void)
 {
   g_autoptr(SmeltApplication) app = make_app ();
@@ -200,6 +233,7 @@ main (int    argc,
   adw_init ();
 
   g_test_add_func ("/app/window/builds", test_window_builds);
+  g_test_add_func ("/app/window/discover-first", test_discover_first);
   g_test_add_func ("/app/window/switcher-adapts", test_switcher_adapts);
   g_test_add_func ("/app/preferences/bound", test_preferences_bound);
   g_test_add_func ("/app/stall-probe", test_stall_probe);
