@@ -12,6 +12,7 @@
 
 #include <glib/gi18n.h>
 
+#include "smelt-a11y.h"
 #include "smelt-discover-page.h"
 #include "smelt-secret.h"
 
@@ -719,6 +720,8 @@ smelt_discover_page_init (SmeltDiscoverPage *self)
   g_autofree char *endpoint = NULL;
 
   gtk_widget_init_template (GTK_WIDGET (self));
+  /* The sort drop-down's inner toggle button and other built-in controls get names too. */
+  smelt_a11y_name_internal_controls (GTK_WIDGET (self));
   gtk_widget_set_visible (GTK_WIDGET (self->search_status), FALSE);
 
   self->client = smelt_hub_client_new ();

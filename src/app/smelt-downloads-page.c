@@ -10,6 +10,7 @@
 
 #include <glib/gi18n.h>
 
+#include "smelt-a11y.h"
 #include "smelt-downloads-page.h"
 
 typedef struct
@@ -453,5 +454,7 @@ smelt_downloads_page_init (SmeltDownloadsPage *self)
 {
   self->rows = g_hash_table_new_full (NULL, NULL, NULL, job_row_free);
   gtk_widget_init_template (GTK_WIDGET (self));
+  /* The sort drop-down's inner toggle button and other built-in controls get names too. */
+  smelt_a11y_name_internal_controls (GTK_WIDGET (self));
   update_empty (self);
 }

@@ -185,6 +185,8 @@ smelt_window_init (SmeltWindow *self)
   g_autoptr(SmeltLibrary) library = NULL;
 
   gtk_widget_init_template (GTK_WIDGET (self));
+  /* Discover leads the switcher, but the window opens on the models already here. */
+  adw_view_stack_set_visible_child_name (self->stack, "library");
 
   /* The default cache and configuration, shared with `smelt list` and huggingface_hub. */
   library = smelt_library_new (NULL, NULL);

@@ -24,6 +24,8 @@ from atspi_util import (Atspi, CONTROL_MASK, Tap, click, find, find_all, find_pr
 
 build = os.path.abspath(sys.argv[1])
 shots = os.path.join(build, 'e2e', 'screenshots')
+# A fresh build has no e2e/ folder yet: the app's logs and the screenshots go there.
+os.makedirs(shots, exist_ok=True)
 exe = os.path.join(build, 'src', 'app', 'smelt')
 tap = Tap()
 
