@@ -607,3 +607,10 @@ sm_quant_fill_avx512 (sm_vec_dot_fn vec_dot[SM_TYPE_COUNT], sm_activation_fn act
   vec_dot[SM_TYPE_Q6_K] = avx512_dot_q6_K;
   vec_dot[SM_TYPE_IQ4_XS] = avx512_dot_iq4_xs;
 }
+
+/* The 256-bit VNNI tiles of sm-quant-x86.h, 4 rows x 4 columns. */
+void
+sm_quant_fill_gemm_avx512 (sm_gemm_tile_fn gemm[SM_TYPE_COUNT])
+{
+  x86_fill_gemm (gemm);
+}
