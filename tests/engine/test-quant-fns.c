@@ -812,11 +812,12 @@ test_dot (gconstpointer data)
 
 /* ---- Tiles (sm_gemm_tile) against the per-pair reference dot ----
  *
- * A 9-row weight matrix and a 7-column activation matrix, padded strides, every (nr, nc) of
- * {1,3,4,5,9} x {1,2,3,5,7} so the whole tiles and the row and column tails all run. The ref
- * case checks sm_gemm_tile_ref (exactly the reference dot) and the public dispatched
- * sm_gemm_tile; the others the variant's own tile kernel, skipped where it has none. Outside the
- * tile the output must stay untouched. */
+ * A 37-row weight matrix and an 11-column activation matrix, padded strides, every (nr, nc) of
+ * {1,3,4,5,9,16,21,37} x {1,2,3,5,7,8,11} so the whole tiles (4 x 2, 4 x 4, 16 x 8 panels) and
+ * the row and column tails all run, over lengths with a partial last chunk. The ref case checks
+ * sm_gemm_tile_ref (exactly the reference dot) and the public dispatched sm_gemm_tile on the
+ * shapes up to 9 x 7; the others the variant's own tile kernel, skipped where it has none.
+ * Outside the tile the output must stay untouched. */
 static void
 test_gemm (gconstpointer data)
 {
@@ -824,7 +825,7 @@ test_gemm (gconstpointer data)
   const sm_type t = kc->type;
   const sm_type at = sm_quant_vec_dot_type (t);
   const int64_t blk = block_of (t);
-  enum { ROWS = 9, COLS = 7 };
+  enum { ROWS = 37, COLS = 11 };
 
   if (!sm_cpu_variant_supported (kc->variant))
     {
@@ -843,44 +844,49 @@ test_gemm (gconstpointer data)
   sm_activation_fn act = sm_dispatch_activation_variant (t, SM_CPU_VARIANT_REF);
   const int64_t lengths[] = { blk, 3 * blk, blk == 1 ? 257 : (blk == 32 ? 129 * 32 : 17 * 256) };
   const data_kind kinds[] = { DATA_NORMAL, DATA_OUTLIERS, DATA_HUGE, DATA_ZERO, DATA_TINY };
-  const int nrs[] = { 1, 3, 4, 5, 9 }, ncs[] = { 1, 2, 3, 5, 7 };
+  const int nrs[] = { 1, 3, 4, 5, 9, 16, 21, 37 }, ncs[] = { 1, 2, 3, 5, 7, 8, 11 };
   rng r = { 4321 + (guint64) t };
 
   for (gsize li = 0; li < G_N_ELEMENTS (lengths); li++)
     for (gsize k = 0; k < G_N_ELEMENTS (kinds); k++)
       {
         const int64_t n = lengths[li];
-        const size_t ws = sm_type_row_size (t, n) + 6, as = sm_type_row_size (at, n) + 10;
+        /* Padded strides that keep rows 16-byte aligned, as the model's are (the float
+         * references load whole floats). */
+        const size_t ws = (sm_type_row_size (t, n) + 31) / 16 * 16;
+        const size_t as = (sm_type_row_size (at, n) + 47) / 16 * 16;
         g_autofree guint8 *w = g_malloc0 (ws * ROWS);
         g_autofree guint8 *a = g_malloc0 (as * COLS);
         g_autofree float *x = g_new (float, n);
-        g_autofree float *wd = g_new (float, n);
-        g_autofree float *ad = g_new (float, n);
+        g_autofree float *wd = g_new (float, n * ROWS);
+        g_autofree float *ad = g_new (float, n * COLS);
         float expect[COLS][ROWS];
         double mag[COLS][ROWS];
+        /* The reference-only cases stop at 9 x 7 (see below). */
+        const int rows = g == NULL ? 9 : ROWS, cols = g == NULL ? 7 : COLS;
 
-        for (int i = 0; i < ROWS; i++)
+        for (int i = 0; i < rows; i++)
           {
             fill (x, n, kinds[k], 300 + 17 * li + i);
             if (sm_quant_can_quantize (t))
               g_assert_cmpuint (sm_quantize_row (t, x, w + i * ws, n, NULL), >, 0);
             else
               random_grid_row (t, w + i * ws, n, &r);
+            g_assert_true (sm_dequantize_row (t, w + i * ws, wd + i * n, n));
           }
-        for (int c = 0; c < COLS; c++)
+        for (int c = 0; c < cols; c++)
           {
             fill (x, n, c % 2 ? DATA_UNIFORM : DATA_NORMAL, 900 + 13 * li + c);
             act (x, a + c * as, n);
+            g_assert_true (sm_dequantize_row (at, a + c * as, ad + c * n, n));
           }
-        for (int c = 0; c < COLS; c++)
-          for (int i = 0; i < ROWS; i++)
+        for (int c = 0; c < cols; c++)
+          for (int i = 0; i < rows; i++)
             {
               expect[c][i] = ref (n, w + i * ws, a + c * as);
-              g_assert_true (sm_dequantize_row (t, w + i * ws, wd, n));
-              g_assert_true (sm_dequantize_row (at, a + c * as, ad, n));
               mag[c][i] = 0;
               for (int64_t e = 0; e < n; e++)
-                mag[c][i] += fabs ((double) wd[e] * ad[e]);
+                mag[c][i] += fabs ((double) wd[i * n + e] * ad[c * n + e]);
             }
 
         for (gsize ri = 0; ri < G_N_ELEMENTS (nrs); ri++)
@@ -888,6 +894,8 @@ test_gemm (gconstpointer data)
             for (int which = 0; which < (g == NULL ? 2 : 1); which++)
               {
                 const int nr = nrs[ri], nc = ncs[ci];
+                if (nr > rows || nc > cols)
+                  continue;  /* the per-pair reference is slow: small shapes suffice */
                 const size_t os = (size_t) nr + 2;
                 float out[COLS * (ROWS + 2)];
                 for (gsize e = 0; e < G_N_ELEMENTS (out); e++)
