@@ -25,6 +25,7 @@ typedef struct
   bool             supported;
   sm_vec_dot_fn    vec_dot[SM_TYPE_COUNT];
   sm_activation_fn act[SM_TYPE_COUNT];
+  sm_gemm_tile_fn  gemm[SM_TYPE_COUNT];  /* NULL: no tile kernel, use vec_dot per pair */
 } variant_table;
 
 static pthread_once_t dispatch_once = PTHREAD_ONCE_INIT;
@@ -73,12 +74,14 @@ dispatch_init (void)
     {
       tables[SM_CPU_VARIANT_AVX2] = tables[SM_CPU_VARIANT_REF];
       sm_quant_fill_avx2 (tables[SM_CPU_VARIANT_AVX2].vec_dot, tables[SM_CPU_VARIANT_AVX2].act);
+      sm_quant_fill_gemm_avx2 (tables[SM_CPU_VARIANT_AVX2].gemm);
     }
   if (avx512)
     {
       tables[SM_CPU_VARIANT_AVX512] = tables[SM_CPU_VARIANT_AVX2];
       sm_quant_fill_avx512 (tables[SM_CPU_VARIANT_AVX512].vec_dot,
                             tables[SM_CPU_VARIANT_AVX512].act, avx512bf16);
+      sm_quant_fill_gemm_avx512 (tables[SM_CPU_VARIANT_AVX512].gemm);
     }
 #else
   (void) avx2;
@@ -154,6 +157,23 @@ sm_dispatch_vec_dot_variant (sm_type        weight_type,
   return tables[v].vec_dot[weight_type];
 }
 
+sm_gemm_tile_fn
+sm_dispatch_gemm_tile (sm_type weight_type)
+{
+  if ((unsigned) weight_type >= SM_TYPE_COUNT)
+    return NULL;
+  return get_active ()->gemm[weight_type];
+}
+
+sm_gemm_tile_fn
+sm_dispatch_gemm_tile_variant (sm_type        weight_type,
+                               sm_cpu_variant v)
+{
+  if ((unsigned) weight_type >= SM_TYPE_COUNT || !sm_cpu_variant_supported (v))
+    return NULL;
+  return tables[v].gemm[weight_type];
+}
+
 sm_activation_fn
 sm_dispatch_activation_variant (sm_type        weight_type,
                                 sm_cpu_variant v)
@@ -189,4 +209,52 @@ sm_vec_dot (sm_type     weight_type,
   sm_vec_dot_fn f = sm_dispatch_vec_dot (weight_type);
 
   return f != NULL ? f (n, w, a) : 0.0f;
+}
+
+void
+sm_gemm_tile (sm_type     weight_type,
+              int64_t     n,
+              const void *w,
+              size_t      w_stride,
+              int         nr,
+              const void *a,
+              size_t      a_stride,
+              int         nc,
+              float      *out,
+              size_t      out_stride)
+{
+  sm_gemm_tile_fn g = sm_dispatch_gemm_tile (weight_type);
+  sm_vec_dot_fn f = sm_dispatch_vec_dot (weight_type);
+  const uint8_t *wp = w, *ap = a;
+
+  if (g != NULL)
+    {
+      g (n, w, w_stride, nr, a, a_stride, nc, out, out_stride);
+      return;
+    }
+  for (int c = 0; c < nc; c++)
+    for (int r = 0; r < nr; r++)
+      out[(size_t) c * out_stride + r]
+          = f != NULL ? f (n, wp + (size_t) r * w_stride, ap + (size_t) c * a_stride) : 0.0f;
+}
+
+void
+sm_gemm_tile_ref (sm_type     weight_type,
+                  int64_t     n,
+                  const void *w,
+                  size_t      w_stride,
+                  int         nr,
+                  const void *a,
+                  size_t      a_stride,
+                  int         nc,
+                  float      *out,
+                  size_t      out_stride)
+{
+  sm_vec_dot_fn f = sm_dispatch_vec_dot_variant (weight_type, SM_CPU_VARIANT_REF);
+  const uint8_t *wp = w, *ap = a;
+
+  for (int c = 0; c < nc; c++)
+    for (int r = 0; r < nr; r++)
+      out[(size_t) c * out_stride + r]
+          = f != NULL ? f (n, wp + (size_t) r * w_stride, ap + (size_t) c * a_stride) : 0.0f;
 }

@@ -27,6 +27,19 @@ typedef enum
 /* sum_i w[i] * a[i]: n elements of a weight row and a matching activation row. */
 typedef float (*sm_vec_dot_fn) (int64_t n, const void *w, const void *a);
 
+/* An nr x nc tile of dot products (see sm_gemm_tile in sm-quant.h):
+ * out[c * out_stride + r] = dot (row r of w, column c of a), rows w_stride bytes apart,
+ * activation rows a_stride bytes apart, out_stride in floats. */
+typedef void (*sm_gemm_tile_fn) (int64_t     n,
+                                 const void *w,
+                                 size_t      w_stride,
+                                 int         nr,
+                                 const void *a,
+                                 size_t      a_stride,
+                                 int         nc,
+                                 float      *out,
+                                 size_t      out_stride);
+
 /* "ref", "avx2", "avx512", "neon"; NULL for out-of-range values. */
 const char *sm_cpu_variant_name (sm_cpu_variant v);
 
@@ -45,6 +58,17 @@ sm_vec_dot_fn sm_dispatch_vec_dot (sm_type weight_type);
  * a type inherits the next lower variant's. */
 sm_vec_dot_fn sm_dispatch_vec_dot_variant (sm_type        weight_type,
                                            sm_cpu_variant v);
+
+/* The dispatched tile kernel of a weight type: NULL when the active variant has no tile kernel
+ * for it (the ref variant never has one; its specification is sm_gemm_tile_ref). Callers then
+ * take sm_dispatch_vec_dot per (row, column). Tile kernels are inherited from lower SIMD
+ * variants, never from ref. */
+sm_gemm_tile_fn sm_dispatch_gemm_tile (sm_type weight_type);
+
+/* The tile kernel of weight_type in the table of variant v, for tests and benchmarks (NULL as
+ * above, or when the CPU lacks the variant). */
+sm_gemm_tile_fn sm_dispatch_gemm_tile_variant (sm_type        weight_type,
+                                               sm_cpu_variant v);
 
 /* The activation converter of weight_type in the table of variant v (NULL and inheritance as
  * above). */

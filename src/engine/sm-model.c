@@ -820,6 +820,7 @@ typedef struct
 {
   const sm_weight *w;
   sm_vec_dot_fn    dot;     /* the dispatched kernel of w->type, looked up once per product */
+  sm_gemm_tile_fn  gemm;    /* its tile kernel for batches; NULL: one dot per (row, token) */
   const uint8_t   *act;     /* (n, act_stride) converted rows */
   size_t           act_stride;
   float           *out;     /* (n, out_stride) */
@@ -845,6 +846,13 @@ matmul_rows (void    *data,
   for (int64_t r0 = begin; r0 < end; r0 += SM_MATMUL_BLOCK)
     {
       int64_t r1 = r0 + SM_MATMUL_BLOCK < end ? r0 + SM_MATMUL_BLOCK : end;
+      if (j->gemm != NULL)
+        {
+          /* The whole block against every token: weights decoded once per tile of tokens. */
+          j->gemm (w->n_in, wdata + (size_t) r0 * w->row_size, w->row_size, (int) (r1 - r0),
+                   j->act, j->act_stride, j->n, j->out + r0, (size_t) j->out_stride);
+          continue;
+        }
       for (int32_t t = 0; t < j->n; t++)
         {
           const uint8_t *a = j->act + (size_t) t * j->act_stride;
@@ -909,8 +917,9 @@ matmul (sm_context      *c,
         const float     *x,
         int32_t          n)
 {
-  sm_matmul_job job = { w, sm_dispatch_vec_dot (w->type), c->s.act, c->s.act_row_max, out,
-                        out_stride, n };
+  sm_matmul_job job = { w, sm_dispatch_vec_dot (w->type),
+                        n > 1 ? sm_dispatch_gemm_tile (w->type) : NULL, c->s.act,
+                        c->s.act_row_max, out, out_stride, n };
   int nth = sm_threadpool_get_n_threads (c->pool);
   int64_t grain;
 

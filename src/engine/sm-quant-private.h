@@ -158,6 +158,10 @@ void sm_quant_fill_avx512 (sm_vec_dot_fn    vec_dot[SM_TYPE_COUNT],
 void sm_quant_fill_neon (sm_vec_dot_fn    vec_dot[SM_TYPE_COUNT],
                          sm_activation_fn act[SM_TYPE_COUNT]);
 
+/* Tile kernels (sm_gemm_tile_fn) of the x86 variants, same convention. */
+void sm_quant_fill_gemm_avx2 (sm_gemm_tile_fn gemm[SM_TYPE_COUNT]);
+void sm_quant_fill_gemm_avx512 (sm_gemm_tile_fn gemm[SM_TYPE_COUNT]);
+
 /* ---- Grid tables (sm-quant-grids.c, data from ggml, MIT) ---- */
 extern const uint64_t sm_iq2xxs_grid[256];
 extern const uint64_t sm_iq2xs_grid[512];

@@ -72,3 +72,32 @@ float sm_vec_dot (sm_type     weight_type,
                   int64_t     n,
                   const void *w,
                   const void *a);
+
+/* A tile of dot products for batches (matrix x matrix): for r < nr and c < nc,
+ *   out[c * out_stride + r] = sm_vec_dot (weight_type, n, w + r * w_stride, a + c * a_stride)
+ * (strides of w and a in bytes, of out in floats). Tile kernels decode each weight block once
+ * and reuse it for several activation columns; the result equals the per-pair dot within the
+ * float rounding of a different summation order. Types without a tile kernel in the
+ * dispatched variant run the per-pair dot. nr, nc >= 0, any values. */
+void sm_gemm_tile (sm_type     weight_type,
+                   int64_t     n,
+                   const void *w,
+                   size_t      w_stride,
+                   int         nr,
+                   const void *a,
+                   size_t      a_stride,
+                   int         nc,
+                   float      *out,
+                   size_t      out_stride);
+
+/* The specification of sm_gemm_tile: the same loops over the scalar reference dot product. */
+void sm_gemm_tile_ref (sm_type     weight_type,
+                       int64_t     n,
+                       const void *w,
+                       size_t      w_stride,
+                       int         nr,
+                       const void *a,
+                       size_t      a_stride,
+                       int         nc,
+                       float      *out,
+                       size_t      out_stride);

@@ -809,6 +809,137 @@ test_dot (gconstpointer data)
       }
 }
 
+
+/* ---- Tiles (sm_gemm_tile) against the per-pair reference dot ----
+ *
+ * A 37-row weight matrix and an 11-column activation matrix, padded strides, every (nr, nc) of
+ * {1,3,4,5,9,16,21,37} x {1,2,3,5,7,8,11} so the whole tiles (4 x 2, 4 x 4, 16 x 8 panels) and
+ * the row and column tails all run, over lengths with a partial last chunk. The ref case checks
+ * sm_gemm_tile_ref (exactly the reference dot) and the public dispatched sm_gemm_tile on the
+ * shapes up to 9 x 7; the others the variant's own tile kernel, skipped where it has none.
+ * Outside the tile the output must stay untouched. */
+static void
+test_gemm (gconstpointer data)
+{
+  const kernel_case *kc = data;
+  const sm_type t = kc->type;
+  const sm_type at = sm_quant_vec_dot_type (t);
+  const int64_t blk = block_of (t);
+  enum { ROWS = 37, COLS = 11 };
+
+  if (!sm_cpu_variant_supported (kc->variant))
+    {
+      g_test_skip ("this CPU lacks the variant");
+      return;
+    }
+  sm_gemm_tile_fn g = sm_dispatch_gemm_tile_variant (t, kc->variant);
+  if (kc->variant == SM_CPU_VARIANT_REF)
+    g_assert_null (g);
+  else if (g == NULL)
+    {
+      g_test_skip ("no tile kernel for this type in this variant");
+      return;
+    }
+  sm_vec_dot_fn ref = sm_dispatch_vec_dot_variant (t, SM_CPU_VARIANT_REF);
+  sm_activation_fn act = sm_dispatch_activation_variant (t, SM_CPU_VARIANT_REF);
+  const int64_t lengths[] = { blk, 3 * blk, blk == 1 ? 257 : (blk == 32 ? 129 * 32 : 17 * 256) };
+  const data_kind kinds[] = { DATA_NORMAL, DATA_OUTLIERS, DATA_HUGE, DATA_ZERO, DATA_TINY };
+  const int nrs[] = { 1, 3, 4, 5, 9, 16, 21, 37 }, ncs[] = { 1, 2, 3, 5, 7, 8, 11 };
+  rng r = { 4321 + (guint64) t };
+
+  for (gsize li = 0; li < G_N_ELEMENTS (lengths); li++)
+    for (gsize k = 0; k < G_N_ELEMENTS (kinds); k++)
+      {
+        const int64_t n = lengths[li];
+        /* Padded strides that keep rows 16-byte aligned, as the model's are (the float
+         * references load whole floats). */
+        const size_t ws = (sm_type_row_size (t, n) + 31) / 16 * 16;
+        const size_t as = (sm_type_row_size (at, n) + 47) / 16 * 16;
+        g_autofree guint8 *w = g_malloc0 (ws * ROWS);
+        g_autofree guint8 *a = g_malloc0 (as * COLS);
+        g_autofree float *x = g_new (float, n);
+        g_autofree float *wd = g_new (float, n * ROWS);
+        g_autofree float *ad = g_new (float, n * COLS);
+        float expect[COLS][ROWS];
+        double mag[COLS][ROWS];
+        /* The reference-only cases stop at 9 x 7 (see below). */
+        const int rows = g == NULL ? 9 : ROWS, cols = g == NULL ? 7 : COLS;
+
+        for (int i = 0; i < rows; i++)
+          {
+            fill (x, n, kinds[k], 300 + 17 * li + i);
+            if (sm_quant_can_quantize (t))
+              g_assert_cmpuint (sm_quantize_row (t, x, w + i * ws, n, NULL), >, 0);
+            else
+              random_grid_row (t, w + i * ws, n, &r);
+            g_assert_true (sm_dequantize_row (t, w + i * ws, wd + i * n, n));
+          }
+        for (int c = 0; c < cols; c++)
+          {
+            fill (x, n, c % 2 ? DATA_UNIFORM : DATA_NORMAL, 900 + 13 * li + c);
+            act (x, a + c * as, n);
+            g_assert_true (sm_dequantize_row (at, a + c * as, ad + c * n, n));
+          }
+        for (int c = 0; c < cols; c++)
+          for (int i = 0; i < rows; i++)
+            {
+              expect[c][i] = ref (n, w + i * ws, a + c * as);
+              mag[c][i] = 0;
+              for (int64_t e = 0; e < n; e++)
+                mag[c][i] += fabs ((double) wd[i * n + e] * ad[c * n + e]);
+            }
+
+        for (gsize ri = 0; ri < G_N_ELEMENTS (nrs); ri++)
+          for (gsize ci = 0; ci < G_N_ELEMENTS (ncs); ci++)
+            for (int which = 0; which < (g == NULL ? 2 : 1); which++)
+              {
+                const int nr = nrs[ri], nc = ncs[ci];
+                if (nr > rows || nc > cols)
+                  continue;  /* the per-pair reference is slow: small shapes suffice */
+                const size_t os = (size_t) nr + 2;
+                float out[COLS * (ROWS + 2)];
+                for (gsize e = 0; e < G_N_ELEMENTS (out); e++)
+                  out[e] = NAN;
+                if (g != NULL)
+                  g (n, w, ws, nr, a, as, nc, out, os);
+                else if (which == 0)
+                  sm_gemm_tile_ref (t, n, w, ws, nr, a, as, nc, out, os);
+                else
+                  sm_gemm_tile (t, n, w, ws, nr, a, as, nc, out, os);
+                for (int c = 0; c < COLS; c++)
+                  for (size_t i = 0; i < os; i++)
+                    {
+                      const float v = out[c * os + i];
+                      if (c >= nc || (int) i >= nr)
+                        {
+                          if (!isnan (v))
+                            {
+                              g_test_fail_printf ("%s tile (%s) %dx%d wrote outside the tile "
+                                                  "at (%zu, %d)", sm_type_get_traits (t)->name,
+                                                  sm_cpu_variant_name (kc->variant), nr, nc, i,
+                                                  c);
+                              return;
+                            }
+                          continue;
+                        }
+                      /* sm_gemm_tile_ref is the reference dot itself: bit for bit. */
+                      const double tol = g == NULL && which == 0 ? 0 : 2e-5 * mag[c][i] + 1e-30;
+                      if (!(fabs ((double) v - expect[c][i]) <= tol))
+                        {
+                          g_test_fail_printf ("%s tile (%s%s) %dx%d, n=%" G_GINT64_FORMAT
+                                              ", %s weights, (%zu, %d): %.9g, ref %.9g "
+                                              "(tolerance %.3g)", sm_type_get_traits (t)->name,
+                                              sm_cpu_variant_name (kc->variant),
+                                              g == NULL ? (which ? " dispatched" : " _ref") : "",
+                                              nr, nc, n, data_names[kinds[k]], i, c, v,
+                                              expect[c][i], tol);
+                          return;
+                        }
+                    }
+              }
+      }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -840,6 +971,9 @@ main (int argc, char **argv)
         g_autofree char *p = g_strdup_printf ("/quant/dot/%s/%s", sm_cpu_variant_name (v),
                                               sm_type_get_traits (dot_types[i])->name);
         g_test_add_data_func (p, &cases[v][i], test_dot);
+        g_autofree char *pg = g_strdup_printf ("/quant/gemm/%s/%s", sm_cpu_variant_name (v),
+                                               sm_type_get_traits (dot_types[i])->name);
+        g_test_add_data_func (pg, &cases[v][i], test_gemm);
       }
 
   return g_test_run ();

@@ -14,3 +14,9 @@ sm_quant_fill_avx2 (sm_vec_dot_fn vec_dot[SM_TYPE_COUNT], sm_activation_fn act[S
 {
   x86_fill_common (vec_dot, act);
 }
+
+void
+sm_quant_fill_gemm_avx2 (sm_gemm_tile_fn gemm[SM_TYPE_COUNT])
+{
+  x86_fill_gemm (gemm);
+}

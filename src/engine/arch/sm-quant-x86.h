@@ -1113,6 +1113,168 @@ x86_act_bf16 (const float *src, void *dst, int64_t n)
     y[i] = sm_float_to_bf16 (src[i]);
 }
 
+/* ---- Tiles: X86_TILE_NR weight rows x X86_TILE_NC activation columns (sm_gemm_tile_fn) ----
+ *
+ * Each weight block is loaded and made unsigned once per tile and reused for every column; each
+ * activation block once and reused for every row. The signed x signed products become u8 x s8:
+ * Q8_0 weights are biased by +128 (w + 128 fits a byte), Q4_0 nibbles are already unsigned
+ * (q = w + 8), and the bias times the activation sum, -k * sum(a), is formed once per column
+ * and block (one vpdpbusd against k) and given to the per-pair vpdpbusd as its starting value,
+ * so a (row, column, block) costs one vpdpbusd, one conversion, one scale product and one FMA.
+ * Without VNNI (AVX2, 16 ymm registers, hence 4 x 2), Q8_0 keeps the vpsignb form since
+ * vpmaddubsw would saturate on w + 128. Integer block sums are exact; only the float
+ * accumulation order differs from the reference. */
+#ifdef SM_X86_VNNI
+#define X86_TILE_NC 4
+#else
+#define X86_TILE_NC 2
+#endif
+#define X86_TILE_NR 4
+
+enum { X86_TILE_Q8_0, X86_TILE_Q4_0 };
+
+static inline __attribute__ ((always_inline)) void
+x86_tile (int            kind,
+          int            nc,
+          int64_t        nb,
+          const uint8_t *w,
+          size_t         ws,
+          const uint8_t *a,
+          size_t         as,
+          float         *out,
+          size_t         os)
+{
+  const size_t wbs = kind == X86_TILE_Q8_0 ? sizeof (sm_block_q8_0) : sizeof (sm_block_q4_0);
+  __m256 acc[X86_TILE_NR][X86_TILE_NC];
+
+#pragma GCC unroll 4
+  for (int r = 0; r < X86_TILE_NR; r++)
+#pragma GCC unroll 4
+    for (int c = 0; c < nc; c++)
+      acc[r][c] = _mm256_setzero_ps ();
+
+  for (int64_t b = 0; b < nb; b++)
+    {
+      __m256i av[X86_TILE_NC], bias[X86_TILE_NC];
+      __m256 da[X86_TILE_NC];
+
+#pragma GCC unroll 4
+      for (int c = 0; c < nc; c++)
+        {
+          const sm_block_q8_0 *y = (const sm_block_q8_0 *) (a + c * as) + b;
+          av[c] = loadu256 (y->qs);
+          da[c] = _mm256_set1_ps (x86_h2f (y->d));
+          if (kind == X86_TILE_Q4_0)
+            bias[c] = _mm256_sub_epi32 (_mm256_setzero_si256 (),
+                                        dot_us8 (_mm256_setzero_si256 (), _mm256_set1_epi8 (8),
+                                                 av[c]));
+#ifdef SM_X86_VNNI
+          else
+            bias[c] = _mm256_sub_epi32 (_mm256_setzero_si256 (),
+                                        dot_us8 (_mm256_setzero_si256 (),
+                                                 _mm256_set1_epi8 ((char) 0x80), av[c]));
+#else
+          else
+            bias[c] = _mm256_setzero_si256 ();
+#endif
+        }
+#pragma GCC unroll 4
+      for (int r = 0; r < X86_TILE_NR; r++)
+        {
+          const uint8_t *blk = w + r * ws + (size_t) b * wbs;
+          const __m256 dw = _mm256_set1_ps (x86_h2f (((const sm_half *) (const void *) blk)[0]));
+          __m256i wv, wu;
+          if (kind == X86_TILE_Q4_0)
+            wv = wu = unpack_nibbles (blk + sizeof (sm_half));
+          else
+            {
+              wv = loadu256 (blk + sizeof (sm_half));
+#ifdef SM_X86_VNNI
+              wu = _mm256_xor_si256 (wv, _mm256_set1_epi8 ((char) 0x80));
+#else
+              wu = _mm256_sign_epi8 (wv, wv);
+#endif
+            }
+#pragma GCC unroll 4
+          for (int c = 0; c < nc; c++)
+            {
+              __m256i p;
+#ifdef SM_X86_VNNI
+              p = dot_us8 (bias[c], wu, av[c]);
+#else
+              if (kind == X86_TILE_Q4_0)
+                p = dot_us8 (bias[c], wu, av[c]);
+              else
+                p = dot_us8 (bias[c], wu, _mm256_sign_epi8 (av[c], wv));
+#endif
+              acc[r][c] = _mm256_fmadd_ps (_mm256_cvtepi32_ps (p), _mm256_mul_ps (dw, da[c]),
+                                           acc[r][c]);
+            }
+        }
+    }
+#pragma GCC unroll 4
+  for (int r = 0; r < X86_TILE_NR; r++)
+#pragma GCC unroll 4
+    for (int c = 0; c < nc; c++)
+      out[c * os + r] = hsum_ps256 (acc[r][c]);
+}
+
+/* Whole X86_TILE_NR x X86_TILE_NC tiles, then the leftover columns one at a time (still
+ * X86_TILE_NR rows), then the leftover rows through the 1 x 1 dot of this variant. */
+static inline __attribute__ ((always_inline)) void
+x86_gemm (int            kind,
+          sm_vec_dot_fn  dot1,
+          int64_t        n,
+          const void    *w,
+          size_t         ws,
+          int            nr,
+          const void    *a,
+          size_t         as,
+          int            nc,
+          float         *out,
+          size_t         os)
+{
+  const uint8_t *wp = w, *ap = a;
+  const int64_t nb = n / SM_QK8_0;
+  int r = 0;
+
+  for (; r + X86_TILE_NR <= nr; r += X86_TILE_NR)
+    {
+      int c = 0;
+      for (; c + X86_TILE_NC <= nc; c += X86_TILE_NC)
+        x86_tile (kind, X86_TILE_NC, nb, wp + (size_t) r * ws, ws, ap + (size_t) c * as, as,
+                  out + (size_t) c * os + r, os);
+      for (; c < nc; c++)
+        x86_tile (kind, 1, nb, wp + (size_t) r * ws, ws, ap + (size_t) c * as, as,
+                  out + (size_t) c * os + r, os);
+    }
+  for (; r < nr; r++)
+    for (int c = 0; c < nc; c++)
+      out[(size_t) c * os + r] = dot1 (n, wp + (size_t) r * ws, ap + (size_t) c * as);
+}
+
+static void
+x86_gemm_q8_0 (int64_t n, const void *w, size_t ws, int nr, const void *a, size_t as, int nc,
+               float *out, size_t os)
+{
+  x86_gemm (X86_TILE_Q8_0, x86_dot_q8_0, n, w, ws, nr, a, as, nc, out, os);
+}
+
+static void
+x86_gemm_q4_0 (int64_t n, const void *w, size_t ws, int nr, const void *a, size_t as, int nc,
+               float *out, size_t os)
+{
+  x86_gemm (X86_TILE_Q4_0, x86_dot_q4_0, n, w, ws, nr, a, as, nc, out, os);
+}
+
+/* Installs the tile kernels above into a table. */
+static void
+x86_fill_gemm (sm_gemm_tile_fn gemm[SM_TYPE_COUNT])
+{
+  gemm[SM_TYPE_Q8_0] = x86_gemm_q8_0;
+  gemm[SM_TYPE_Q4_0] = x86_gemm_q4_0;
+}
+
 /* Installs the kernels above into a table. */
 static void
 x86_fill_common (sm_vec_dot_fn vec_dot[SM_TYPE_COUNT], sm_activation_fn act[SM_TYPE_COUNT])
