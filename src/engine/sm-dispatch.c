@@ -82,6 +82,7 @@ dispatch_init (void)
       sm_quant_fill_avx512 (tables[SM_CPU_VARIANT_AVX512].vec_dot,
                             tables[SM_CPU_VARIANT_AVX512].act, avx512bf16);
       sm_quant_fill_gemm_avx512 (tables[SM_CPU_VARIANT_AVX512].gemm);
+      sm_gemm_fill_k4_avx512 (tables[SM_CPU_VARIANT_AVX512].gemm);
     }
 #else
   (void) avx2;
