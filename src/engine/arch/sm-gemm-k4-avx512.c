@@ -168,38 +168,50 @@ kpanel_cols (int                 nc,
           y[c] = (const sm_block_q8_K *) (a + (size_t) c * as) + b0 + b;
           f[c] = _mm512_setzero_ps ();
         }
+      /* The k loop outside the token loop: the tokens' integer sums are independent chains,
+       * interleaved for the out-of-order core. */
 #pragma GCC unroll 1
       for (int s = 0; s < 8; s++)
         {
-          __m512i q[8];
+          __m512i i[KP_COLS];
+#pragma GCC unroll 8
+          for (int c = 0; c < nc; c++)
+            i[c] = _mm512_setzero_si512 ();
 #pragma GCC unroll 8
           for (int k = 0; k < 8; k++)
-            q[k] = _mm512_load_si512 (&pb->q[s][k]);
+            {
+              const __m512i q = _mm512_load_si512 (&pb->q[s][k]);
+#pragma GCC unroll 8
+              for (int c = 0; c < nc; c++)
+                i[c] = _mm512_dpbusd_epi32 (i[c], q, _mm512_set1_epi32 (
+                                                         load_i32 (y[c]->qs + 32 * s + 4 * k)));
+            }
           const __m512 sc = pb->sc[s];
 #pragma GCC unroll 8
           for (int c = 0; c < nc; c++)
-            {
-              const int8_t *yq = y[c]->qs + 32 * s;
-              __m512i i = _mm512_setzero_si512 ();
-#pragma GCC unroll 8
-              for (int k = 0; k < 8; k++)
-                i = _mm512_dpbusd_epi32 (i, q[k], _mm512_set1_epi32 (load_i32 (yq + 4 * k)));
-              f[c] = _mm512_fmadd_ps (_mm512_cvtepi32_ps (i), sc, f[c]);
-            }
+            f[c] = _mm512_fmadd_ps (_mm512_cvtepi32_ps (i[c]), sc, f[c]);
         }
       /* The min term, sum_s mn_rs * bsum_st, and the super-block's share as the reference
        * forms it: d * dy * isum - dmin * dy * msum. */
+      __m512i m[KP_COLS];
+#pragma GCC unroll 8
+      for (int c = 0; c < nc; c++)
+        m[c] = _mm512_setzero_si512 ();
+#pragma GCC unroll 8
+      for (int s = 0; s < 8; s++)
+        {
+          const __m512i mn = _mm512_load_si512 (&pb->mn[s]);
+#pragma GCC unroll 8
+          for (int c = 0; c < nc; c++)
+            m[c] = _mm512_dpwssd_epi32 (m[c], mn,
+                                        _mm512_set1_epi32 (load_i32 (&y[c]->bsums[2 * s])));
+        }
 #pragma GCC unroll 8
       for (int c = 0; c < nc; c++)
         {
-          __m512i m = _mm512_setzero_si512 ();
-#pragma GCC unroll 8
-          for (int s = 0; s < 8; s++)
-            m = _mm512_dpwssd_epi32 (m, _mm512_load_si512 (&pb->mn[s]),
-                                     _mm512_set1_epi32 (load_i32 (&y[c]->bsums[2 * s])));
           const __m512 dy = _mm512_set1_ps (y[c]->d);
           const __m512 mins = _mm512_mul_ps (_mm512_mul_ps (pb->dmin, dy),
-                                             _mm512_cvtepi32_ps (m));
+                                             _mm512_cvtepi32_ps (m[c]));
           acc[c] = _mm512_add_ps (acc[c], _mm512_fmsub_ps (_mm512_mul_ps (pb->d, dy), f[c],
                                                            mins));
         }
