@@ -20,8 +20,9 @@
 #   library pages divided among the processes that map them).
 # - The display has no GPU. GTK's X11 backend loads the GL driver at display open to choose a
 #   visual, which here is Mesa's software rasteriser (libLLVM alone is ~44 MB of RSS); Smelt does
-#   not let it when the machine has no GPU render node (see src/app/main.c). GDK_DEBUG and
-#   GSK_RENDERER from the caller's environment are passed through.
+#   not let it when the machine has no GPU render node (see src/app/smelt-application.c).
+#   GDK_DEBUG and GSK_RENDERER from the caller's environment are passed through;
+#   GSK_RENDERER=default unsets it, so GTK picks its renderer as in a user's session.
 # - SMELT_BENCH_MODEL=FILE.gguf runs the launch of a returning user instead: the Library lists
 #   FILE (library.ini) and the newest saved conversation used it. The window still opens on the
 #   Library; until issue 7 the Chat page reopened that model at startup.
@@ -46,6 +47,8 @@ IFS=, read -ra dirs <<<"$builds"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 export GDK_BACKEND=x11 GSK_RENDERER=${GSK_RENDERER:-cairo} GTK_A11Y=none SMELT_DEBUG_FIRST_FRAME=1
+# GSK_RENDERER=default leaves the choice to GTK, as a user's launch does (its default is GL).
+[[ $GSK_RENDERER != default ]] || unset GSK_RENDERER
 export XDG_CONFIG_HOME=$tmp/config XDG_DATA_HOME=$tmp/data XDG_CACHE_HOME=$tmp/cache
 if [[ -n ${SMELT_BENCH_MODEL:-} ]]; then
   model=$(realpath "$SMELT_BENCH_MODEL")
@@ -86,7 +89,7 @@ for i in $(seq "$runs"); do
   done
 done
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs;" \
-  "GDK_DEBUG=${GDK_DEBUG:-} GSK_RENDERER=$GSK_RENDERER SMELT_BENCH_MODEL=${SMELT_BENCH_MODEL:-}"
+  "GDK_DEBUG=${GDK_DEBUG:-} GSK_RENDERER=${GSK_RENDERER:-default} SMELT_BENCH_MODEL=${SMELT_BENCH_MODEL:-}"
 median () { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 for b in "${dirs[@]}"; do
   # shellcheck disable=SC2086
