@@ -821,6 +821,7 @@ typedef struct
   const sm_weight *w;
   sm_vec_dot_fn    dot;     /* the dispatched kernel of w->type, looked up once per product */
   sm_gemm_tile_fn  gemm;    /* its tile kernel for batches; NULL: one dot per (row, token) */
+  sm_gemv_fn       gemv;    /* its multi-row kernel for one token; NULL: one dot per row */
   const uint8_t   *act;     /* (n, act_stride) converted rows */
   size_t           act_stride;
   float           *out;     /* (n, out_stride) */
@@ -843,6 +844,14 @@ matmul_rows (void    *data,
   const uint8_t *wdata = w->data;
   sm_vec_dot_fn dot = j->dot;
 
+  if (j->gemv != NULL)
+    {
+      /* One token: the whole chunk of rows in one call (the kernel walks its rows in groups
+       * against the one activation row). */
+      j->gemv (w->n_in, wdata + (size_t) begin * w->row_size, w->row_size, end - begin, j->act,
+               j->out + begin);
+      return;
+    }
   for (int64_t r0 = begin; r0 < end; r0 += SM_MATMUL_BLOCK)
     {
       int64_t r1 = r0 + SM_MATMUL_BLOCK < end ? r0 + SM_MATMUL_BLOCK : end;
@@ -918,7 +927,8 @@ matmul (sm_context      *c,
         int32_t          n)
 {
   sm_matmul_job job = { w, sm_dispatch_vec_dot (w->type),
-                        n > 1 ? sm_dispatch_gemm_tile (w->type) : NULL, c->s.act,
+                        n > 1 ? sm_dispatch_gemm_tile (w->type) : NULL,
+                        n == 1 ? sm_dispatch_gemv (w->type) : NULL, c->s.act,
                         c->s.act_row_max, out, out_stride, n };
   int nth = sm_threadpool_get_n_threads (c->pool);
   int64_t grain;
