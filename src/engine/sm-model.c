@@ -833,6 +833,9 @@ typedef struct
  * it is read from memory once per batch rather than once per token. */
 #define SM_MATMUL_BLOCK 16
 
+/* Prefetch distance of the one-token per-row path, in bytes (benchmarks/NOTES.md, stop 10). */
+#define SM_MATMUL_PREFETCH 8192
+
 static void
 matmul_rows (void    *data,
              int64_t  begin,
@@ -860,6 +863,20 @@ matmul_rows (void    *data,
           /* The whole block against every token: weights decoded once per tile of tokens. */
           j->gemm (w->n_in, wdata + (size_t) r0 * w->row_size, w->row_size, (int) (r1 - r0),
                    j->act, j->act_stride, j->n, j->out + r0, (size_t) j->out_stride);
+          continue;
+        }
+      if (j->n == 1)
+        {
+          /* One token streams every row once: prefetch each row's cache lines
+           * SM_MATMUL_PREFETCH bytes ahead (the hardware prefetchers restart at every 4 KiB
+           * page; a prefetch never faults, so passing the end of the matrix is harmless). */
+          for (int64_t r = r0; r < r1; r++)
+            {
+              const uint8_t *row = wdata + (size_t) r * w->row_size;
+              for (size_t k = 0; k < w->row_size; k += 64)
+                __builtin_prefetch (row + SM_MATMUL_PREFETCH + k);
+              j->out[r] = dot (w->n_in, row, j->act);
+            }
           continue;
         }
       for (int32_t t = 0; t < j->n; t++)

@@ -31,6 +31,11 @@ enum
  * sums and scales live on the stack). */
 #define GEMV_KB 256
 
+/* How far ahead of the rows being read they are prefetched (bytes; measured best at 8 KiB
+ * among 1-32 KiB, see benchmarks/NOTES.md). Prefetches never fault, so running past the end of
+ * the matrix is harmless. */
+#define SM_GEMV_PREFETCH 8192
+
 static inline float
 h2f (sm_half h)
 {
@@ -183,6 +188,12 @@ gemv_32 (int kind, int64_t n, const void *w, size_t ws, int64_t nr, const void *
           for (; b < kn4; b += 4)
             {
               const size_t off = (size_t) b * bs;
+              /* The four rows are one contiguous stretch of memory: prefetch it linearly,
+               * SM_GEMV_PREFETCH bytes ahead of the rate it is consumed at (the hardware
+               * prefetchers lose four interleaved streams at every 4 KiB page). */
+              const char *pf = (const char *) rows[0] + 4 * off + SM_GEMV_PREFETCH;
+              for (size_t k = 0; k < 4 * 4 * bs; k += 64)
+                _mm_prefetch (pf + k, _MM_HINT_T0);
               const __m512i p0 = block4 (kind, rows, off, yk + b, lut);
               const __m512i p1 = block4 (kind, rows, off + bs, yk + b + 1, lut);
               const __m512i p2 = block4 (kind, rows, off + 2 * bs, yk + b + 2, lut);
