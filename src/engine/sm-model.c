@@ -935,6 +935,78 @@ invalidate_activations (sm_context *c)
   c->act_src = NULL;
 }
 
+/* Products of one input by up to three weights (Wq/Wk/Wv, gate/up) as one parallel region over
+ * their rows laid end to end: one wait for the pool instead of one per weight. */
+#define SM_MATMUL_MAX_PARTS 3
+
+typedef struct
+{
+  sm_matmul_job parts[SM_MATMUL_MAX_PARTS];
+  int64_t       first[SM_MATMUL_MAX_PARTS + 1]; /* first joint row of each part, then the total */
+  int           n_parts;
+} sm_matmul_group_job;
+
+static void
+matmul_group_rows (void    *data,
+                   int64_t  begin,
+                   int64_t  end,
+                   int      ith)
+{
+  sm_matmul_group_job *g = data;
+
+  for (int p = 0; p < g->n_parts; p++)
+    {
+      int64_t b = begin > g->first[p] ? begin : g->first[p];
+      int64_t e = end < g->first[p + 1] ? end : g->first[p + 1];
+      if (b < e)
+        matmul_rows (&g->parts[p], b - g->first[p], e - g->first[p], ith);
+    }
+}
+
+/* outs[p] (n, strides[p]) = x (n, n_in) . ws[p]^T for p < n_parts; the weights share n_in. */
+static void
+matmul_group (sm_context      *c,
+              int              n_parts,
+              float           *const outs[],
+              const int64_t    strides[],
+              const sm_weight *const ws[],
+              const float     *x,
+              int32_t          n)
+{
+  sm_matmul_group_job g;
+  int nth = sm_threadpool_get_n_threads (c->pool);
+  int64_t grain;
+
+  /* Parts whose activations convert differently run one after the other. */
+  for (int p = 1; p < n_parts; p++)
+    if (sm_quant_vec_dot_type (ws[p]->type) != sm_quant_vec_dot_type (ws[0]->type)
+        || ws[p]->n_in != ws[0]->n_in)
+      {
+        for (int q = 0; q < n_parts; q++)
+          matmul_group (c, 1, outs + q, strides + q, ws + q, x, n);
+        return;
+      }
+
+  prepare_activations (c, ws[0], x, n);
+  g.n_parts = n_parts;
+  g.first[0] = 0;
+  for (int p = 0; p < n_parts; p++)
+    {
+      const sm_weight *w = ws[p];
+      g.parts[p] = (sm_matmul_job) { w, sm_dispatch_vec_dot (w->type),
+                                     n > 1 ? sm_dispatch_gemm_tile (w->type) : NULL,
+                                     n == 1 ? sm_dispatch_gemv (w->type) : NULL, c->s.act,
+                                     c->s.act_row_max, outs[p], strides[p], n };
+      g.first[p + 1] = g.first[p] + w->n_out;
+    }
+  /* Whole cache blocks, about four chunks per thread. */
+  grain = g.first[n_parts] / ((int64_t) nth * 4);
+  grain = (grain + SM_MATMUL_BLOCK - 1) / SM_MATMUL_BLOCK * SM_MATMUL_BLOCK;
+  if (grain < SM_MATMUL_BLOCK)
+    grain = SM_MATMUL_BLOCK;
+  sm_threadpool_parallel_for (c->pool, g.first[n_parts], grain, matmul_group_rows, &g);
+}
+
 static void
 matmul (sm_context      *c,
         float           *out,
@@ -943,20 +1015,7 @@ matmul (sm_context      *c,
         const float     *x,
         int32_t          n)
 {
-  sm_matmul_job job = { w, sm_dispatch_vec_dot (w->type),
-                        n > 1 ? sm_dispatch_gemm_tile (w->type) : NULL,
-                        n == 1 ? sm_dispatch_gemv (w->type) : NULL, c->s.act,
-                        c->s.act_row_max, out, out_stride, n };
-  int nth = sm_threadpool_get_n_threads (c->pool);
-  int64_t grain;
-
-  prepare_activations (c, w, x, n);
-  /* Whole cache blocks, about four chunks per thread. */
-  grain = w->n_out / ((int64_t) nth * 4);
-  grain = (grain + SM_MATMUL_BLOCK - 1) / SM_MATMUL_BLOCK * SM_MATMUL_BLOCK;
-  if (grain < SM_MATMUL_BLOCK)
-    grain = SM_MATMUL_BLOCK;
-  sm_threadpool_parallel_for (c->pool, w->n_out, grain, matmul_rows, &job);
+  matmul_group (c, 1, &out, &out_stride, &w, x, n);
 }
 
 /* Attention of every (token, head) pair of a batch, parallel over pairs. */
@@ -1073,9 +1132,12 @@ forward (sm_context    *c,
       invalidate_activations (c);
 
       /* q, k, v = Wq n1 + bq, Wk n1 + bk, Wv n1 + bv */
-      matmul (c, s->q, q_dim, &lw->wq, s->xb, n);
-      matmul (c, s->k, kv_dim, &lw->wk, s->xb, n);
-      matmul (c, s->v, kv_dim, &lw->wv, s->xb, n);
+      {
+        float *const outs[] = { s->q, s->k, s->v };
+        const int64_t strides[] = { q_dim, kv_dim, kv_dim };
+        const sm_weight *const ws[] = { &lw->wq, &lw->wk, &lw->wv };
+        matmul_group (c, 3, outs, strides, ws, s->xb, n);
+      }
       for (int32_t t = 0; t < n; t++)
         {
           float *q = s->q + t * q_dim, *k = s->k + t * kv_dim, *v = s->v + t * kv_dim;
@@ -1112,8 +1174,12 @@ forward (sm_context    *c,
       for (int32_t t = 0; t < n; t++)
         rmsnorm (s->xb + t * d, s->x + t * d, lw->ffn_norm, d, hp->norm_eps);
       invalidate_activations (c);
-      matmul (c, s->hb, n_ff, &lw->w_gate, s->xb, n);
-      matmul (c, s->hb2, n_ff, &lw->w_up, s->xb, n);
+      {
+        float *const outs[] = { s->hb, s->hb2 };
+        const int64_t strides[] = { n_ff, n_ff };
+        const sm_weight *const ws[] = { &lw->w_gate, &lw->w_up };
+        matmul_group (c, 2, outs, strides, ws, s->xb, n);
+      }
       {
         sm_ffn_job job = { c, n };
         sm_threadpool_parallel_for (c->pool, n, 1, swiglu_rows, &job);
