@@ -77,6 +77,7 @@ dispatch_init (void)
       tables[SM_CPU_VARIANT_AVX2] = tables[SM_CPU_VARIANT_REF];
       sm_quant_fill_avx2 (tables[SM_CPU_VARIANT_AVX2].vec_dot, tables[SM_CPU_VARIANT_AVX2].act);
       sm_quant_fill_gemm_avx2 (tables[SM_CPU_VARIANT_AVX2].gemm);
+      sm_gemv_fill_avx2 (tables[SM_CPU_VARIANT_AVX2].gemv);
     }
   if (avx512)
     {

@@ -8,4 +8,5 @@
 
 #include "sm-dispatch.h"
 
+void sm_gemv_fill_avx2 (sm_gemv_fn gemv[SM_TYPE_COUNT]);
 void sm_gemv_fill_avx512 (sm_gemv_fn gemv[SM_TYPE_COUNT]);
