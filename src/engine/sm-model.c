@@ -999,8 +999,9 @@ matmul_group (sm_context      *c,
                                      c->s.act_row_max, outs[p], strides[p], n };
       g.first[p + 1] = g.first[p] + w->n_out;
     }
-  /* Whole cache blocks, about four chunks per thread. */
-  grain = g.first[n_parts] / ((int64_t) nth * 4);
+  /* Whole cache blocks, about four chunks per thread; sixteen for one token, whose chunks are
+   * short, so that the thread finishing first waits at most a sixteenth of its share. */
+  grain = g.first[n_parts] / ((int64_t) nth * (n == 1 ? 16 : 4));
   grain = (grain + SM_MATMUL_BLOCK - 1) / SM_MATMUL_BLOCK * SM_MATMUL_BLOCK;
   if (grain < SM_MATMUL_BLOCK)
     grain = SM_MATMUL_BLOCK;
