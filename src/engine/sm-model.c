@@ -16,6 +16,7 @@
 #include <math.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -873,8 +874,9 @@ matmul_rows (void    *data,
           for (int64_t r = r0; r < r1; r++)
             {
               const uint8_t *row = wdata + (size_t) r * w->row_size;
+              const uintptr_t pf = (uintptr_t) row + SM_MATMUL_PREFETCH; /* may pass the end */
               for (size_t k = 0; k < w->row_size; k += 64)
-                __builtin_prefetch (row + SM_MATMUL_PREFETCH + k);
+                __builtin_prefetch ((const void *) (pf + k));
               j->out[r] = dot (w->n_in, row, j->act);
             }
           continue;

@@ -13,6 +13,7 @@
  * CPU.
  */
 #include <immintrin.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "sm-gemv-private.h"
@@ -165,9 +166,10 @@ gemv_32 (int kind, int64_t n, const void *w, size_t ws, int64_t nr, const void *
             {
               const size_t off = (size_t) b * bs;
               /* The two rows are one contiguous stretch: prefetch it linearly ahead. */
-              const char *pf = (const char *) rows[0] + 2 * off + SM_GEMV_PREFETCH;
+              /* (Addresses as integers: the prefetch may point past the matrix.) */
+              const uintptr_t pf = (uintptr_t) rows[0] + 2 * off + SM_GEMV_PREFETCH;
               for (size_t k = 0; k < 2 * 4 * bs; k += 64)
-                _mm_prefetch (pf + k, _MM_HINT_T0);
+                _mm_prefetch ((const char *) (pf + k), _MM_HINT_T0);
               const __m256i p0 = block2 (kind, rows, off, yk + b, lut);
               const __m256i p1 = block2 (kind, rows, off + bs, yk + b + 1, lut);
               const __m256i p2 = block2 (kind, rows, off + 2 * bs, yk + b + 2, lut);

@@ -15,6 +15,7 @@
  * only called after sm-dispatch.c has checked the CPU.
  */
 #include <immintrin.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "sm-gemv-private.h"
@@ -191,9 +192,10 @@ gemv_32 (int kind, int64_t n, const void *w, size_t ws, int64_t nr, const void *
               /* The four rows are one contiguous stretch of memory: prefetch it linearly,
                * SM_GEMV_PREFETCH bytes ahead of the rate it is consumed at (the hardware
                * prefetchers lose four interleaved streams at every 4 KiB page). */
-              const char *pf = (const char *) rows[0] + 4 * off + SM_GEMV_PREFETCH;
+              /* (Addresses as integers: the prefetch may point past the matrix.) */
+              const uintptr_t pf = (uintptr_t) rows[0] + 4 * off + SM_GEMV_PREFETCH;
               for (size_t k = 0; k < 4 * 4 * bs; k += 64)
-                _mm_prefetch (pf + k, _MM_HINT_T0);
+                _mm_prefetch ((const char *) (pf + k), _MM_HINT_T0);
               const __m512i p0 = block4 (kind, rows, off, yk + b, lut);
               const __m512i p1 = block4 (kind, rows, off + bs, yk + b + 1, lut);
               const __m512i p2 = block4 (kind, rows, off + 2 * bs, yk + b + 2, lut);
