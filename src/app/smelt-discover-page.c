@@ -51,7 +51,7 @@ struct _SmeltDiscoverPage
   SmeltRecommendation *rec;
   char                *repo_error; /* (nullable) the first failed request's message */
   guint                pending;  /* repo requests still out */
-  SmeltWizard         *wizard;   /* (nullable) weak: the open download wizard */
+  SmeltWizard         *wizard;   /* (nullable) (owned) the last download wizard, maybe hidden */
 };
 
 enum
@@ -617,6 +617,14 @@ on_wizard_download_queued_cb (SmeltDiscoverPage *self,
   g_signal_emit (self, signals[DOWNLOAD_QUEUED], 0, id, open_chat);
 }
 
+static void
+clear_wizard (SmeltDiscoverPage *self)
+{
+  if (self->wizard != NULL)
+    gtk_window_destroy (GTK_WINDOW (self->wizard));
+  g_clear_object (&self->wizard);
+}
+
 /* Download opens the wizard over the window with that variant chosen; the wizard queues it. */
 static void
 download_action (GtkWidget  *widget,
@@ -643,7 +651,9 @@ download_action (GtkWidget  *widget,
                              self->variants, &model, self->hw, (int) index);
   g_signal_connect_object (wizard, "download-queued", G_CALLBACK (on_wizard_download_queued_cb),
                            self, G_CONNECT_SWAPPED);
-  g_set_weak_pointer (&self->wizard, wizard);
+  /* A closed wizard only hides (see smelt-wizard.c); the previous one goes now. */
+  clear_wizard (self);
+  self->wizard = g_object_ref_sink (wizard);
   gtk_window_present (GTK_WINDOW (wizard));
 }
 
@@ -651,6 +661,8 @@ SmeltWizard *
 smelt_discover_page_get_wizard (SmeltDiscoverPage *self)
 {
   g_return_val_if_fail (SMELT_IS_DISCOVER_PAGE (self), NULL);
+  if (self->wizard == NULL || !gtk_widget_get_visible (GTK_WIDGET (self->wizard)))
+    return NULL;
   return self->wizard;
 }
 
@@ -693,7 +705,7 @@ smelt_discover_page_dispose (GObject *object)
 
   g_cancellable_cancel (self->search_cancellable);
   g_cancellable_cancel (self->token_cancellable);
-  g_clear_weak_pointer (&self->wizard);
+  clear_wizard (self);
   clear_repo (self);
   g_clear_object (&self->search_cancellable);
   g_clear_object (&self->token_cancellable);

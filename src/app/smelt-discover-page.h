@@ -49,7 +49,7 @@ void smelt_discover_page_open_repo (SmeltDiscoverPage *self,
 GPtrArray                 *smelt_discover_page_get_variants       (SmeltDiscoverPage *self);
 const SmeltRecommendation *smelt_discover_page_get_recommendation (SmeltDiscoverPage *self);
 
-/* (transfer none) (nullable) the download wizard a Download button opened, while it is open.
+/* (transfer none) (nullable) the download wizard a Download button opened, while it shows.
  * "download-queued" (guint job id, gboolean open in Chat when done) is re-emitted by the page
  * when the wizard queues its download. */
 SmeltWizard               *smelt_discover_page_get_wizard         (SmeltDiscoverPage *self);

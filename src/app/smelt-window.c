@@ -249,8 +249,14 @@ smelt_window_new (SmeltApplication *application)
   SmeltWindow *self = g_object_new (SMELT_TYPE_WINDOW, "application", application, NULL);
 
   if (application != NULL)
-    smelt_downloads_page_set_manager (self->downloads_page,
-                                      smelt_application_get_download_manager (application));
+    {
+      smelt_downloads_page_set_manager (self->downloads_page,
+                                        smelt_application_get_download_manager (application));
+      /* "application" is not a construct property, so constructed() ran without it: the
+       * Discover page's wizard gets the same queue here. */
+      smelt_discover_page_set_download_manager (
+        self->discover_page, smelt_application_get_download_manager (application));
+    }
   return self;
 }
 

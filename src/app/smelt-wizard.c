@@ -73,6 +73,7 @@ struct _SmeltWizard
   int                   selected;    /* index into variants, -1 = none */
   gboolean              user_chose;  /* the selection is the user's, not the advisor's */
   gboolean              syncing;     /* controls are being set from code */
+  gboolean              formats_built;
   SmeltWizardStep       step;
 };
 
@@ -518,8 +519,9 @@ rebuild_pick (SmeltWizard *self)
 
       /* Translators: the recommendation's headline, e.g. "Q4_K_M (4.9 GB) · CPU only". */
       g_string_printf (s, _("%s (%s) · %s"), pick->name, size, fit_label (pick->fit));
-      for (guint i = 0; i < pick->reasons->len; i++)
-        g_string_append_printf (s, "\n• %s", (const char *) g_ptr_array_index (pick->reasons, i));
+      /* The advisor's first reason says why it is the pick; its row below lists them all. */
+      if (pick->reasons->len > 0)
+        g_string_append_printf (s, "\n%s", (const char *) g_ptr_array_index (pick->reasons, 0));
       gtk_label_set_text (self->pick_label, s->str);
     }
   else
@@ -568,8 +570,11 @@ recompute (SmeltWizard *self)
 static void
 build_formats (SmeltWizard *self)
 {
-  if (self->table == NULL)
+  /* Built on first use: some 40 rows are most of the wizard's widgets, and every widget costs
+   * time when the window is mapped (accessibility registers each one). */
+  if (self->table == NULL || self->formats_built)
     return;
+  self->formats_built = TRUE;
   for (guint i = 0; i < self->table->formats->len; i++)
     {
       const SmeltFormatRow *f = g_ptr_array_index (self->table->formats, i);
@@ -844,7 +849,8 @@ smelt_wizard_download (SmeltWizard *self)
   id = smelt_download_manager_add (self->manager, spec);
   open_chat = gtk_switch_get_active (self->open_chat_switch);
   g_signal_emit (self, signals[DOWNLOAD_QUEUED], 0, id, open_chat);
-  gtk_window_destroy (GTK_WINDOW (self));
+  /* Closing hides (hide-on-close): see smelt_wizard_init. */
+  gtk_window_close (GTK_WINDOW (self));
   return id;
 }
 
@@ -916,6 +922,7 @@ void
 smelt_wizard_show_formats (SmeltWizard *self)
 {
   g_return_if_fail (SMELT_IS_WIZARD (self));
+  build_formats (self);
   show_step (self, SMELT_WIZARD_STEP_FORMATS);
 }
 
@@ -1123,7 +1130,6 @@ smelt_wizard_new (GtkWindow            *parent,
     self->model = *model;
   if ((self->table = smelt_decision_table_load (NULL, &error)) == NULL)
     g_warning ("No decision table: %s", error->message);
-  build_formats (self);
   if (preselect >= 0 && (guint) preselect < variants->len)
     {
       self->selected = preselect;
@@ -1263,5 +1269,9 @@ smelt_wizard_init (SmeltWizard *self)
   self->variant_rows = g_ptr_array_new ();
   self->cancellable = g_cancellable_new ();
   gtk_widget_init_template (GTK_WIDGET (self));
+  /* Closing (Escape, the close button, Download) only hides the window; its owner destroys it
+   * later. GTK 4.8's AT-SPI bridge crashes the app when a screen reader asks about a window's
+   * accessibles while that window is being destroyed, which is exactly when a reader looks. */
+  gtk_window_set_hide_on_close (GTK_WINDOW (self), TRUE);
   self->syncing = FALSE;
 }

@@ -88,7 +88,8 @@ const char                *smelt_wizard_get_destination    (SmeltWizard *self);
 gint64                     smelt_wizard_get_free_bytes     (SmeltWizard *self);
 
 /* Queues the selected variant (what Download on the last step does) and closes the wizard,
- * emitting "download-queued" (guint job id, gboolean open in Chat when done). Returns the job id,
+ * emitting "download-queued" (guint job id, gboolean open in Chat when done). Closing hides the
+ * window (hide-on-close, like Escape); whoever made it destroys it. Returns the job id,
  * or 0 when nothing can be queued (no selection, not enough space, no manager). */
 guint smelt_wizard_download (SmeltWizard *self);
 

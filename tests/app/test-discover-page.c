@@ -222,6 +222,8 @@ test_repo_and_download (void)
     g_main_context_iteration (NULL, TRUE);
   g_assert_cmpuint (smelt_wizard_download (wizard), >, 0);
   g_assert_cmpuint (queued, >, 0);
+  /* It closes (hides; the page destroys it with itself or for the next one). */
+  g_assert_false (gtk_widget_get_visible (GTK_WIDGET (wizard)));
   g_assert_null (smelt_discover_page_get_wizard (page));
   jobs = smelt_download_manager_list (manager);
   g_assert_cmpuint (jobs->len, ==, 1);
