@@ -618,11 +618,30 @@ on_wizard_download_queued_cb (SmeltDiscoverPage *self,
 }
 
 static void
+on_wizard_destroy_cb (SmeltDiscoverPage *self,
+                      GtkWidget         *wizard)
+{
+  /* Gone with its parent (destroy-with-parent) or otherwise: nothing left to destroy or show. */
+  g_object_set_data (G_OBJECT (wizard), "smelt-destroyed", GINT_TO_POINTER (1));
+  if (self->wizard == (SmeltWizard *) wizard)
+    g_clear_object (&self->wizard);
+}
+
+static void
 clear_wizard (SmeltDiscoverPage *self)
 {
-  if (self->wizard != NULL)
-    gtk_window_destroy (GTK_WINDOW (self->wizard));
-  g_clear_object (&self->wizard);
+  g_autoptr(SmeltWizard) wizard = g_steal_pointer (&self->wizard);
+
+  if (wizard != NULL)
+    gtk_window_destroy (GTK_WINDOW (wizard));
+}
+
+static gboolean
+present_idle_cb (gpointer user_data)
+{
+  if (g_object_get_data (G_OBJECT (user_data), "smelt-destroyed") == NULL)
+    gtk_window_present (GTK_WINDOW (user_data));
+  return G_SOURCE_REMOVE;
 }
 
 /* Download opens the wizard over the window with that variant chosen; the wizard queues it. */
@@ -654,7 +673,11 @@ download_action (GtkWidget  *widget,
   /* A closed wizard only hides (see smelt-wizard.c); the previous one goes now. */
   clear_wizard (self);
   self->wizard = g_object_ref_sink (wizard);
-  gtk_window_present (GTK_WINDOW (wizard));
+  g_signal_connect_object (wizard, "destroy", G_CALLBACK (on_wizard_destroy_cb), self,
+                           G_CONNECT_SWAPPED);
+  /* Building the window and mapping it are each a few tens of milliseconds: two main-loop
+   * turns rather than one long one. */
+  g_idle_add_full (G_PRIORITY_HIGH_IDLE, present_idle_cb, g_object_ref (wizard), g_object_unref);
 }
 
 SmeltWizard *

@@ -206,6 +206,10 @@ test_repo_and_download (void)
   g_signal_connect (page, "download-queued", G_CALLBACK (on_queued_cb), &queued);
   g_assert_null (smelt_discover_page_get_wizard (page));
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (page), "discover.download", "u", 1));
+  /* It is built now and shown on the next main-loop turn. */
+  deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+  while (smelt_discover_page_get_wizard (page) == NULL && g_get_monotonic_time () < deadline)
+    g_main_context_iteration (NULL, TRUE);
   wizard = smelt_discover_page_get_wizard (page);
   g_assert_nonnull (wizard);
   g_assert_true (gtk_window_get_transient_for (GTK_WINDOW (wizard)) == window);
