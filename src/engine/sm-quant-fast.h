@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later
+ *
+ * sm-quant-fast.h: SIMD twins of the slow block quantizers (Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS)
+ * for the model quantizer. They write exactly the bytes of the scalar references in
+ * sm-quant-ref.c (the specification); they are only faster. sm_quantize_row (sm-quant.c) takes
+ * the one of the active dispatch variant (sm-dispatch.h, SMELT_CPU_VARIANT included).
+ *
+ * Threading: all functions are thread-safe; the table is built once.
+ */
+#pragma once
+
+#include "sm-quant-private.h"
+#include "sm-dispatch.h"
+
+/* The quantizer of type in variant v: NULL when v has no SIMD quantizer of its own for the type
+ * (a variant inherits the lower one's, down to the reference) or the CPU lacks v. */
+sm_quantize_fn sm_quantize_fast_variant (sm_type        type,
+                                         sm_cpu_variant v);
+
+/* The same for the active dispatch variant. */
+sm_quantize_fn sm_quantize_fast (sm_type type);
+
+/* Fill the entries a variant implements (arch/sm-quantize-<isa>.c). */
+void sm_quantize_fill_avx2 (sm_quantize_fn q[SM_TYPE_COUNT]);
+void sm_quantize_fill_avx512 (sm_quantize_fn q[SM_TYPE_COUNT]);
