@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later
  *
- * test-quant-fast.c: the SIMD quantizers of the model quantizer (sm-quant-fast.h) against the
- * scalar references of sm-quant-ref.c, byte for byte, for every CPU variant this machine has:
- * rows of normal, uniform, outlier, all-zero, tiny, huge, all-positive, constant and sparse
- * data, rows mixing those per sub-block, rows with zero sub-blocks, odd super-block counts
- * (the last SIMD step is partly empty), with and without importance weights (including weights
- * with zeros), and rows with NaN or infinities. Variants the CPU lacks are skipped.
+ * test-quant-fast.c: the SIMD quantizers of the model quantizer (sm-quant-fast.h: Q8_0, Q4_0,
+ * Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS) against the scalar references of sm-quant-ref.c, byte for
+ * byte, for every CPU variant this machine has: rows of normal, uniform, outlier, all-zero,
+ * tiny, huge, all-positive, all-negative, constant, sparse, subnormal, exact half-integer
+ * (rounding ties) and equal-magnitude data, rows mixing those per 16 elements (sub-blocks of one
+ * super-block with wildly different scales, some zero or constant), odd super-block counts (the
+ * last SIMD step is partly empty), with and without importance weights (including weights with
+ * zeros), and rows with NaN or infinities. Variants the CPU lacks are skipped.
  */
 #include <glib.h>
 #include <math.h>
@@ -36,12 +38,12 @@ rng_normal (rng *r)
 enum
 {
   K_NORMAL, K_UNIFORM, K_OUTLIERS, K_ZERO, K_TINY, K_HUGE, K_SHIFTED, K_CONST, K_SPARSE,
-  K_NEGATIVE, K_MIXED, K_SUBNORMAL, K_COUNT
+  K_NEGATIVE, K_SUBNORMAL, K_HALVES, K_TIES, K_MIXED, K_COUNT
 };
 
 static const char *const kind_names[K_COUNT] = {
   "normal", "uniform", "outliers", "zero", "tiny", "huge", "shifted", "constant", "sparse",
-  "negative", "mixed", "subnormal",
+  "negative", "subnormal", "halves", "ties", "mixed",
 };
 
 static float
@@ -60,6 +62,10 @@ value (int kind, int64_t i, rng *r)
     case K_SPARSE: return rng_uniform (r) < 0.9 ? 0.f : (float) rng_normal (r);
     case K_NEGATIVE: return (float) (-0.5 - rng_uniform (r));
     case K_SUBNORMAL: return (float) (1e-20 * rng_normal (r));
+    case K_HALVES: /* scale exactly 1 for Q8_0: every code is a rounding tie or an integer */
+      return i % 32 == 5 ? 127.f : (float) ((int) (rng_uniform (r) * 255) - 127) / 2;
+    case K_TIES: /* equal magnitudes of both signs: which one sets the scale matters */
+      return (float) ((int) (rng_uniform (r) * 5) - 2) / 2;
     default: g_assert_not_reached ();
     }
 }
@@ -106,6 +112,8 @@ static const struct
   sm_type        type;
   sm_quantize_fn ref;
 } fast_types[] = {
+  { SM_TYPE_Q8_0, sm_quantize_row_q8_0_ref },
+  { SM_TYPE_Q4_0, sm_quantize_row_q4_0_ref },
   { SM_TYPE_Q4_K, sm_quantize_row_q4_K_ref },
   { SM_TYPE_Q5_K, sm_quantize_row_q5_K_ref },
   { SM_TYPE_Q6_K, sm_quantize_row_q6_K_ref },

@@ -39,6 +39,32 @@ typedef struct
 #define VI_MIN(a, b) _mm256_min_epi32 ((a), (b))
 #define VI_MAX(a, b) _mm256_max_epi32 ((a), (b))
 #define VI_SRLI1(a) _mm256_srli_epi32 ((a), 1)
+#define VI_SLLI4(a) _mm256_slli_epi32 ((a), 4)
+#define VI_OR(a, b) _mm256_or_si256 ((a), (b))
+#define VF_MAX(a, b) _mm256_max_ps ((a), (b))
+#define VF_TRUNC(a) _mm256_round_ps ((a), _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC)
+#define VF_CVTT(a) _mm256_cvttps_epi32 (a)
+#define VM_BITS(m) ((unsigned) _mm256_movemask_ps (m))
+
+static inline float
+vf_hmax (__m256 a)
+{
+  __m128 m = _mm_max_ps (_mm256_castps256_ps128 (a), _mm256_extractf128_ps (a, 1));
+  m = _mm_max_ps (m, _mm_movehl_ps (m, m));
+  m = _mm_max_ss (m, _mm_movehdup_ps (m));
+  return _mm_cvtss_f32 (m);
+}
+#define VF_HMAX(a) vf_hmax (a)
+
+/* The low byte of each lane to 8 bytes at p. */
+static inline void
+vi_store_low8 (void *p, __m256i a)
+{
+  a = _mm256_and_si256 (a, _mm256_set1_epi32 (0xff));
+  __m128i w = _mm_packus_epi32 (_mm256_castsi256_si128 (a), _mm256_extracti128_si256 (a, 1));
+  _mm_storel_epi64 ((__m128i *) p, _mm_packus_epi16 (w, w));
+}
+#define VI_STORE_LOW8(p, a) vi_store_low8 ((p), (a))
 /* Comparisons as C's operators: ordered, except != (true for NaN). */
 #define VM_GT(a, b) _mm256_cmp_ps ((a), (b), _CMP_GT_OQ)
 #define VM_LT(a, b) _mm256_cmp_ps ((a), (b), _CMP_LT_OQ)

@@ -37,6 +37,15 @@ typedef __m512 vlut;
 #define VI_MIN(a, b) _mm512_min_epi32 ((a), (b))
 #define VI_MAX(a, b) _mm512_max_epi32 ((a), (b))
 #define VI_SRLI1(a) _mm512_srli_epi32 ((a), 1)
+#define VI_SLLI4(a) _mm512_slli_epi32 ((a), 4)
+#define VI_OR(a, b) _mm512_or_si512 ((a), (b))
+#define VF_MAX(a, b) _mm512_max_ps ((a), (b))
+#define VF_HMAX(a) _mm512_reduce_max_ps (a)
+#define VF_TRUNC(a) _mm512_roundscale_ps ((a), _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC)
+#define VF_CVTT(a) _mm512_cvttps_epi32 (a)
+#define VM_BITS(m) ((unsigned) (m))
+/* The low byte of each lane to 16 bytes at p. */
+#define VI_STORE_LOW8(p, a) _mm_storeu_si128 ((__m128i *) (void *) (p), _mm512_cvtepi32_epi8 (a))
 /* Comparisons as C's operators: ordered, except != (true for NaN). */
 #define VM_GT(a, b) _mm512_cmp_ps_mask ((a), (b), _CMP_GT_OQ)
 #define VM_LT(a, b) _mm512_cmp_ps_mask ((a), (b), _CMP_LT_OQ)

@@ -772,10 +772,109 @@ SMQ_NAME (quantize_row_iq4_nl) (const float *x, void *dst, int64_t n, const floa
     }
 }
 
+/* ---- Q8_0 and Q4_0 (unweighted): one block of 32 elements, 32 / VW vectors ---- */
+
+/* roundf (half away from zero) of every lane, as an int: t = trunc (v); v - t is exact. */
+static inline vi
+v_round_away (vf v)
+{
+  vf t = VF_TRUNC (v);
+  vm up = VM_GE (v_abs (VF_SUB (v, t)), VF_SET1 (0.5f));
+  vf one = VI_AS_F (VI_OR (VI_AND (VF_AS_I (v), VI_SET1 ((int) 0x80000000u)),
+                           VF_AS_I (VF_SET1 (1.f))));
+  return VF_CVTT (VF_ADD (t, VF_BLEND (up, VF_SET1 (0.f), one)));
+}
+
+static void
+SMQ_NAME (quantize_row_q8_0) (const float *x, void *dst, int64_t n, const float *qw)
+{
+  sm_block_q8_0 *y = dst;
+
+  (void) qw;
+  if (!SMQ_NAME (all_finite) (x, n))
+    {
+      sm_quantize_row_q8_0_ref (x, dst, n, qw);
+      return;
+    }
+  for (int64_t i = 0; i < n / SM_QK8_0; i++)
+    {
+      const float *xb = x + i * SM_QK8_0;
+      vf v[32 / VW];
+      vf am = VF_SET1 (0.f);
+
+      for (int k = 0; k < 32 / VW; k++)
+        {
+          v[k] = VF_LOAD (xb + k * VW);
+          am = VF_MAX (am, v_abs (v[k]));
+        }
+      /* The largest |x| does not depend on the order it is looked for in. */
+      const float amax = VF_HMAX (am);
+      const float d = amax / ((1 << 7) - 1);
+      const float id = d ? 1.0f / d : 0.0f;
+
+      y[i].d = sm_float_to_half (d);
+      for (int k = 0; k < 32 / VW; k++)
+        VI_STORE_LOW8 (y[i].qs + k * VW, v_round_away (VF_MUL (v[k], VF_SET1 (id))));
+    }
+}
+
+static void
+SMQ_NAME (quantize_row_q4_0) (const float *x, void *dst, int64_t n, const float *qw)
+{
+  sm_block_q4_0 *y = dst;
+
+  if (qw || !SMQ_NAME (all_finite) (x, n))
+    {
+      sm_quantize_row_q4_0_ref (x, dst, n, qw);
+      return;
+    }
+  for (int64_t i = 0; i < n / SM_QK4_0; i++)
+    {
+      const float *xb = x + i * SM_QK4_0;
+      vf v[32 / VW];
+      vf am = VF_SET1 (0.f);
+      float max = 0.0f;
+
+      for (int k = 0; k < 32 / VW; k++)
+        {
+          v[k] = VF_LOAD (xb + k * VW);
+          am = VF_MAX (am, v_abs (v[k]));
+        }
+      /* The reference keeps the first element of the largest magnitude (strict <), signed. */
+      const float amax = VF_HMAX (am);
+      if (amax > 0.0f)
+        for (int k = 0; k < 32 / VW; k++)
+          {
+            unsigned bits = VM_BITS (VM_EQ (v_abs (v[k]), VF_SET1 (amax)));
+            if (bits != 0)
+              {
+                max = xb[k * VW + __builtin_ctz (bits)];
+                break;
+              }
+          }
+
+      const float d = max / -8;
+      const float id = d ? 1.0f / d : 0.0f;
+
+      y[i].d = sm_float_to_half (d);
+      for (int k = 0; k < 16 / VW; k++)
+        {
+          const vi q0 = VI_MIN (VF_CVTT (VF_ADD (VF_MUL (v[k], VF_SET1 (id)), VF_SET1 (8.5f))),
+                                VI_SET1 (15));
+          const vi q1 = VI_MIN (VF_CVTT (VF_ADD (VF_MUL (v[k + 16 / VW], VF_SET1 (id)),
+                                                 VF_SET1 (8.5f))),
+                                VI_SET1 (15));
+          VI_STORE_LOW8 (y[i].qs + k * VW, VI_OR (q0, VI_SLLI4 (q1)));
+        }
+    }
+}
+
 /* The kernels this variant has, into q (indexed by type). */
 static void
 SMQ_NAME (fill) (sm_quantize_fn q[SM_TYPE_COUNT])
 {
+  q[SM_TYPE_Q8_0] = SMQ_NAME (quantize_row_q8_0);
+  q[SM_TYPE_Q4_0] = SMQ_NAME (quantize_row_q4_0);
   q[SM_TYPE_Q4_K] = SMQ_NAME (quantize_row_q4_K);
   q[SM_TYPE_Q5_K] = SMQ_NAME (quantize_row_q5_K);
   q[SM_TYPE_Q6_K] = SMQ_NAME (quantize_row_q6_K);
