@@ -5,6 +5,9 @@
  * sm-quant-ref.c (the specification); they are only faster. sm_quantize_row (sm-quant.c) takes
  * the one of the active dispatch variant (sm-dispatch.h, SMELT_CPU_VARIANT included).
  *
+ * The model quantizer also takes its input conversion (BF16/F16/F32 to f32 plus the NaN/inf
+ * check) from here.
+ *
  * Threading: all functions are thread-safe; the table is built once.
  */
 #pragma once
@@ -20,6 +23,19 @@ sm_quantize_fn sm_quantize_fast_variant (sm_type        type,
 /* The same for the active dispatch variant. */
 sm_quantize_fn sm_quantize_fast (sm_type type);
 
+/* Converts n input elements of a row (BF16, F16 or F32) to f32 in dst; false when one of them is
+ * a NaN or an infinity (dst then holds the conversion all the same). */
+typedef bool (*sm_row_to_f32_fn) (const void *src, float *dst, int64_t n);
+
+/* The converter of the active variant for an input type: NULL when there is none. */
+sm_row_to_f32_fn sm_quantize_fast_to_f32 (sm_type src_type);
+
+/* The same for variant v (NULL also when the CPU lacks v). */
+sm_row_to_f32_fn sm_quantize_fast_to_f32_variant (sm_type        src_type,
+                                                  sm_cpu_variant v);
+
 /* Fill the entries a variant implements (arch/sm-quantize-<isa>.c). */
-void sm_quantize_fill_avx2 (sm_quantize_fn q[SM_TYPE_COUNT]);
-void sm_quantize_fill_avx512 (sm_quantize_fn q[SM_TYPE_COUNT]);
+void sm_quantize_fill_avx2 (sm_quantize_fn   q[SM_TYPE_COUNT],
+                            sm_row_to_f32_fn c[SM_TYPE_COUNT]);
+void sm_quantize_fill_avx512 (sm_quantize_fn   q[SM_TYPE_COUNT],
+                              sm_row_to_f32_fn c[SM_TYPE_COUNT]);

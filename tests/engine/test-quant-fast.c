@@ -205,6 +205,48 @@ test_fast (gconstpointer data)
   }
 }
 
+/* The input converters: the reference conversion bit for bit, and NaN/inf reported wherever they
+ * are (SIMD body or tail). */
+static void
+test_to_f32 (void)
+{
+  const int64_t lengths[] = { 1, 7, 16, 33, 2048, 2051 };
+  const sm_type types[] = { SM_TYPE_BF16, SM_TYPE_F16, SM_TYPE_F32 };
+
+  for (int v = SM_CPU_VARIANT_REF + 1; v < SM_CPU_VARIANT_COUNT; v++)
+    for (gsize ti = 0; ti < G_N_ELEMENTS (types); ti++)
+      {
+        sm_row_to_f32_fn fn = sm_quantize_fast_to_f32_variant (types[ti], v);
+        if (fn == NULL)
+          continue;
+        for (gsize li = 0; li < G_N_ELEMENTS (lengths); li++)
+          {
+            const int64_t n = lengths[li];
+            g_autofree float *x = g_new (float, n);
+            g_autofree float *a = g_new (float, n);
+            g_autofree float *b = g_new (float, n);
+            g_autofree guint8 *in = g_malloc (sm_type_row_size (types[ti], n));
+
+            for (int k = 0; k < K_COUNT; k++)
+              {
+                fill (x, n, k, 3 + (guint64) li);
+                g_assert_cmpuint (sm_quantize_row (types[ti], x, in, n, NULL), >, 0);
+                g_assert_true (sm_dequantize_row (types[ti], in, a, n));
+                g_assert_true (fn (in, b, n));
+                g_assert_cmpmem (a, (gsize) n * sizeof (float), b, (gsize) n * sizeof (float));
+              }
+            for (int64_t bad = 0; bad < n; bad += n / 3 + 1)
+              for (int nan = 0; nan < 2; nan++)
+                {
+                  fill (x, n, K_NORMAL, 9);
+                  x[bad] = nan ? NAN : -INFINITY;
+                  g_assert_cmpuint (sm_quantize_row (types[ti], x, in, n, NULL), >, 0);
+                  g_assert_false (fn (in, b, n));
+                }
+          }
+      }
+}
+
 /* sm_quantize_row takes the active variant's kernel: same bytes as the reference. */
 static void
 test_row_api (void)
@@ -233,6 +275,7 @@ main (int argc, char **argv)
 
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/quant-fast/row-api", test_row_api);
+  g_test_add_func ("/quant-fast/to-f32", test_to_f32);
   for (int v = SM_CPU_VARIANT_REF + 1; v < SM_CPU_VARIANT_COUNT; v++)
     for (gsize i = 0; i < G_N_ELEMENTS (fast_types); i++)
       {

@@ -21,6 +21,8 @@ typedef struct
 
 #define VF_SET1(a) _mm256_set1_ps (a)
 #define VF_LOAD(p) _mm256_loadu_ps (p)
+#define VF_GATHER(p, idx) _mm256_i32gather_ps ((p), (idx), 4)
+#define VI_LOAD(p) _mm256_loadu_si256 ((const __m256i *) (const void *) (p))
 #define VF_STORE(p, a) _mm256_storeu_ps ((p), (a))
 #define VF_ADD(a, b) _mm256_add_ps ((a), (b))
 #define VF_SUB(a, b) _mm256_sub_ps ((a), (b))
@@ -40,8 +42,12 @@ typedef struct
 #define VI_MAX(a, b) _mm256_max_epi32 ((a), (b))
 #define VI_SRLI1(a) _mm256_srli_epi32 ((a), 1)
 #define VI_SLLI4(a) _mm256_slli_epi32 ((a), 4)
+#define VI_SLLI16(a) _mm256_slli_epi32 ((a), 16)
+#define VI_LOAD_U16(p) _mm256_cvtepu16_epi32 (_mm_loadu_si128 ((const __m128i *) (const void *) (p)))
+#define VF_LOAD_F16(p) _mm256_cvtph_ps (_mm_loadu_si128 ((const __m128i *) (const void *) (p)))
 #define VI_OR(a, b) _mm256_or_si256 ((a), (b))
 #define VF_MAX(a, b) _mm256_max_ps ((a), (b))
+#define VF_MIN(a, b) _mm256_min_ps ((a), (b))
 #define VF_TRUNC(a) _mm256_round_ps ((a), _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC)
 #define VF_CVTT(a) _mm256_cvttps_epi32 (a)
 #define VM_BITS(m) ((unsigned) _mm256_movemask_ps (m))
@@ -107,7 +113,8 @@ vlut_load_iq4 (void)
 #include "sm-quantize-simd.h"
 
 void
-sm_quantize_fill_avx2 (sm_quantize_fn q[SM_TYPE_COUNT])
+sm_quantize_fill_avx2 (sm_quantize_fn   q[SM_TYPE_COUNT],
+                       sm_row_to_f32_fn c[SM_TYPE_COUNT])
 {
-  fill_avx2 (q);
+  fill_avx2 (q, c);
 }

@@ -19,6 +19,8 @@ typedef __m512 vlut;
 
 #define VF_SET1(a) _mm512_set1_ps (a)
 #define VF_LOAD(p) _mm512_loadu_ps (p)
+#define VF_GATHER(p, idx) _mm512_i32gather_ps ((idx), (p), 4)
+#define VI_LOAD(p) _mm512_loadu_si512 ((const void *) (p))
 #define VF_STORE(p, a) _mm512_storeu_ps ((p), (a))
 #define VF_ADD(a, b) _mm512_add_ps ((a), (b))
 #define VF_SUB(a, b) _mm512_sub_ps ((a), (b))
@@ -38,8 +40,12 @@ typedef __m512 vlut;
 #define VI_MAX(a, b) _mm512_max_epi32 ((a), (b))
 #define VI_SRLI1(a) _mm512_srli_epi32 ((a), 1)
 #define VI_SLLI4(a) _mm512_slli_epi32 ((a), 4)
+#define VI_SLLI16(a) _mm512_slli_epi32 ((a), 16)
+#define VI_LOAD_U16(p) _mm512_cvtepu16_epi32 (_mm256_loadu_si256 ((const __m256i *) (const void *) (p)))
+#define VF_LOAD_F16(p) _mm512_cvtph_ps (_mm256_loadu_si256 ((const __m256i *) (const void *) (p)))
 #define VI_OR(a, b) _mm512_or_si512 ((a), (b))
 #define VF_MAX(a, b) _mm512_max_ps ((a), (b))
+#define VF_MIN(a, b) _mm512_min_ps ((a), (b))
 #define VF_HMAX(a) _mm512_reduce_max_ps (a)
 #define VF_TRUNC(a) _mm512_roundscale_ps ((a), _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC)
 #define VF_CVTT(a) _mm512_cvttps_epi32 (a)
@@ -74,7 +80,8 @@ vlut_load_iq4 (void)
 #include "sm-quantize-simd.h"
 
 void
-sm_quantize_fill_avx512 (sm_quantize_fn q[SM_TYPE_COUNT])
+sm_quantize_fill_avx512 (sm_quantize_fn   q[SM_TYPE_COUNT],
+                         sm_row_to_f32_fn c[SM_TYPE_COUNT])
 {
-  fill_avx512 (q);
+  fill_avx512 (q, c);
 }

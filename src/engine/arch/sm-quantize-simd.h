@@ -100,6 +100,16 @@ SMQ_NAME (all_finite) (const float *x, int64_t n)
 static inline void
 transpose_in (const float *x, int nsub, int len, float *t)
 {
+  if (nsub == VW)
+    {
+      int32_t idx[VW];
+      for (int k = 0; k < VW; k++)
+        idx[k] = k * len;
+      vi vidx = VI_LOAD (idx);
+      for (int i = 0; i < len; i++)
+        VF_STORE (t + i * VW, VF_GATHER (x + i, vidx));
+      return;
+    }
   for (int k = 0; k < nsub; k++)
     for (int i = 0; i < len; i++)
       t[i * VW + k] = x[k * len + i];
@@ -111,19 +121,26 @@ transpose_in (const float *x, int nsub, int len, float *t)
 /* ---- make_qx_quants (n = 16, nmax = 32, rmse_type 1) for Q6_K: one sub-block per lane ---- */
 
 /* xt, wt: 16 x VW transposed elements and weights (wt NULL: w = x^2). Writes the scale of each
- * lane and its codes (0..63) to Lt (transposed). */
+ * lane and its codes (0..63) to Lt (transposed).
+ * The 18 candidate scales do not depend on each other (only the choice among them is sequential),
+ * so their sums are computed three candidates at a time (six independent add chains instead of
+ * two), then chosen in the reference's order; the codes are made once, from the winning iscale.
+ * Here |iscale * x| <= 33, so nearest_int can stay in floats: (v + 1.5 * 2^23) - 1.5 * 2^23 is
+ * exactly the integer nearest_int returns, as a float. */
 static void
 search_qx16 (const float *xt, const float *wt, float *scale_out, int32_t *Lt)
 {
-  enum { N = 16, NMAX = 32 };
-  vf x[N], w[N];
-  vi L[N];
+  enum { N = 16, NMAX = 32, NC = 18 };
+  vf x[N], w[N], wx[N];
   vf amax = VF_SET1 (0.f), max = VF_SET1 (0.f);
+  const vf magic = VF_SET1 (12582912.f);
+  const vf lo = VF_SET1 ((float) -NMAX), hi = VF_SET1 ((float) (NMAX - 1));
 
   for (int i = 0; i < N; i++)
     {
       x[i] = VF_LOAD (xt + i * VW);
       w[i] = wt ? VF_LOAD (wt + i * VW) : VF_MUL (x[i], x[i]);
+      wx[i] = VF_MUL (w[i], x[i]);
       vf ax = v_abs (x[i]);
       vm gt = VM_GT (ax, amax);
       amax = VF_BLEND (gt, amax, ax);
@@ -131,50 +148,59 @@ search_qx16 (const float *xt, const float *wt, float *scale_out, int32_t *Lt)
     }
   vm dead = VM_LT (amax, VF_SET1 (SMQ_EPS));
   /* Lanes without data divide by zero here; their results are replaced below. */
-  vf iscale = VF_DIV (VF_SET1 ((float) -NMAX), max);
+  vf iscale0 = VF_DIV (VF_SET1 ((float) -NMAX), max);
   vf sumlx = VF_SET1 (0.f), suml2 = VF_SET1 (0.f);
-  const vi lo = VI_SET1 (-NMAX), hi = VI_SET1 (NMAX - 1), off = VI_SET1 (NMAX);
 
+#define QX_L(isc, xi) VF_MAX (lo, VF_MIN (hi, VF_SUB (VF_ADD (VF_MUL ((isc), (xi)), magic), magic)))
   for (int i = 0; i < N; i++)
     {
-      vi l = VI_MAX (lo, VI_MIN (hi, v_nearest_int (VF_MUL (iscale, x[i]))));
-      L[i] = VI_ADD (l, off);
-      vf lf = VI_TO_F (l);
-      sumlx = VF_ADD (sumlx, VF_MUL (VF_MUL (w[i], x[i]), lf));
+      vf lf = QX_L (iscale0, x[i]);
+      sumlx = VF_ADD (sumlx, VF_MUL (wx[i], lf));
       suml2 = VF_ADD (suml2, VF_MUL (VF_MUL (w[i], lf), lf));
     }
   vf scale = VF_BLEND (VM_NEQ (suml2, VF_SET1 (0.f)), VF_SET1 (0.f), VF_DIV (sumlx, suml2));
   vf best = VF_MUL (scale, sumlx);
+  vf best_iscale = iscale0;
 
-  for (int is = -9; is <= 9; ++is)
+  vf isc[NC], sx[NC], s2[NC];
+  for (int c = 0; c < NC; c++)
     {
-      if (is == 0)
-        continue;
-      vi Laux[N];
-      iscale = VF_DIV (v_neg (VF_SET1 ((float) NMAX + 0.1f * (float) is)), max);
-      sumlx = suml2 = VF_SET1 (0.f);
+      const int is = c < 9 ? c - 9 : c - 8; /* -9..-1, 1..9 */
+      isc[c] = VF_DIV (v_neg (VF_SET1 ((float) NMAX + 0.1f * (float) is)), max);
+    }
+  for (int c = 0; c < NC; c += 3)
+    {
+      vf a0 = VF_SET1 (0.f), a1 = a0, a2 = a0, b0 = a0, b1 = a0, b2 = a0;
       for (int i = 0; i < N; i++)
         {
-          vi l = VI_MAX (lo, VI_MIN (hi, v_nearest_int (VF_MUL (iscale, x[i]))));
-          Laux[i] = l;
-          vf lf = VI_TO_F (l);
-          sumlx = VF_ADD (sumlx, VF_MUL (VF_MUL (w[i], x[i]), lf));
-          suml2 = VF_ADD (suml2, VF_MUL (VF_MUL (w[i], lf), lf));
+          vf l0 = QX_L (isc[c], x[i]), l1 = QX_L (isc[c + 1], x[i]), l2 = QX_L (isc[c + 2], x[i]);
+          a0 = VF_ADD (a0, VF_MUL (wx[i], l0));
+          a1 = VF_ADD (a1, VF_MUL (wx[i], l1));
+          a2 = VF_ADD (a2, VF_MUL (wx[i], l2));
+          b0 = VF_ADD (b0, VF_MUL (VF_MUL (w[i], l0), l0));
+          b1 = VF_ADD (b1, VF_MUL (VF_MUL (w[i], l1), l1));
+          b2 = VF_ADD (b2, VF_MUL (VF_MUL (w[i], l2), l2));
         }
-      vm better = VM_AND (VM_GT (suml2, VF_SET1 (0.f)),
-                          VM_GT (VF_MUL (sumlx, sumlx), VF_MUL (best, suml2)));
-      if (!VM_ANY (better))
-        continue;
-      vf ns = VF_DIV (sumlx, suml2);
+      sx[c] = a0, sx[c + 1] = a1, sx[c + 2] = a2;
+      s2[c] = b0, s2[c + 1] = b1, s2[c + 2] = b2;
+    }
+  for (int c = 0; c < NC; c++)
+    {
+      vm better = VM_AND (VM_GT (s2[c], VF_SET1 (0.f)),
+                          VM_GT (VF_MUL (sx[c], sx[c]), VF_MUL (best, s2[c])));
+      vf ns = VF_DIV (sx[c], s2[c]);
       scale = VF_BLEND (better, scale, ns);
-      best = VF_BLEND (better, best, VF_MUL (ns, sumlx));
-      for (int i = 0; i < N; i++)
-        L[i] = VI_BLEND (better, L[i], VI_ADD (Laux[i], off));
+      best = VF_BLEND (better, best, VF_MUL (ns, sx[c]));
+      best_iscale = VF_BLEND (better, best_iscale, isc[c]);
     }
   scale = VF_BLEND (dead, scale, VF_SET1 (0.f));
   VF_STORE (scale_out, scale);
   for (int i = 0; i < N; i++)
-    VI_STORE (Lt + i * VW, VI_BLEND (dead, L[i], VI_SET1 (0)));
+    {
+      vi l = VI_ADD (VF_CVTT (QX_L (best_iscale, x[i])), VI_SET1 (NMAX));
+      VI_STORE (Lt + i * VW, VI_BLEND (dead, l, VI_SET1 (0)));
+    }
+#undef QX_L
 }
 
 /* ---- make_qkx2_quants (n = 32) for Q4_K and Q5_K: one sub-block per lane ---- */
@@ -338,7 +364,7 @@ SMQ_NAME (quantize_row_q6_K) (const float *x, void *dst, int64_t n, const float 
 {
   sm_block_q6_K *y = dst;
   float xt[16 * VW], wt[16 * VW];
-  int32_t Lt[16 * VW];
+  int32_t Lt[16 * 16]; /* pass p, element ii, lane k at Lt[p * 16 * VW + ii * VW + k] */
   int8_t L[SMQ_QK_K];
   float scales[SMQ_QK_K / 16];
 
@@ -358,10 +384,7 @@ SMQ_NAME (quantize_row_q6_K) (const float *x, void *dst, int64_t n, const float 
           transpose_in (x + 16 * ib0, nsub, 16, xt);
           if (qw)
             transpose_in (qw + SMQ_QK_K * i + 16 * ib0, nsub, 16, wt);
-          search_qx16 (xt, qw ? wt : NULL, scales + ib0, Lt);
-          for (int k = 0; k < nsub; k++)
-            for (int ii = 0; ii < 16; ii++)
-              L[16 * (ib0 + k) + ii] = (int8_t) Lt[ii * VW + k];
+          search_qx16 (xt, qw ? wt : NULL, scales + ib0, Lt + 16 * ib0);
         }
       for (int ib = 0; ib < SMQ_QK_K / 16; ++ib)
         if (fabsf (scales[ib]) > max_abs_scale)
@@ -390,15 +413,18 @@ SMQ_NAME (quantize_row_q6_K) (const float *x, void *dst, int64_t n, const float 
         {
           float d = dh * y[i].scales[j];
           if (!d)
-            continue;
+            {
+              /* The search's own codes stay (as in the reference). */
+              const int32_t *lt = Lt + 16 * (j - j % VW) + j % VW;
+              for (int ii = 0; ii < 16; ii++)
+                L[16 * j + ii] = (int8_t) lt[ii * VW];
+              continue;
+            }
           for (int ii = 0; ii < 16; ii += VW)
             {
-              int32_t tmp[VW];
               vi l = v_nearest_int (VF_DIV (VF_LOAD (x + 16 * j + ii), VF_SET1 (d)));
               l = VI_MAX (VI_SET1 (-32), VI_MIN (VI_SET1 (31), l));
-              VI_STORE (tmp, VI_ADD (l, VI_SET1 (32)));
-              for (int k = 0; k < VW && ii + k < 16; k++)
-                L[16 * j + ii + k] = (int8_t) tmp[k];
+              VI_STORE_LOW8 (L + 16 * j + ii, VI_ADD (l, VI_SET1 (32)));
             }
         }
 
@@ -463,11 +489,11 @@ smq_nearest_int (float v)
 }
 
 /* The rest of quantize_qkx_super without importance, for one super-block whose 8 sub-block
- * searches are done (scales, mins = -min, L = their codes): the 6-bit scales and mins, then the
- * codes again from the stored scales. */
+ * searches are done (scales, mins = -min; the codes of sub-block j at Lt[i * VW + j]): the 6-bit
+ * scales and mins, then the codes again from the stored scales. */
 static void
-qkx_assemble (const float *x, const float *scales, const float *mins, int nmax, sm_half *yd,
-              sm_half *ydmin, uint8_t *yscales, uint8_t *L)
+qkx_assemble (const float *x, const float *scales, const float *mins, const int32_t *Lt,
+              int nmax, sm_half *yd, sm_half *ydmin, uint8_t *yscales, uint8_t *L)
 {
   uint8_t ls[SMQ_QK_K / 32], lm[SMQ_QK_K / 32];
   float max_scale = 0;
@@ -501,15 +527,18 @@ qkx_assemble (const float *x, const float *scales, const float *mins, int nmax, 
       smq_get_scale_min_k4 (j, yscales, &sc, &m);
       const float d = dh * sc;
       if (!d)
-        continue;
+        {
+          /* The search's own codes stay (as in the reference). */
+          for (int ii = 0; ii < 32; ii++)
+            L[32 * j + ii] = (uint8_t) Lt[ii * VW + j];
+          continue;
+        }
       const float dm = mh * m;
       for (int ii = 0; ii < 32; ii += VW)
         {
-          int32_t tmp[VW];
           vf v = VF_DIV (VF_ADD (VF_LOAD (x + 32 * j + ii), VF_SET1 (dm)), VF_SET1 (d));
-          VI_STORE (tmp, VI_MAX (VI_SET1 (0), VI_MIN (VI_SET1 (nmax), v_nearest_int (v))));
-          for (int k = 0; k < VW; k++)
-            L[32 * j + ii + k] = (uint8_t) tmp[k];
+          VI_STORE_LOW8 (L + 32 * j + ii,
+                         VI_MAX (VI_SET1 (0), VI_MIN (VI_SET1 (nmax), v_nearest_int (v))));
         }
     }
 }
@@ -531,11 +560,8 @@ qkx_assemble (const float *x, const float *scales, const float *mins, int nmax, 
       for (int g_ = 0; g_ < (int) nsb_; g_++)                                                    \
         {                                                                                        \
           const int64_t i_ = (i0) + g_;                                                          \
-          for (int k_ = 0; k_ < 8; k_++)                                                         \
-            for (int ii_ = 0; ii_ < 32; ii_++)                                                   \
-              L_[32 * k_ + ii_] = (uint8_t) Lt_[ii_ * VW + 8 * g_ + k_];                         \
-          qkx_assemble (xs_ + SMQ_QK_K * g_, sc_ + 8 * g_, mn_ + 8 * g_, (nmax), &y[i_].d,        \
-                        &y[i_].dmin, y[i_].scales, L_);                                          \
+          qkx_assemble (xs_ + SMQ_QK_K * g_, sc_ + 8 * g_, mn_ + 8 * g_, Lt_ + 8 * g_, (nmax),   \
+                        &y[i_].d, &y[i_].dmin, y[i_].scales, L_);                                \
           EMIT (i_, L_);                                                                         \
         }                                                                                        \
     }                                                                                            \
@@ -869,10 +895,66 @@ SMQ_NAME (quantize_row_q4_0) (const float *x, void *dst, int64_t n, const float 
     }
 }
 
+/* ---- Input rows to f32, with the finiteness check of the model quantizer ---- */
+
+static inline vm
+v_not_finite (vf v)
+{
+  return VM_NLE (v_abs (v), VF_SET1 (3.40282347e+38f));
+}
+
+/* BF16 -> f32 is exact (the 16 bits become the high half); returns whether all are finite. */
+static bool
+SMQ_NAME (bf16_to_f32) (const void *src, float *dst, int64_t n)
+{
+  const uint16_t *s = src;
+  vm bad = VM_NONE ();
+  int64_t i = 0;
+
+  for (; i + VW <= n; i += VW)
+    {
+      vf v = VI_AS_F (VI_SLLI16 (VI_LOAD_U16 (s + i)));
+      bad = VM_OR (bad, v_not_finite (v));
+      VF_STORE (dst + i, v);
+    }
+  for (; i < n; i++)
+    dst[i] = sm_bf16_to_float (s[i]);
+  return !VM_ANY (bad) && SMQ_NAME (all_finite) (dst + (n - n % VW), n % VW);
+}
+
+/* F16 -> f32 with F16C (exact for every finite half; NaN rows are refused anyway). */
+static bool
+SMQ_NAME (f16_to_f32) (const void *src, float *dst, int64_t n)
+{
+  const uint16_t *s = src;
+  vm bad = VM_NONE ();
+  int64_t i = 0;
+
+  for (; i + VW <= n; i += VW)
+    {
+      vf v = VF_LOAD_F16 (s + i);
+      bad = VM_OR (bad, v_not_finite (v));
+      VF_STORE (dst + i, v);
+    }
+  for (; i < n; i++)
+    dst[i] = sm_half_to_float (s[i]);
+  return !VM_ANY (bad) && SMQ_NAME (all_finite) (dst + (n - n % VW), n % VW);
+}
+
+static bool
+SMQ_NAME (f32_to_f32) (const void *src, float *dst, int64_t n)
+{
+  memcpy (dst, src, (size_t) n * sizeof (float));
+  return SMQ_NAME (all_finite) (dst, n);
+}
+
 /* The kernels this variant has, into q (indexed by type). */
 static void
-SMQ_NAME (fill) (sm_quantize_fn q[SM_TYPE_COUNT])
+SMQ_NAME (fill) (sm_quantize_fn q[SM_TYPE_COUNT], sm_row_to_f32_fn c[SM_TYPE_COUNT])
 {
+  c[SM_TYPE_BF16] = SMQ_NAME (bf16_to_f32);
+  c[SM_TYPE_F16] = SMQ_NAME (f16_to_f32);
+  c[SM_TYPE_F32] = SMQ_NAME (f32_to_f32);
   q[SM_TYPE_Q8_0] = SMQ_NAME (quantize_row_q8_0);
   q[SM_TYPE_Q4_0] = SMQ_NAME (quantize_row_q4_0);
   q[SM_TYPE_Q4_K] = SMQ_NAME (quantize_row_q4_K);
