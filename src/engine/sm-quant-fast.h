@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later
  *
- * sm-quant-fast.h: SIMD twins of the slow block quantizers (Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS)
- * for the model quantizer. They write exactly the bytes of the scalar references in
- * sm-quant-ref.c (the specification); they are only faster. sm_quantize_row (sm-quant.c) takes
- * the one of the active dispatch variant (sm-dispatch.h, SMELT_CPU_VARIANT included).
+ * sm-quant-fast.h: SIMD twins of the block quantizers the model quantizer spends its time in
+ * (Q8_0, Q4_0, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS). They write exactly the bytes of the scalar
+ * references in sm-quant-ref.c (the specification); they are only faster. sm_quantize_row
+ * (sm-quant.c) takes the one of the active dispatch variant (sm-dispatch.h, SMELT_CPU_VARIANT
+ * included).
  *
  * The model quantizer also takes its input conversion (BF16/F16/F32 to f32 plus the NaN/inf
  * check) from here.

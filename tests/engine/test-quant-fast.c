@@ -140,7 +140,8 @@ compare (const fast_case *c, sm_quantize_fn fn, const float *x, const float *w, 
         g_test_fail_printf ("%s/%s, %s, n=%" G_GINT64_FORMAT ": byte %zu of %zu differs "
                             "(ref %02x, simd %02x, block %zu)",
                             sm_cpu_variant_name (c->variant), sm_type_get_traits (c->type)->name,
-                            what, n, i, sz, a[i], b[i], i / sm_type_get_traits (c->type)->type_size);
+                            what, n, i, sz, a[i], b[i],
+                            i / sm_type_get_traits (c->type)->type_size);
         return;
       }
 }

@@ -43,7 +43,8 @@ typedef struct
 #define VI_SRLI1(a) _mm256_srli_epi32 ((a), 1)
 #define VI_SLLI4(a) _mm256_slli_epi32 ((a), 4)
 #define VI_SLLI16(a) _mm256_slli_epi32 ((a), 16)
-#define VI_LOAD_U16(p) _mm256_cvtepu16_epi32 (_mm_loadu_si128 ((const __m128i *) (const void *) (p)))
+#define VI_LOAD_U16(p) \
+  _mm256_cvtepu16_epi32 (_mm_loadu_si128 ((const __m128i *) (const void *) (p)))
 #define VF_LOAD_F16(p) _mm256_cvtph_ps (_mm_loadu_si128 ((const __m128i *) (const void *) (p)))
 #define VI_OR(a, b) _mm256_or_si256 ((a), (b))
 #define VF_MAX(a, b) _mm256_max_ps ((a), (b))

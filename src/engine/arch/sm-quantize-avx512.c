@@ -41,7 +41,8 @@ typedef __m512 vlut;
 #define VI_SRLI1(a) _mm512_srli_epi32 ((a), 1)
 #define VI_SLLI4(a) _mm512_slli_epi32 ((a), 4)
 #define VI_SLLI16(a) _mm512_slli_epi32 ((a), 16)
-#define VI_LOAD_U16(p) _mm512_cvtepu16_epi32 (_mm256_loadu_si256 ((const __m256i *) (const void *) (p)))
+#define VI_LOAD_U16(p) \
+  _mm512_cvtepu16_epi32 (_mm256_loadu_si256 ((const __m256i *) (const void *) (p)))
 #define VF_LOAD_F16(p) _mm512_cvtph_ps (_mm256_loadu_si256 ((const __m256i *) (const void *) (p)))
 #define VI_OR(a, b) _mm512_or_si512 ((a), (b))
 #define VF_MAX(a, b) _mm512_max_ps ((a), (b))

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later
  *
- * sm-quantize-simd.h: the block searches of the slow quantizers (Q4_K, Q5_K, Q6_K, IQ4_NL,
- * IQ4_XS) written once over a small vector vocabulary (VF_ADD, VM_GT, ...) that
- * sm-quantize-avx512.c (16 lanes) and sm-quantize-avx2.c (8 lanes) define before including this
- * file. The output is byte for byte the output of the scalar references in sm-quant-ref.c.
+ * sm-quantize-simd.h: the block quantizers of the model quantizer (Q8_0, Q4_0, and the searches
+ * of Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS) and its input conversion, written once over a small
+ * vector vocabulary (VF_ADD, VM_GT, ...) that sm-quantize-avx512.c (16 lanes) and
+ * sm-quantize-avx2.c (8 lanes) define before including this file. The output is byte for byte
+ * the output of the scalar references in sm-quant-ref.c.
  *
  * How: each lane runs one sub-block's whole search (make_qkx2_quants, make_qx_quants or the IQ4
  * scale search) with exactly the float operations of the reference, in the same order: the
@@ -181,8 +182,12 @@ search_qx16 (const float *xt, const float *wt, float *scale_out, int32_t *Lt)
           b1 = VF_ADD (b1, VF_MUL (VF_MUL (w[i], l1), l1));
           b2 = VF_ADD (b2, VF_MUL (VF_MUL (w[i], l2), l2));
         }
-      sx[c] = a0, sx[c + 1] = a1, sx[c + 2] = a2;
-      s2[c] = b0, s2[c + 1] = b1, s2[c + 2] = b2;
+      sx[c] = a0;
+      sx[c + 1] = a1;
+      sx[c + 2] = a2;
+      s2[c] = b0;
+      s2[c + 1] = b1;
+      s2[c + 2] = b2;
     }
   for (int c = 0; c < NC; c++)
     {
