@@ -75,6 +75,8 @@ dispatch_init (void)
       tables[SM_CPU_VARIANT_AVX2] = tables[SM_CPU_VARIANT_REF];
       sm_quant_fill_avx2 (tables[SM_CPU_VARIANT_AVX2].vec_dot, tables[SM_CPU_VARIANT_AVX2].act);
       sm_quant_fill_gemm_avx2 (tables[SM_CPU_VARIANT_AVX2].gemm);
+      tables[SM_CPU_VARIANT_AVX2].gemm[SM_TYPE_Q6_K] = sm_gemm_q6_K_avx2;
+      tables[SM_CPU_VARIANT_AVX2].gemm[SM_TYPE_IQ4_XS] = sm_gemm_iq4_xs_avx2;
     }
   if (avx512)
     {

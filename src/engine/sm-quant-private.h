@@ -169,6 +169,11 @@ void sm_gemm_iq4_xs_avx512 (int64_t n, const void *w, size_t ws, int nr, const v
                             size_t as, int nc, float *out, size_t os);
 void sm_gemm_iq4_nl_avx512 (int64_t n, const void *w, size_t ws, int nr, const void *a,
                             size_t as, int nc, float *out, size_t os);
+/* Their 4-row AVX2 tiles (arch/sm-gemm-k6-avx2.c). */
+void sm_gemm_q6_K_avx2 (int64_t n, const void *w, size_t ws, int nr, const void *a, size_t as,
+                        int nc, float *out, size_t os);
+void sm_gemm_iq4_xs_avx2 (int64_t n, const void *w, size_t ws, int nr, const void *a, size_t as,
+                          int nc, float *out, size_t os);
 
 /* ---- Grid tables (sm-quant-grids.c, data from ggml, MIT) ---- */
 extern const uint64_t sm_iq2xxs_grid[256];
