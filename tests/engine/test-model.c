@@ -607,8 +607,8 @@ test_quant_batching (gconstpointer data)
   sm_error err = { 0 };
 
   spec.type = type;
-  g_autofree char *file = g_strdup_printf ("batch-%s.gguf", sm_type_get_traits (type)->name);
-  path = write_model (&spec, file);
+  g_autofree char *name = g_strdup_printf ("batch-%s.gguf", sm_type_get_traits (type)->name);
+  path = write_model (&spec, name);
   sm_model *m = open_model (path);
   const int32_t n_vocab = sm_model_get_hparams (m)->n_vocab;
   for (int i = 0; i < 37; i++)
@@ -667,7 +667,11 @@ main (int    argc,
                         test_quant_batching);
   g_test_add_data_func ("/model/batching/q4_0", GINT_TO_POINTER (SM_TYPE_Q4_0),
                         test_quant_batching);
-  g_test_add_data_func ("/model/batching/q6_K", GINT_TO_POINTER (SM_TYPE_Q6_K),
+  g_test_add_data_func ("/model/batching/q4_k", GINT_TO_POINTER (SM_TYPE_Q4_K),
+                        test_quant_batching);
+  g_test_add_data_func ("/model/batching/q5_k", GINT_TO_POINTER (SM_TYPE_Q5_K),
+                        test_quant_batching);
+  g_test_add_data_func ("/model/batching/q6_k", GINT_TO_POINTER (SM_TYPE_Q6_K),
                         test_quant_batching);
   g_test_add_data_func ("/model/batching/iq4_xs", GINT_TO_POINTER (SM_TYPE_IQ4_XS),
                         test_quant_batching);
