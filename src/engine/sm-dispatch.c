@@ -79,6 +79,8 @@ dispatch_init (void)
       sm_quant_fill_gemm_avx2 (tables[SM_CPU_VARIANT_AVX2].gemm);
       sm_gemm_fill_k4_avx2 (tables[SM_CPU_VARIANT_AVX2].gemm);
       sm_gemv_fill_avx2 (tables[SM_CPU_VARIANT_AVX2].gemv);
+      tables[SM_CPU_VARIANT_AVX2].gemm[SM_TYPE_Q6_K] = sm_gemm_q6_K_avx2;
+      tables[SM_CPU_VARIANT_AVX2].gemm[SM_TYPE_IQ4_XS] = sm_gemm_iq4_xs_avx2;
     }
   if (avx512)
     {
@@ -88,6 +90,9 @@ dispatch_init (void)
       sm_quant_fill_gemm_avx512 (tables[SM_CPU_VARIANT_AVX512].gemm);
       sm_gemm_fill_k4_avx512 (tables[SM_CPU_VARIANT_AVX512].gemm);
       sm_gemv_fill_avx512 (tables[SM_CPU_VARIANT_AVX512].gemv);
+      tables[SM_CPU_VARIANT_AVX512].gemm[SM_TYPE_Q6_K] = sm_gemm_q6_K_avx512;
+      tables[SM_CPU_VARIANT_AVX512].gemm[SM_TYPE_IQ4_XS] = sm_gemm_iq4_xs_avx512;
+      tables[SM_CPU_VARIANT_AVX512].gemm[SM_TYPE_IQ4_NL] = sm_gemm_iq4_nl_avx512;
     }
 #else
   (void) avx2;
