@@ -17,6 +17,7 @@
 
 #if (defined(__x86_64__) || defined(__i386__)) && defined(SM_HAVE_X86_KERNELS)
 #include <cpuid.h>
+#include "arch/sm-float-kernels.h"
 #define SM_X86 1
 #endif
 
@@ -82,6 +83,12 @@ dispatch_init (void)
       sm_quant_fill_avx512 (tables[SM_CPU_VARIANT_AVX512].vec_dot,
                             tables[SM_CPU_VARIANT_AVX512].act, avx512bf16);
       sm_quant_fill_gemm_avx512 (tables[SM_CPU_VARIANT_AVX512].gemm);
+      /* F16/BF16: arch/sm-float-avx512.c (dots with prefetch, 16-row panels). */
+      tables[SM_CPU_VARIANT_AVX512].vec_dot[SM_TYPE_F16] = sm_float_dot_f16_avx512;
+      tables[SM_CPU_VARIANT_AVX512].vec_dot[SM_TYPE_BF16]
+          = avx512bf16 ? sm_float_dot_bf16_avx512bf16 : sm_float_dot_bf16_avx512;
+      tables[SM_CPU_VARIANT_AVX512].gemm[SM_TYPE_F16] = sm_float_gemm_f16_avx512;
+      tables[SM_CPU_VARIANT_AVX512].gemm[SM_TYPE_BF16] = sm_float_gemm_bf16_avx512;
     }
 #else
   (void) avx2;

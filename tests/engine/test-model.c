@@ -607,7 +607,8 @@ test_quant_batching (gconstpointer data)
   sm_error err = { 0 };
 
   spec.type = type;
-  path = write_model (&spec, type == SM_TYPE_Q8_0 ? "batch-q8_0.gguf" : "batch-q4_0.gguf");
+  g_autofree char *name = g_strdup_printf ("batch-%s.gguf", sm_type_get_traits (type)->name);
+  path = write_model (&spec, name);
   sm_model *m = open_model (path);
   const int32_t n_vocab = sm_model_get_hparams (m)->n_vocab;
   for (int i = 0; i < 37; i++)
@@ -665,6 +666,10 @@ main (int    argc,
   g_test_add_data_func ("/model/batching/q8_0", GINT_TO_POINTER (SM_TYPE_Q8_0),
                         test_quant_batching);
   g_test_add_data_func ("/model/batching/q4_0", GINT_TO_POINTER (SM_TYPE_Q4_0),
+                        test_quant_batching);
+  g_test_add_data_func ("/model/batching/bf16", GINT_TO_POINTER (SM_TYPE_BF16),
+                        test_quant_batching);
+  g_test_add_data_func ("/model/batching/f16", GINT_TO_POINTER (SM_TYPE_F16),
                         test_quant_batching);
   for (size_t i = 0; i < G_N_ELEMENTS (cases); i++)
     {

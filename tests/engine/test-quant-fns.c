@@ -15,6 +15,9 @@
 #include "sm-quant.h"
 #include "sm-quant-private.h"
 #include "sm-dispatch.h"
+#if defined(__x86_64__)
+#include "arch/sm-float-kernels.h"
+#endif
 
 /* ---- Deterministic data ---- */
 
@@ -661,6 +664,8 @@ typedef struct
 {
   sm_type        type;
   sm_cpu_variant variant;
+  sm_vec_dot_fn  dot;  /* NULL: the variant's dispatched kernel; else this one (a kernel the
+                        * dispatch does not pick on this CPU, e.g. BF16 without avx512_bf16) */
 } kernel_case;
 
 static const sm_type dot_types[] = {
@@ -712,7 +717,7 @@ test_dot (gconstpointer data)
       g_test_skip ("this CPU lacks the variant");
       return;
     }
-  sm_vec_dot_fn dot = sm_dispatch_vec_dot_variant (t, kc->variant);
+  sm_vec_dot_fn dot = kc->dot != NULL ? kc->dot : sm_dispatch_vec_dot_variant (t, kc->variant);
   sm_vec_dot_fn ref = sm_dispatch_vec_dot_variant (t, SM_CPU_VARIANT_REF);
   sm_activation_fn act = sm_dispatch_activation_variant (t, kc->variant);
   g_assert_nonnull (dot);
@@ -967,7 +972,7 @@ main (int argc, char **argv)
   for (int v = 0; v < SM_CPU_VARIANT_COUNT; v++)
     for (gsize i = 0; i < G_N_ELEMENTS (dot_types); i++)
       {
-        cases[v][i] = (kernel_case) { dot_types[i], v };
+        cases[v][i] = (kernel_case) { dot_types[i], v, NULL };
         g_autofree char *p = g_strdup_printf ("/quant/dot/%s/%s", sm_cpu_variant_name (v),
                                               sm_type_get_traits (dot_types[i])->name);
         g_test_add_data_func (p, &cases[v][i], test_dot);
@@ -975,6 +980,13 @@ main (int argc, char **argv)
                                                sm_type_get_traits (dot_types[i])->name);
         g_test_add_data_func (pg, &cases[v][i], test_gemm);
       }
+
+#if defined(__x86_64__)
+  /* The AVX-512 BF16 dot for CPUs without avx512_bf16 (this one may have it). */
+  static const kernel_case bf16_shift = { SM_TYPE_BF16, SM_CPU_VARIANT_AVX512,
+                                          sm_float_dot_bf16_avx512 };
+  g_test_add_data_func ("/quant/dot/avx512/bf16-no-avx512bf16", &bf16_shift, test_dot);
+#endif
 
   return g_test_run ();
 }

@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later
+ *
+ * sm-float-kernels.h: the F16 and BF16 kernels of arch/sm-float-avx512.c (per-row dot products
+ * with a prefetch ahead of the row, and 16-row panels for sm_gemm_tile), which sm-dispatch.c
+ * installs into the avx512 table. Signatures are sm_vec_dot_fn and sm_gemm_tile_fn; the
+ * activations are the F16 / BF16 rows of sm_quant_activation_row. Only declared on x86 builds
+ * with the SIMD kernels; only called after the CPU was checked (the `_avx512bf16` ones need
+ * avx512_bf16 as well).
+ */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+float sm_float_dot_f16_avx512 (int64_t n, const void *w, const void *a);
+float sm_float_dot_bf16_avx512 (int64_t n, const void *w, const void *a);
+float sm_float_dot_bf16_avx512bf16 (int64_t n, const void *w, const void *a);
+
+void sm_float_gemm_f16_avx512 (int64_t n, const void *w, size_t ws, int nr, const void *a,
+                               size_t as, int nc, float *out, size_t os);
+void sm_float_gemm_bf16_avx512 (int64_t n, const void *w, size_t ws, int nr, const void *a,
+                                size_t as, int nc, float *out, size_t os);
