@@ -20,6 +20,11 @@
 #include "arch/sm-float-kernels.h"
 #define SM_X86 1
 #endif
+#if defined(SM_X86) && defined(__linux__) && defined(__x86_64__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#define SM_AMX 1
+#endif
 
 typedef struct
 {
@@ -50,6 +55,23 @@ cpu_has_f16c (void)
   if (!__get_cpuid (1, &eax, &ebx, &ecx, &edx))
     return false;
   return (ecx & bit_F16C) != 0;
+}
+#endif
+
+#ifdef SM_AMX
+/* AMX with BF16 tiles, and Linux's permission for this process to use the tile registers
+ * (arch_prctl ARCH_REQ_XCOMP_PERM = 0x1023 for XFEATURE_XTILEDATA = 18; refused by kernels
+ * before 5.16 or without AMX support, and then the kernel is simply not installed). */
+static bool
+amx_bf16_usable (void)
+{
+  unsigned eax, ebx, ecx, edx;
+
+  if (!__get_cpuid_count (7, 0, &eax, &ebx, &ecx, &edx))
+    return false;
+  if ((edx & (1u << 24)) == 0 || (edx & (1u << 22)) == 0) /* amx_tile, amx_bf16 */
+    return false;
+  return syscall (SYS_arch_prctl, 0x1023, 18) == 0;
 }
 #endif
 
@@ -89,6 +111,10 @@ dispatch_init (void)
           = avx512bf16 ? sm_float_dot_bf16_avx512bf16 : sm_float_dot_bf16_avx512;
       tables[SM_CPU_VARIANT_AVX512].gemm[SM_TYPE_F16] = sm_float_gemm_f16_avx512;
       tables[SM_CPU_VARIANT_AVX512].gemm[SM_TYPE_BF16] = sm_float_gemm_bf16_avx512;
+#ifdef SM_AMX
+      if (amx_bf16_usable ())
+        tables[SM_CPU_VARIANT_AVX512].gemm[SM_TYPE_BF16] = sm_float_gemm_bf16_amx;
+#endif
     }
 #else
   (void) avx2;

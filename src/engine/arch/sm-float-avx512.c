@@ -355,3 +355,196 @@ sm_float_gemm_bf16_avx512 (int64_t n, const void *w, size_t ws, int nr, const vo
 {
   gemm_f32 (PANEL_BF16, n, w, ws, nr, a, as, nc, out, os);
 }
+
+/* ---- BF16 on AMX (amx_tile + amx_bf16) ----
+ * One tdpbf16ps multiplies a 16 x 32 tile of activations (16 tokens, 32 elements, straight
+ * from the activation rows) by a 32 x 16 tile of weights and adds the 16 x 16 products into a
+ * float tile: 16 rows x 16 tokens x 32 elements per instruction. The weight tile wants element
+ * pairs of a row in a dword and the 16 rows side by side, i.e. the same 16 x 16 dword
+ * transpose as above, once per 32 elements of the 16 rows and shared by every token. Four
+ * accumulator tiles hold 64 tokens; a step where activations would be read past the batch or
+ * past the row end copies them into a zero-padded buffer first. The tile instructions are
+ * written as inline assembly with a memory clobber (the compiler intrinsics of gcc 12 do not
+ * tell it that tileloadd reads memory). Linux only lets a process use the tile registers after
+ * arch_prctl(ARCH_REQ_XCOMP_PERM): sm-dispatch.c asks once and installs this kernel only if
+ * that succeeded. */
+
+#define AMX_STEPS 8  /* 32-element steps per packed chunk: 8 x 1 KiB of weight tiles */
+
+#define AMX_LOAD(t, base, stride)                                                             \
+  __asm__ volatile ("tileloadd (%0,%1,1), %%tmm" #t ::"r"(base), "r"((long) (stride)) : "memory")
+#define AMX_STORE(t, base, stride)                                                            \
+  __asm__ volatile ("tilestored %%tmm" #t ", (%0,%1,1)" ::"r"(base), "r"((long) (stride))     \
+                    : "memory")
+#define AMX_ZERO(t) __asm__ volatile ("tilezero %%tmm" #t ::)
+#define AMX_DP(c, a, b) __asm__ volatile ("tdpbf16ps %%tmm" #b ", %%tmm" #a ", %%tmm" #c ::)
+
+typedef struct
+{
+  uint8_t  palette;
+  uint8_t  start_row;
+  uint8_t  reserved[14];
+  uint16_t colsb[16];
+  uint8_t  rows[16];
+} amx_config;
+
+/* Steps [s0, s0 + sc) of rows 0..nr-1 as weight tiles: tile s, row j, dword r = elements
+ * 32 (s0 + s) + 2j and + 2j + 1 of row r (zero past n and for rows >= nr). */
+static inline void
+amx_pack (const uint8_t *w,
+          size_t         ws,
+          int            nr,
+          int64_t        n,
+          int64_t        s0,
+          int            sc,
+          uint32_t      *panel)
+{
+  for (int s = 0; s < sc; s++)
+    {
+      const int64_t e = 32 * (s0 + s);
+      const __mmask32 m = n - e >= 32 ? (__mmask32) 0xffffffffu
+                                      : (__mmask32) ((1u << (n - e)) - 1);
+      __m512i v[16];
+      SM_UNROLL
+      for (int r = 0; r < 16; r++)
+        v[r] = r < nr ? _mm512_maskz_loadu_epi16 (m, (const uint16_t *) (w + (size_t) r * ws) + e)
+                      : _mm512_setzero_si512 ();
+      transpose16 (v);
+      SM_UNROLL
+      for (int j = 0; j < 16; j++)
+        _mm512_store_si512 ((__m512i *) (panel + 256 * s + 16 * j), v[j]);
+    }
+}
+
+/* Where the activation tile of tokens [0, nt) at element e is read from: the rows themselves,
+ * or (past the batch or the row end) a zero-padded copy in stage. */
+static inline const void *
+amx_a_tile (const uint8_t *a,
+            size_t         as,
+            int            nt,
+            int64_t        e,
+            int64_t        n,
+            uint16_t      *stage,
+            long          *stride)
+{
+  if (nt == 16 && e + 32 <= n)
+    {
+      *stride = (long) as;
+      return a + 2 * e;
+    }
+  const __mmask32 m = n - e >= 32 ? (__mmask32) 0xffffffffu : (__mmask32) ((1u << (n - e)) - 1);
+  for (int t = 0; t < 16; t++)
+    _mm512_store_si512 ((__m512i *) (stage + 32 * t),
+                        t < nt ? _mm512_maskz_loadu_epi16 (m, (const uint16_t *) (a + (size_t) t * as) + e)
+                               : _mm512_setzero_si512 ());
+  *stride = 64;
+  return stage;
+}
+
+/* The 16 x 16 accumulator in cbuf (token-major) into out, rows masked, tokens [0, nt). */
+static inline void
+amx_flush (const float *cbuf,
+           int          nt,
+           __mmask16    mrow,
+           float       *out,
+           size_t       os)
+{
+  for (int t = 0; t < nt; t++)
+    _mm512_mask_storeu_ps (out + (size_t) t * os, mrow, _mm512_load_ps (cbuf + 16 * t));
+}
+
+void
+sm_float_gemm_bf16_amx (int64_t n, const void *w, size_t ws, int nr, const void *a, size_t as,
+                        int nc, float *out, size_t os)
+{
+  _Alignas (64) uint32_t panel[AMX_STEPS * 256];
+  _Alignas (64) uint16_t stage[16 * 32];
+  _Alignas (64) float cbuf[16 * 16];
+  _Alignas (64) amx_config cfg;
+  const uint8_t *wb = w, *ab = a;
+  const int64_t nsteps = (n + 31) / 32;
+
+  memset (&cfg, 0, sizeof cfg);
+  cfg.palette = 1;
+  for (int t = 0; t < 8; t++)
+    {
+      cfg.colsb[t] = 64;
+      cfg.rows[t] = 16;
+    }
+  __asm__ volatile ("ldtilecfg %0" ::"m"(cfg) : "memory");
+
+  for (int r0 = 0; r0 < nr; r0 += 16)
+    {
+      const int nrp = nr - r0 < 16 ? nr - r0 : 16;
+      const __mmask16 mrow = mask16 (nrp);
+      const uint8_t *wr = wb + (size_t) r0 * ws;
+      float *o = out + r0;
+
+      for (int cb = 0; cb < nc; cb += 64)
+        {
+          const int left = nc - cb;
+          const int ng = left >= 64 ? 4 : (left + 15) / 16;
+          int nt[4];
+          for (int g = 0; g < 4; g++)
+            nt[g] = left - 16 * g >= 16 ? 16 : (left - 16 * g > 0 ? left - 16 * g : 0);
+          const uint8_t *ag = ab + (size_t) cb * as;
+
+          AMX_ZERO (0);
+          AMX_ZERO (1);
+          AMX_ZERO (2);
+          AMX_ZERO (3);
+          for (int64_t s0 = 0; s0 < nsteps; s0 += AMX_STEPS)
+            {
+              const int sc = nsteps - s0 < AMX_STEPS ? (int) (nsteps - s0) : AMX_STEPS;
+              amx_pack (wr, ws, nrp, n, s0, sc, panel);
+              for (int s = 0; s < sc; s++)
+                {
+                  const int64_t e = 32 * (s0 + s);
+                  const void *p;
+                  long stride;
+
+                  AMX_LOAD (4, panel + 256 * s, 64);
+                  p = amx_a_tile (ag, as, nt[0], e, n, stage, &stride);
+                  AMX_LOAD (5, p, stride);
+                  AMX_DP (0, 5, 4);
+                  if (ng > 1)
+                    {
+                      p = amx_a_tile (ag + 16 * as, as, nt[1], e, n, stage, &stride);
+                      AMX_LOAD (6, p, stride);
+                      AMX_DP (1, 6, 4);
+                    }
+                  if (ng > 2)
+                    {
+                      p = amx_a_tile (ag + 32 * as, as, nt[2], e, n, stage, &stride);
+                      AMX_LOAD (7, p, stride);
+                      AMX_DP (2, 7, 4);
+                    }
+                  if (ng > 3)
+                    {
+                      p = amx_a_tile (ag + 48 * as, as, nt[3], e, n, stage, &stride);
+                      AMX_LOAD (5, p, stride);
+                      AMX_DP (3, 5, 4);
+                    }
+                }
+            }
+          AMX_STORE (0, cbuf, 64);
+          amx_flush (cbuf, nt[0], mrow, o + (size_t) cb * os, os);
+          if (ng > 1)
+            {
+              AMX_STORE (1, cbuf, 64);
+              amx_flush (cbuf, nt[1], mrow, o + (size_t) (cb + 16) * os, os);
+            }
+          if (ng > 2)
+            {
+              AMX_STORE (2, cbuf, 64);
+              amx_flush (cbuf, nt[2], mrow, o + (size_t) (cb + 32) * os, os);
+            }
+          if (ng > 3)
+            {
+              AMX_STORE (3, cbuf, 64);
+              amx_flush (cbuf, nt[3], mrow, o + (size_t) (cb + 48) * os, os);
+            }
+        }
+    }
+  __asm__ volatile ("tilerelease" ::: "memory");
+}

@@ -20,3 +20,7 @@ void sm_float_gemm_f16_avx512 (int64_t n, const void *w, size_t ws, int nr, cons
                                size_t as, int nc, float *out, size_t os);
 void sm_float_gemm_bf16_avx512 (int64_t n, const void *w, size_t ws, int nr, const void *a,
                                 size_t as, int nc, float *out, size_t os);
+/* Needs amx_tile + amx_bf16 and the process's permission to use the tile registers (Linux:
+ * arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) granted). */
+void sm_float_gemm_bf16_amx (int64_t n, const void *w, size_t ws, int nr, const void *a,
+                             size_t as, int nc, float *out, size_t os);
