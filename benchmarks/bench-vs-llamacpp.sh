@@ -3,6 +3,7 @@
 #
 # benchmarks/bench-vs-llamacpp.sh [--build DIR] [--work DIR] [--threads N] [-p N] [-n N] [-r N]
 #                                 [--types "BF16 F16 ..."] [--llama-bench PATH] [--rounds N]
+#                                 [--keep]
 #
 # Smelt against llama.cpp on the Llama-3.2-1B-shaped model of issue 8 (hidden 2048, 16 layers,
 # 32 heads / 8 KV heads, FFN 8192, vocab 128256 from the Llama 3 vocabulary fixture, tied
@@ -15,8 +16,10 @@
 # Reference: a local llama-bench binary when --llama-bench is given (`llama-bench -m M -t T -p P
 # -n N -r R -o json`), otherwise llama.cpp through npm's node-llama-cpp
 # (benchmarks/llamacpp-bench.mjs, needs tests/parity/node_modules: run the parity tests once).
-# Needs about 2.5 GB for the BF16 model plus one quantized file at a time under --work. Takes
-# minutes per type: not a test.
+# Needs about 2.5 GB for the BF16 model plus one quantized file at a time under --work (--keep
+# keeps every quantized file there, about 9 GB, and a later run reuses them; our quantizer's
+# output does not change between builds: it is byte-identical with llama.cpp's). Takes minutes
+# per type: not a test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,6 +32,7 @@ reps=3
 rounds=2
 types="BF16 F16 Q8_0 Q4_0 Q4_K_M Q6_K IQ4_XS"
 llama_bench=
+keep=
 
 while [[ $# -gt 0 ]]; do
   case $1 in
@@ -41,8 +45,9 @@ while [[ $# -gt 0 ]]; do
     --rounds) rounds=$2; shift 2 ;;
     --types) types=$2; shift 2 ;;
     --llama-bench) llama_bench=$2; shift 2 ;;
+    --keep) keep=1; shift ;;
     *) echo "usage: $0 [--build DIR] [--work DIR] [--threads N] [-p N] [-n N] [-r N]" \
-            "[--rounds N] [--types \"T ...\"] [--llama-bench PATH]" >&2; exit 2 ;;
+            "[--rounds N] [--types \"T ...\"] [--llama-bench PATH] [--keep]" >&2; exit 2 ;;
   esac
 done
 
@@ -114,5 +119,5 @@ for t in $types; do
   printf '| %-7s | %9s | %12s | %12s | %6s | %12s | %12s | %6s |\n' "$t" "$size" "$spp" "$rpp" \
     "$(python3 -c "print('%.2f' % ($spp / $rpp))")" "$stg" "$rtg" \
     "$(python3 -c "print('%.2f' % ($stg / $rtg))")"
-  [[ $t != BF16 ]] && rm -f "$model"
+  [[ $t != BF16 && -z $keep ]] && rm -f "$model"
 done

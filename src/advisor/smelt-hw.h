@@ -102,7 +102,8 @@ char *smelt_hw_default_models_dir (void);
 /* Main-memory read bandwidth in bytes per second. SMELT_MEMORY_BANDWIDTH (a number of bytes per
  * second) overrides it, for tests; otherwise the figure cached in
  * <user cache>/smelt/memory-bandwidth is used, and only when that is missing is it measured
- * (about 0.1 s: every thread streams its own buffer) and the cache written. */
+ * (about 0.1 s: every thread streams its own buffer; the fastest of 5 passes counts, so a
+ * busy machine is not mistaken for slow memory) and the cache written. */
 double smelt_hw_memory_bandwidth (void);
 
 /* Measures now, without the cache or the override. */

@@ -334,6 +334,7 @@ smelt_cli_pull (int    argc,
   g_autoptr(GOptionContext) context = g_option_context_new ("REPO[:VARIANT] - download a model from the Hub");
   g_autoptr(SmeltHubClient) client = smelt_hub_client_new ();
   g_autoptr(SmeltDownloadManager) manager = NULL;
+  g_autofree char *state_path = NULL;
   g_autoptr(SmeltHubRepoInfo) repo_info = NULL;
   g_autoptr(GAsyncResult) result = NULL;
   g_autoptr(GPtrArray) variants = NULL;
@@ -403,7 +404,12 @@ smelt_cli_pull (int    argc,
   for (guint i = 0; i < variant->files->len; i++)
     g_ptr_array_add (spec->files, smelt_hub_file_copy (g_ptr_array_index (variant->files, i)));
 
-  manager = smelt_download_manager_new (NULL, FALSE, &error);
+  /* A pull keeps its own state file, never the window's queue: the window and any number of
+   * pulls can run at once, and the same command run again resumes from that file. */
+  state_path = smelt_download_spec_state_path (spec);
+  manager = smelt_download_manager_new (state_path, FALSE, &error);
+  if (manager == NULL && g_error_matches (error, SMELT_DOWNLOAD_ERROR, SMELT_DOWNLOAD_ERROR_BUSY))
+    return smelt_cli_fail ("Another smelt pull is already downloading %s %s", repo_id, variant->name);
   if (manager == NULL)
     return smelt_cli_fail ("%s", error->message);
   smelt_download_manager_set_connections (manager, (guint) connections);
@@ -444,6 +450,15 @@ smelt_cli_pull (int    argc,
       return smelt_cli_fail ("%s", info != NULL && info->error != NULL ? info->error : "the download stopped");
     }
   draw_progress (&pull, info, TRUE);
+  /* Done: nothing is left to resume. The lock file goes too; a pull of the same files starting
+   * this very moment finds them complete in the cache either way. */
+  smelt_download_manager_shutdown (manager);
+  {
+    g_autofree char *lock_path = g_strconcat (state_path, ".lock", NULL);
+
+    g_unlink (state_path);
+    g_unlink (lock_path);
+  }
   if (variant->split == SMELT_HUB_SPLIT_BYTES)
     {
       g_autofree char *joined = join_pieces (variant, info->path, &error);

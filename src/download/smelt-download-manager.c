@@ -340,6 +340,7 @@ struct _SmeltDownloadManager
   guint       max_files;
   char       *token;
   char       *cache_dir;
+  int         lock_fd; /* flock on "<state>.lock" while this manager owns the state file */
 };
 
 G_DEFINE_FINAL_TYPE (SmeltDownloadManager, smelt_download_manager, G_TYPE_OBJECT)
@@ -448,6 +449,60 @@ char *
 smelt_download_default_state_path (void)
 {
   return g_build_filename (g_get_user_data_dir (), "smelt", "downloads.json", NULL);
+}
+
+char *
+smelt_download_spec_state_path (const SmeltDownloadSpec *spec)
+{
+  g_autofree char *key = smelt_download_spec_key (spec);
+  g_autofree char *sum = g_compute_checksum_for_string (G_CHECKSUM_SHA256, key, -1);
+  g_autofree char *name = g_strdup_printf ("%.16s.json", sum);
+
+  return g_build_filename (g_get_user_data_dir (), "smelt", "pulls", name, NULL);
+}
+
+/* Two processes saving one state file would each overwrite the other's jobs, so a manager owns
+ * its state file through an exclusive flock on a lock file beside it, held until finalize. The
+ * lock file is left in place: deleting it would race with a process about to lock it. */
+static int
+lock_state_file (const char  *path,
+                 GError     **error)
+{
+  g_autofree char *dir = g_path_get_dirname (path);
+  g_autofree char *lock_path = g_strconcat (path, ".lock", NULL);
+  int fd;
+
+  if (g_mkdir_with_parents (dir, 0700) != 0)
+    {
+      int saved = errno;
+
+      g_set_error (error, SMELT_DOWNLOAD_ERROR, SMELT_DOWNLOAD_ERROR_STATE,
+                   "Could not create the folder %s: %s", dir, g_strerror (saved));
+      return -1;
+    }
+  fd = open (lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0)
+    {
+      int saved = errno;
+
+      g_set_error (error, SMELT_DOWNLOAD_ERROR, SMELT_DOWNLOAD_ERROR_STATE,
+                   "Could not open %s: %s", lock_path, g_strerror (saved));
+      return -1;
+    }
+  if (flock (fd, LOCK_EX | LOCK_NB) != 0)
+    {
+      int saved = errno;
+
+      close (fd);
+      if (saved == EWOULDBLOCK)
+        g_set_error (error, SMELT_DOWNLOAD_ERROR, SMELT_DOWNLOAD_ERROR_BUSY,
+                     "The download queue %s is in use by another Smelt process", path);
+      else
+        g_set_error (error, SMELT_DOWNLOAD_ERROR, SMELT_DOWNLOAD_ERROR_STATE,
+                     "Could not lock %s: %s", lock_path, g_strerror (saved));
+      return -1;
+    }
+  return fd;
 }
 
 static guint64
@@ -1936,6 +1991,8 @@ smelt_download_manager_finalize (GObject *object)
   g_clear_pointer (&self->autostart, g_array_unref);
   g_clear_pointer (&self->token, g_free);
   g_clear_pointer (&self->cache_dir, g_free);
+  if (self->lock_fd >= 0)
+    close (self->lock_fd);
 
   G_OBJECT_CLASS (smelt_download_manager_parent_class)->finalize (object);
 }
@@ -2037,6 +2094,7 @@ smelt_download_manager_init (SmeltDownloadManager *self)
   self->next_id = 1;
   self->connections = 4;
   self->max_files = 2;
+  self->lock_fd = -1;
 }
 
 static void
@@ -2072,6 +2130,9 @@ smelt_download_manager_new (const char *state_path,
   gsize len = 0;
   Worker *w;
 
+  self->lock_fd = lock_state_file (path, error);
+  if (self->lock_fd < 0)
+    return NULL;
   if (g_file_get_contents (path, &contents, &len, &local_error))
     {
       jobs = smelt_download_state_from_json (contents, len, error);

@@ -41,6 +41,7 @@ typedef enum
   SMELT_DOWNLOAD_ERROR_NO_SPACE, /* not enough free disk space */
   SMELT_DOWNLOAD_ERROR_IO,       /* local file system error */
   SMELT_DOWNLOAD_ERROR_STATE,    /* the state file cannot be read or written */
+  SMELT_DOWNLOAD_ERROR_BUSY,     /* another process owns the state file */
 } SmeltDownloadError;
 
 typedef enum
@@ -101,13 +102,19 @@ char *smelt_download_hub_cache_dir (void);
 /* <cache>/models--org--name */
 char *smelt_download_repo_cache_dir (const char *cache_dir,
                                      const char *repo_id);
-/* The default state file: <user data dir>/smelt/downloads.json. */
+/* The default state file, the window's queue: <user data dir>/smelt/downloads.json. */
 char *smelt_download_default_state_path (void);
+/* A state file of its own for one job (what `smelt pull` uses, so that it never shares the
+ * window's queue): <user data dir>/smelt/pulls/<hash of the spec's identity>.json. Running the
+ * same pull again finds the same file and resumes. */
+char *smelt_download_spec_state_path (const SmeltDownloadSpec *spec);
 
 #define SMELT_TYPE_DOWNLOAD_MANAGER (smelt_download_manager_get_type ())
 G_DECLARE_FINAL_TYPE (SmeltDownloadManager, smelt_download_manager, SMELT, DOWNLOAD_MANAGER, GObject)
 
-/* Loads the queue from `state_path` (NULL = default; a missing file is an empty queue). With
+/* Loads the queue from `state_path` (NULL = default; a missing file is an empty queue) and owns
+ * it until finalized: a second manager on the same file, in this or another process, fails with
+ * SMELT_DOWNLOAD_ERROR_BUSY (two writers would overwrite each other's jobs). With
  * `autostart`, jobs that were queued or running when the last process ended start again once the
  * main loop runs (so properties set right after this call, such as the token, apply to them);
  * without it they wait as paused until added again or resumed (what the CLI wants). Fails with

@@ -98,6 +98,7 @@ dispatch_init (void)
       tables[SM_CPU_VARIANT_AVX2] = tables[SM_CPU_VARIANT_REF];
       sm_quant_fill_avx2 (tables[SM_CPU_VARIANT_AVX2].vec_dot, tables[SM_CPU_VARIANT_AVX2].act);
       sm_quant_fill_gemm_avx2 (tables[SM_CPU_VARIANT_AVX2].gemm);
+      sm_gemm_fill_k4_avx2 (tables[SM_CPU_VARIANT_AVX2].gemm);
     }
   if (avx512)
     {
@@ -105,6 +106,7 @@ dispatch_init (void)
       sm_quant_fill_avx512 (tables[SM_CPU_VARIANT_AVX512].vec_dot,
                             tables[SM_CPU_VARIANT_AVX512].act, avx512bf16);
       sm_quant_fill_gemm_avx512 (tables[SM_CPU_VARIANT_AVX512].gemm);
+      sm_gemm_fill_k4_avx512 (tables[SM_CPU_VARIANT_AVX512].gemm);
       /* F16/BF16: arch/sm-float-avx512.c (dots with prefetch, 16-row panels). */
       tables[SM_CPU_VARIANT_AVX512].vec_dot[SM_TYPE_F16] = sm_float_dot_f16_avx512;
       tables[SM_CPU_VARIANT_AVX512].vec_dot[SM_TYPE_BF16]

@@ -161,6 +161,9 @@ void sm_quant_fill_neon (sm_vec_dot_fn    vec_dot[SM_TYPE_COUNT],
 /* Tile kernels (sm_gemm_tile_fn) of the x86 variants, same convention. */
 void sm_quant_fill_gemm_avx2 (sm_gemm_tile_fn gemm[SM_TYPE_COUNT]);
 void sm_quant_fill_gemm_avx512 (sm_gemm_tile_fn gemm[SM_TYPE_COUNT]);
+/* The Q4_K and Q5_K tiles (arch/sm-gemm-k4-<isa>.c), same convention. */
+void sm_gemm_fill_k4_avx2 (sm_gemm_tile_fn gemm[SM_TYPE_COUNT]);
+void sm_gemm_fill_k4_avx512 (sm_gemm_tile_fn gemm[SM_TYPE_COUNT]);
 
 /* ---- Grid tables (sm-quant-grids.c, data from ggml, MIT) ---- */
 extern const uint64_t sm_iq2xxs_grid[256];

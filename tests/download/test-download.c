@@ -727,8 +727,41 @@ test_queue_restart (Fixture       *f,
 
 /* ---- a killed `smelt pull` resumes ----------------------------------------------------------- */
 
+static guint64 state_file_bytes (const char *state_path);
+
+/* `smelt pull` keeps its state in <data home>/smelt/pulls/<hash>.json: the bytes recorded in
+ * every state file there. */
 static guint64
-recorded_bytes (const char *state_path)
+recorded_bytes (const char *pulls_dir)
+{
+  g_autoptr(GDir) dir = g_dir_open (pulls_dir, 0, NULL);
+  const char *name;
+  guint64 sum = 0;
+
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    if (g_str_has_suffix (name, ".json"))
+      {
+        g_autofree char *path = g_build_filename (pulls_dir, name, NULL);
+
+        sum += state_file_bytes (path);
+      }
+  return sum;
+}
+
+static guint
+count_state_files (const char *pulls_dir)
+{
+  g_autoptr(GDir) dir = g_dir_open (pulls_dir, 0, NULL);
+  const char *name;
+  guint n = 0;
+
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    n += g_str_has_suffix (name, ".json");
+  return n;
+}
+
+static guint64
+state_file_bytes (const char *state_path)
 {
   g_autofree char *json = NULL;
   g_autoptr(JsonParser) parser = json_parser_new ();
@@ -829,7 +862,7 @@ test_kill_resume (Fixture       *f,
 {
   const KillCase *kc = data;
   g_autofree char *smelt = g_build_filename (g_getenv ("SMELT_BUILD_DIR"), "src", "app", "smelt", NULL);
-  g_autofree char *state = g_build_filename (f->tmp, "state-home", "smelt", "downloads.json", NULL);
+  g_autofree char *state = g_build_filename (f->tmp, "state-home", "smelt", "pulls", NULL);
   g_autoptr(GSubprocess) proc = NULL;
   gboolean exited;
   guint64 served_before, recorded, served_after, blob_bytes_before;
@@ -891,6 +924,70 @@ test_kill_resume (Fixture       *f,
   assert_snapshot_complete (f);
 }
 
+/* The window's queue and `smelt pull` never share a state file (two writers would overwrite
+ * each other's jobs): a pull runs while a manager holds the default queue, and a second identical
+ * pull is refused while the first runs instead of corrupting its state. */
+static void
+test_pull_beside_window (Fixture       *f,
+                         gconstpointer  data)
+{
+  g_autofree char *smelt = g_build_filename (g_getenv ("SMELT_BUILD_DIR"), "src", "app", "smelt", NULL);
+  g_autofree char *window_state = g_build_filename (f->tmp, "state-home", "smelt", "downloads.json", NULL);
+  g_autofree char *pulls = g_build_filename (f->tmp, "state-home", "smelt", "pulls", NULL);
+  g_autoptr(SmeltDownloadManager) window = NULL;
+  g_autoptr(SmeltDownloadManager) again = NULL;
+  g_autoptr(GSubprocess) first = NULL;
+  g_autoptr(GSubprocess) second = NULL;
+  g_autoptr(GPtrArray) jobs = NULL;
+  g_autoptr(GError) error = NULL;
+  gboolean first_exited, second_exited;
+
+  (void) data;
+  if (!g_file_test (smelt, G_FILE_TEST_IS_EXECUTABLE))
+    {
+      g_test_skip ("smelt binary not built");
+      return;
+    }
+  window = smelt_download_manager_new (window_state, TRUE, &error);
+  g_assert_no_error (error);
+  /* A second owner of one state file is refused, in this process as in any other. */
+  again = smelt_download_manager_new (window_state, TRUE, &error);
+  g_assert_error (error, SMELT_DOWNLOAD_ERROR, SMELT_DOWNLOAD_ERROR_BUSY);
+  g_assert_null (again);
+  g_clear_error (&error);
+
+  smelt_fake_hub_add_fault (f->hub, PART2, SMELT_FAKE_HUB_FAULT_STALL, 30000, 1);
+  first = spawn_pull (f, "1", &first_exited);
+  while (smelt_fake_hub_get_bytes_served (f->hub, PART2) < 30000 && !first_exited)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_false (first_exited);
+  g_assert_cmpuint (count_state_files (pulls), ==, 1);
+
+  second = spawn_pull (f, "1", &second_exited);
+  while (!second_exited)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_true (g_subprocess_get_if_exited (second));
+  g_assert_cmpint (g_subprocess_get_exit_status (second), ==, 1);
+
+  /* The first pull waits on the stalled part (its stall timeout is a minute): stop it and run it
+   * again to the end. */
+  g_subprocess_send_signal (first, SIGINT);
+  while (!first_exited)
+    g_main_context_iteration (NULL, TRUE);
+  g_clear_object (&first);
+  first = spawn_pull (f, "1", &first_exited);
+  while (!first_exited)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_true (g_subprocess_get_if_exited (first));
+  g_assert_cmpint (g_subprocess_get_exit_status (first), ==, 0);
+  assert_snapshot_complete (f);
+  /* A finished pull leaves no state behind, and the window's queue was never written. */
+  g_assert_cmpuint (count_state_files (pulls), ==, 0);
+  jobs = smelt_download_manager_list (window);
+  g_assert_cmpuint (jobs->len, ==, 0);
+  g_assert_false (g_file_test (window_state, G_FILE_TEST_EXISTS));
+}
+
 static const KillCase kill_one = { "1", SIGKILL };
 static const KillCase kill_many = { "3", SIGKILL };
 static const KillCase interrupt = { "3", SIGINT };
@@ -940,6 +1037,7 @@ main (int    argc,
   ADD ("/download/kill-resume/one-connection", test_kill_resume, &kill_one);
   ADD ("/download/kill-resume/three-connections", test_kill_resume, &kill_many);
   ADD ("/download/kill-resume/ctrl-c", test_kill_resume, &interrupt);
+  ADD ("/download/pull-beside-window", test_pull_beside_window, NULL);
 #undef ADD
   return g_test_run ();
 }

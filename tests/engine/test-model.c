@@ -667,6 +667,10 @@ main (int    argc,
                         test_quant_batching);
   g_test_add_data_func ("/model/batching/q4_0", GINT_TO_POINTER (SM_TYPE_Q4_0),
                         test_quant_batching);
+  g_test_add_data_func ("/model/batching/q4_k", GINT_TO_POINTER (SM_TYPE_Q4_K),
+                        test_quant_batching);
+  g_test_add_data_func ("/model/batching/q5_k", GINT_TO_POINTER (SM_TYPE_Q5_K),
+                        test_quant_batching);
   g_test_add_data_func ("/model/batching/bf16", GINT_TO_POINTER (SM_TYPE_BF16),
                         test_quant_batching);
   g_test_add_data_func ("/model/batching/f16", GINT_TO_POINTER (SM_TYPE_F16),
