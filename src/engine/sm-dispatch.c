@@ -98,6 +98,9 @@ dispatch_init (void)
       tables[SM_CPU_VARIANT_AVX2] = tables[SM_CPU_VARIANT_REF];
       sm_quant_fill_avx2 (tables[SM_CPU_VARIANT_AVX2].vec_dot, tables[SM_CPU_VARIANT_AVX2].act);
       sm_quant_fill_gemm_avx2 (tables[SM_CPU_VARIANT_AVX2].gemm);
+      /* F16/BF16 prompt tiles: arch/sm-float-avx2.c. */
+      tables[SM_CPU_VARIANT_AVX2].gemm[SM_TYPE_F16] = sm_float_gemm_f16_avx2;
+      tables[SM_CPU_VARIANT_AVX2].gemm[SM_TYPE_BF16] = sm_float_gemm_bf16_avx2;
       sm_gemm_fill_k4_avx2 (tables[SM_CPU_VARIANT_AVX2].gemm);
     }
   if (avx512)

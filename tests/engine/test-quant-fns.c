@@ -1086,6 +1086,10 @@ main (int argc, char **argv)
   static const kernel_case wide_bf16 = { SM_TYPE_BF16, SM_CPU_VARIANT_AVX512, NULL, NULL };
   g_test_add_data_func ("/quant/gemm-wide/avx512/f16", &wide_f16, test_gemm_wide);
   g_test_add_data_func ("/quant/gemm-wide/avx512/bf16", &wide_bf16, test_gemm_wide);
+  static const kernel_case wide_f16_avx2 = { SM_TYPE_F16, SM_CPU_VARIANT_AVX2, NULL, NULL };
+  static const kernel_case wide_bf16_avx2 = { SM_TYPE_BF16, SM_CPU_VARIANT_AVX2, NULL, NULL };
+  g_test_add_data_func ("/quant/gemm-wide/avx2/f16", &wide_f16_avx2, test_gemm_wide);
+  g_test_add_data_func ("/quant/gemm-wide/avx2/bf16", &wide_bf16_avx2, test_gemm_wide);
 #endif
 
   return g_test_run ();
