@@ -3,10 +3,16 @@
  * smelt-application.c: the AdwApplication. It creates the main window on activate and owns the
  * app-wide actions (preferences, about, quit) and their accelerators. Page-specific actions live
  * on the window; services are not created here but by the window that shows them.
+ *
+ * On a machine without a GPU it also keeps GTK from loading a GL driver (see
+ * gl_is_software_only()): that driver could only be Mesa's software rasteriser, which costs
+ * ~50 MB of memory and a tenth of a second at startup to draw what cairo draws as well.
  */
 #include "config.h"
 
 #include <glib/gi18n.h>
+#include <glob.h>
+#include <string.h>
 
 #include "smelt-application.h"
 #include "smelt-preferences-window.h"
@@ -88,6 +94,30 @@ about_action_cb (GSimpleAction *action,
   gtk_window_present (GTK_WINDOW (about));
 }
 
+/* Whether any GL that GTK could get here would be software rendering: no DRM render node and no
+ * NVIDIA device, so Mesa would fall back to llvmpipe. GTK 4.8's X11 backend opens GL at display
+ * open just to choose a visual, even for the cairo renderer, and its default renderer would then
+ * draw every frame through llvmpipe; cairo is the better software renderer for Smelt's lists and
+ * text. A renderer the user named in GSK_RENDERER (other than cairo) or a GL flag already in
+ * GDK_DEBUG is left alone. */
+static gboolean
+gl_is_software_only (void)
+{
+  const char *renderer = g_getenv ("GSK_RENDERER");
+  const char *debug = g_getenv ("GDK_DEBUG");
+  glob_t nodes = { 0 };
+  gboolean have_gpu;
+
+  if (renderer != NULL && *renderer != '\0' && g_strcmp0 (renderer, "cairo") != 0)
+    return FALSE;
+  if (debug != NULL && strstr (debug, "gl") != NULL)
+    return FALSE;
+  have_gpu = glob ("/dev/dri/renderD*", 0, NULL, &nodes) == 0
+             || g_file_test ("/dev/nvidiactl", G_FILE_TEST_EXISTS);
+  globfree (&nodes);
+  return !have_gpu;
+}
+
 static void
 smelt_application_startup (GApplication *app)
 {
@@ -99,8 +129,27 @@ smelt_application_startup (GApplication *app)
   };
   static const char *quit_accels[] = { "<Control>q", NULL };
   static const char *prefs_accels[] = { "<Control>comma", NULL };
+  g_autofree char *saved_debug = g_strdup (g_getenv ("GDK_DEBUG"));
+  gboolean no_gl = gl_is_software_only ();
 
+  /* GTK reads GDK_DEBUG once, when the parent's startup opens the display; the variable is put
+   * back afterwards so programs Smelt launches (a browser for a link) do not inherit it. */
+  if (no_gl)
+    {
+      g_autofree char *flags = saved_debug != NULL && *saved_debug != '\0'
+                               ? g_strconcat (saved_debug, ",gl-disable", NULL)
+                               : g_strdup ("gl-disable");
+
+      g_setenv ("GDK_DEBUG", flags, TRUE);
+    }
   G_APPLICATION_CLASS (smelt_application_parent_class)->startup (app);
+  if (no_gl)
+    {
+      if (saved_debug != NULL)
+        g_setenv ("GDK_DEBUG", saved_debug, TRUE);
+      else
+        g_unsetenv ("GDK_DEBUG");
+    }
 
   g_action_map_add_action_entries (G_ACTION_MAP (app), entries, G_N_ELEMENTS (entries), app);
   gtk_application_set_accels_for_action (GTK_APPLICATION (app), "app.quit", quit_accels);

@@ -61,6 +61,7 @@ struct _SmeltChatPage
   guint              updating_picker : 1; /* programmatic picker changes must not load */
   guint              loading : 1;
   guint              replying : 1;
+  guint              restored : 1;     /* the saved conversations have been read */
 };
 
 G_DEFINE_FINAL_TYPE (SmeltChatPage, smelt_chat_page, ADW_TYPE_BIN)
@@ -291,12 +292,38 @@ on_conversations_list_row_selected_cb (SmeltChatPage *self,
   update_actions (self);
 }
 
+/* The saved conversations are read, and the newest one shown (which reopens its model once the
+ * Library has listed it), the first time the page is mapped or a conversation is started from
+ * outside, not when the window is built: the window opens on the Library, the files are read on
+ * the main thread, and a model should only be loaded for a user who comes to chat. */
+static void
+ensure_restored (SmeltChatPage *self)
+{
+  if (self->restored)
+    return;
+  self->restored = TRUE;
+  g_clear_pointer (&self->conversations, g_ptr_array_unref);
+  self->conversations = smelt_conversation_load_all (self->conv_dir);
+  if (self->conversations->len > 0)
+    {
+      self->current = g_ptr_array_index (self->conversations, 0);
+      rebuild_list (self);
+      show_conversation (self);
+    }
+  else
+    smelt_chat_page_new_conversation (self);
+  smelt_a11y_name_internal_controls (GTK_WIDGET (self));
+  update_actions (self);
+}
+
 void
 smelt_chat_page_new_conversation (SmeltChatPage *self)
 {
   SmeltConversation *c;
 
   g_return_if_fail (SMELT_IS_CHAT_PAGE (self));
+
+  ensure_restored (self);
 
   if (self->replying)
     smelt_chat_page_stop (self);
@@ -757,6 +784,13 @@ chat_action (GtkWidget  *widget,
 }
 
 static void
+smelt_chat_page_map (GtkWidget *widget)
+{
+  ensure_restored (SMELT_CHAT_PAGE (widget));
+  GTK_WIDGET_CLASS (smelt_chat_page_parent_class)->map (widget);
+}
+
+static void
 smelt_chat_page_dispose (GObject *object)
 {
   SmeltChatPage *self = SMELT_CHAT_PAGE (object);
@@ -793,6 +827,7 @@ smelt_chat_page_class_init (SmeltChatPageClass *klass)
 
   object_class->dispose = smelt_chat_page_dispose;
   object_class->finalize = smelt_chat_page_finalize;
+  widget_class->map = smelt_chat_page_map;
 
   /* A reply ended (TRUE) or failed (FALSE); the page is idle again. */
   signals[REPLY_DONE] = g_signal_new ("reply-done", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
@@ -873,16 +908,9 @@ smelt_chat_page_init (SmeltChatPage *self)
   self->seed = g_random_int () | ((guint64) g_random_int () << 32);
   self->streaming_text = g_string_new (NULL);
   self->conv_dir = smelt_conversation_get_dir ();
-  self->conversations = smelt_conversation_load_all (self->conv_dir);
+  /* Filled by ensure_restored(). */
+  self->conversations = g_ptr_array_new_with_free_func ((GDestroyNotify) smelt_conversation_free);
   gtk_label_set_text (self->status_label, _("Choose a model to chat with."));
-  if (self->conversations->len > 0)
-    {
-      self->current = g_ptr_array_index (self->conversations, 0);
-      rebuild_list (self);
-      show_conversation (self);
-    }
-  else
-    smelt_chat_page_new_conversation (self);
   smelt_a11y_name_internal_controls (GTK_WIDGET (self));
   update_actions (self);
 }

@@ -4,7 +4,8 @@
  * picker over the Library's models, streaming replies through SmeltChatSession (stop,
  * regenerate, copy), a system prompt and sampling settings (the GSettings defaults), context
  * usage and tokens per second. Code blocks (``` fences) are shown in monospace. Not for
- * downloading or managing models.
+ * downloading or managing models. The saved conversations are read (and the newest one's model
+ * reopened) when the page is first shown or a conversation is started, not at construction.
  */
 #pragma once
 

@@ -10,6 +10,7 @@
  * on aarch64 NEON is always there. sm-cpu.c owns full CPU reporting.
  */
 #include "sm-quant-private.h"
+#include "sm-gemv-private.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -32,6 +33,7 @@ typedef struct
   sm_vec_dot_fn    vec_dot[SM_TYPE_COUNT];
   sm_activation_fn act[SM_TYPE_COUNT];
   sm_gemm_tile_fn  gemm[SM_TYPE_COUNT];  /* NULL: no tile kernel, use vec_dot per pair */
+  sm_gemv_fn       gemv[SM_TYPE_COUNT];  /* NULL: no multi-row kernel, use vec_dot per row */
 } variant_table;
 
 static pthread_once_t dispatch_once = PTHREAD_ONCE_INIT;
@@ -102,6 +104,7 @@ dispatch_init (void)
       tables[SM_CPU_VARIANT_AVX2].gemm[SM_TYPE_F16] = sm_float_gemm_f16_avx2;
       tables[SM_CPU_VARIANT_AVX2].gemm[SM_TYPE_BF16] = sm_float_gemm_bf16_avx2;
       sm_gemm_fill_k4_avx2 (tables[SM_CPU_VARIANT_AVX2].gemm);
+      sm_gemv_fill_avx2 (tables[SM_CPU_VARIANT_AVX2].gemv);
     }
   if (avx512)
     {
@@ -120,6 +123,7 @@ dispatch_init (void)
       if (amx_bf16_usable ())
         tables[SM_CPU_VARIANT_AVX512].gemm[SM_TYPE_BF16] = sm_float_gemm_bf16_amx;
 #endif
+      sm_gemv_fill_avx512 (tables[SM_CPU_VARIANT_AVX512].gemv);
     }
 #else
   (void) avx2;
@@ -212,6 +216,23 @@ sm_dispatch_gemm_tile_variant (sm_type        weight_type,
   return tables[v].gemm[weight_type];
 }
 
+sm_gemv_fn
+sm_dispatch_gemv (sm_type weight_type)
+{
+  if ((unsigned) weight_type >= SM_TYPE_COUNT)
+    return NULL;
+  return get_active ()->gemv[weight_type];
+}
+
+sm_gemv_fn
+sm_dispatch_gemv_variant (sm_type        weight_type,
+                          sm_cpu_variant v)
+{
+  if ((unsigned) weight_type >= SM_TYPE_COUNT || !sm_cpu_variant_supported (v))
+    return NULL;
+  return tables[v].gemv[weight_type];
+}
+
 sm_activation_fn
 sm_dispatch_activation_variant (sm_type        weight_type,
                                 sm_cpu_variant v)
@@ -295,4 +316,42 @@ sm_gemm_tile_ref (sm_type     weight_type,
     for (int r = 0; r < nr; r++)
       out[(size_t) c * out_stride + r]
           = f != NULL ? f (n, wp + (size_t) r * w_stride, ap + (size_t) c * a_stride) : 0.0f;
+}
+
+void
+sm_gemv (sm_type     weight_type,
+         int64_t     n,
+         const void *w,
+         size_t      w_stride,
+         int64_t     nr,
+         const void *a,
+         float      *out)
+{
+  sm_gemv_fn g = sm_dispatch_gemv (weight_type);
+  sm_vec_dot_fn f = sm_dispatch_vec_dot (weight_type);
+  const uint8_t *wp = w;
+
+  if (g != NULL)
+    {
+      g (n, w, w_stride, nr, a, out);
+      return;
+    }
+  for (int64_t r = 0; r < nr; r++)
+    out[r] = f != NULL ? f (n, wp + (size_t) r * w_stride, a) : 0.0f;
+}
+
+void
+sm_gemv_ref (sm_type     weight_type,
+             int64_t     n,
+             const void *w,
+             size_t      w_stride,
+             int64_t     nr,
+             const void *a,
+             float      *out)
+{
+  sm_vec_dot_fn f = sm_dispatch_vec_dot_variant (weight_type, SM_CPU_VARIANT_REF);
+  const uint8_t *wp = w;
+
+  for (int64_t r = 0; r < nr; r++)
+    out[r] = f != NULL ? f (n, wp + (size_t) r * w_stride, a) : 0.0f;
 }

@@ -8,6 +8,7 @@
 #include "config.h"
 
 #include <adwaita.h>
+#include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 
 #include "smelt-chat-page.h"
@@ -186,6 +187,64 @@ test_conversation_files (void)
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
 }
 
+/* Built inside a window that shows another page, the Chat page neither reads the saved
+ * conversations nor reopens the newest one's model, even once the Library's models are known;
+ * both happen when the page is shown. (The window opens on the Library: a launch must not load a
+ * model the user did not ask for.) Runs after /app/chat/page, whose files it leaves alone. */
+static void
+test_restore_when_shown (void)
+{
+  g_autofree char *dir = smelt_conversation_get_dir ();
+  g_autoptr(SmeltConversation) saved = smelt_conversation_new ("Reopen me");
+  g_autoptr(GPtrArray) models = g_ptr_array_new_with_free_func ((GDestroyNotify) smelt_local_model_free);
+  g_autofree char *saved_file = NULL;
+  SmeltLocalModel *m = g_new0 (SmeltLocalModel, 1);
+  GtkWidget *window;
+  GtkWidget *stack;
+  GtkWidget *other;
+  SmeltChatPage *page;
+
+  saved->model_path = g_strdup (model_path);
+  saved->updated = g_get_real_time () / G_USEC_PER_SEC;
+  g_ptr_array_add (saved->messages, smelt_chat_message_new (SMELT_CHAT_ROLE_USER, "hi"));
+  g_ptr_array_add (saved->messages, smelt_chat_message_new (SMELT_CHAT_ROLE_ASSISTANT, "hello"));
+  g_assert_true (smelt_conversation_save (saved, dir, NULL));
+  saved_file = g_strdup_printf ("%s/%s.json", dir, saved->id);
+  g_assert_true (g_file_test (saved_file, G_FILE_TEST_EXISTS));
+
+  m->id = g_strdup (model_path);
+  m->name = g_strdup ("stories");
+  m->path = g_strdup (model_path);
+  m->files = g_ptr_array_new_with_free_func (g_free);
+  m->quant = g_strdup ("F32");
+  g_ptr_array_add (models, m);
+
+  window = gtk_window_new ();
+  stack = gtk_stack_new ();
+  other = gtk_label_new ("Library");
+  page = g_object_new (SMELT_TYPE_CHAT_PAGE, NULL);
+  gtk_stack_add_named (GTK_STACK (stack), other, "library");
+  gtk_stack_add_named (GTK_STACK (stack), GTK_WIDGET (page), "chat");
+  gtk_stack_set_visible_child (GTK_STACK (stack), other);
+  gtk_window_set_child (GTK_WINDOW (window), stack);
+  gtk_window_present (GTK_WINDOW (window));
+
+  smelt_chat_page_set_models (page, models);
+  g_assert_false (gtk_widget_get_mapped (GTK_WIDGET (page)));
+  g_assert_cmpuint (count_rows (GTK_WIDGET (page)), ==, 0);
+  g_assert_false (smelt_chat_page_get_busy (page));
+
+  /* Shown: the saved conversations are listed and the newest one's model loads. */
+  gtk_stack_set_visible_child (GTK_STACK (stack), GTK_WIDGET (page));
+  g_assert_true (gtk_widget_get_mapped (GTK_WIDGET (page)));
+  g_assert_cmpuint (count_rows (GTK_WIDGET (page)), >=, 2);
+  g_assert_true (smelt_chat_page_get_busy (page));
+  g_assert_cmpint (wait_signal (page, "model-loaded"), ==, 1);
+
+  gtk_window_destroy (GTK_WINDOW (window));
+  g_assert_cmpint (g_unlink (saved_file), ==, 0);
+}
+
 int
 main (int    argc,
       char **argv)
@@ -205,6 +264,7 @@ main (int    argc,
 
   g_test_add_func ("/app/chat/conversation-files", test_conversation_files);
   g_test_add_func ("/app/chat/page", test_chat_page);
+  g_test_add_func ("/app/chat/restore-when-shown", test_restore_when_shown);
   ret = g_test_run ();
 
   {
