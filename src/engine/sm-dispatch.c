@@ -18,7 +18,13 @@
 
 #if (defined(__x86_64__) || defined(__i386__)) && defined(SM_HAVE_X86_KERNELS)
 #include <cpuid.h>
+#include "arch/sm-float-kernels.h"
 #define SM_X86 1
+#endif
+#if defined(SM_X86) && defined(__linux__) && defined(__x86_64__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#define SM_AMX 1
 #endif
 
 typedef struct
@@ -54,6 +60,23 @@ cpu_has_f16c (void)
 }
 #endif
 
+#ifdef SM_AMX
+/* AMX with BF16 tiles, and Linux's permission for this process to use the tile registers
+ * (arch_prctl ARCH_REQ_XCOMP_PERM = 0x1023 for XFEATURE_XTILEDATA = 18; refused by kernels
+ * before 5.16 or without AMX support, and then the kernel is simply not installed). */
+static bool
+amx_bf16_usable (void)
+{
+  unsigned eax, ebx, ecx, edx;
+
+  if (!__get_cpuid_count (7, 0, &eax, &ebx, &ecx, &edx))
+    return false;
+  if ((edx & (1u << 24)) == 0 || (edx & (1u << 22)) == 0) /* amx_tile, amx_bf16 */
+    return false;
+  return syscall (SYS_arch_prctl, 0x1023, 18) == 0;
+}
+#endif
+
 static void
 dispatch_init (void)
 {
@@ -77,6 +100,9 @@ dispatch_init (void)
       tables[SM_CPU_VARIANT_AVX2] = tables[SM_CPU_VARIANT_REF];
       sm_quant_fill_avx2 (tables[SM_CPU_VARIANT_AVX2].vec_dot, tables[SM_CPU_VARIANT_AVX2].act);
       sm_quant_fill_gemm_avx2 (tables[SM_CPU_VARIANT_AVX2].gemm);
+      /* F16/BF16 prompt tiles: arch/sm-float-avx2.c. */
+      tables[SM_CPU_VARIANT_AVX2].gemm[SM_TYPE_F16] = sm_float_gemm_f16_avx2;
+      tables[SM_CPU_VARIANT_AVX2].gemm[SM_TYPE_BF16] = sm_float_gemm_bf16_avx2;
       sm_gemm_fill_k4_avx2 (tables[SM_CPU_VARIANT_AVX2].gemm);
       sm_gemv_fill_avx2 (tables[SM_CPU_VARIANT_AVX2].gemv);
       tables[SM_CPU_VARIANT_AVX2].gemm[SM_TYPE_Q6_K] = sm_gemm_q6_K_avx2;
@@ -89,6 +115,16 @@ dispatch_init (void)
                             tables[SM_CPU_VARIANT_AVX512].act, avx512bf16);
       sm_quant_fill_gemm_avx512 (tables[SM_CPU_VARIANT_AVX512].gemm);
       sm_gemm_fill_k4_avx512 (tables[SM_CPU_VARIANT_AVX512].gemm);
+      /* F16/BF16: arch/sm-float-avx512.c (dots with prefetch, 16-row panels). */
+      tables[SM_CPU_VARIANT_AVX512].vec_dot[SM_TYPE_F16] = sm_float_dot_f16_avx512;
+      tables[SM_CPU_VARIANT_AVX512].vec_dot[SM_TYPE_BF16]
+          = avx512bf16 ? sm_float_dot_bf16_avx512bf16 : sm_float_dot_bf16_avx512;
+      tables[SM_CPU_VARIANT_AVX512].gemm[SM_TYPE_F16] = sm_float_gemm_f16_avx512;
+      tables[SM_CPU_VARIANT_AVX512].gemm[SM_TYPE_BF16] = sm_float_gemm_bf16_avx512;
+#ifdef SM_AMX
+      if (amx_bf16_usable ())
+        tables[SM_CPU_VARIANT_AVX512].gemm[SM_TYPE_BF16] = sm_float_gemm_bf16_amx;
+#endif
       sm_gemv_fill_avx512 (tables[SM_CPU_VARIANT_AVX512].gemv);
       tables[SM_CPU_VARIANT_AVX512].gemm[SM_TYPE_Q6_K] = sm_gemm_q6_K_avx512;
       tables[SM_CPU_VARIANT_AVX512].gemm[SM_TYPE_IQ4_XS] = sm_gemm_iq4_xs_avx512;

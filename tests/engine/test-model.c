@@ -677,6 +677,10 @@ main (int    argc,
                         test_quant_batching);
   g_test_add_data_func ("/model/batching/iq4_nl", GINT_TO_POINTER (SM_TYPE_IQ4_NL),
                         test_quant_batching);
+  g_test_add_data_func ("/model/batching/bf16", GINT_TO_POINTER (SM_TYPE_BF16),
+                        test_quant_batching);
+  g_test_add_data_func ("/model/batching/f16", GINT_TO_POINTER (SM_TYPE_F16),
+                        test_quant_batching);
   for (size_t i = 0; i < G_N_ELEMENTS (cases); i++)
     {
       g_autofree char *name = g_strdup_printf ("/model/types/%s-%s", cases[i].arch,

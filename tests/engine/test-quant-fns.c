@@ -15,6 +15,9 @@
 #include "sm-quant.h"
 #include "sm-quant-private.h"
 #include "sm-dispatch.h"
+#if defined(__x86_64__)
+#include "arch/sm-float-kernels.h"
+#endif
 
 /* ---- Deterministic data ---- */
 
@@ -661,6 +664,9 @@ typedef struct
 {
   sm_type        type;
   sm_cpu_variant variant;
+  sm_vec_dot_fn   dot;   /* NULL: the variant's dispatched kernel; else this one (a kernel the
+                          * dispatch does not pick on this CPU, e.g. BF16 without avx512_bf16) */
+  sm_gemm_tile_fn gemm;  /* the same for tile kernels */
 } kernel_case;
 
 static const sm_type dot_types[] = {
@@ -712,7 +718,7 @@ test_dot (gconstpointer data)
       g_test_skip ("this CPU lacks the variant");
       return;
     }
-  sm_vec_dot_fn dot = sm_dispatch_vec_dot_variant (t, kc->variant);
+  sm_vec_dot_fn dot = kc->dot != NULL ? kc->dot : sm_dispatch_vec_dot_variant (t, kc->variant);
   sm_vec_dot_fn ref = sm_dispatch_vec_dot_variant (t, SM_CPU_VARIANT_REF);
   sm_activation_fn act = sm_dispatch_activation_variant (t, kc->variant);
   g_assert_nonnull (dot);
@@ -832,7 +838,8 @@ test_gemm (gconstpointer data)
       g_test_skip ("this CPU lacks the variant");
       return;
     }
-  sm_gemm_tile_fn g = sm_dispatch_gemm_tile_variant (t, kc->variant);
+  sm_gemm_tile_fn g
+      = kc->gemm != NULL ? kc->gemm : sm_dispatch_gemm_tile_variant (t, kc->variant);
   if (kc->variant == SM_CPU_VARIANT_REF)
     g_assert_null (g);
   else if (g == NULL)
@@ -940,6 +947,95 @@ test_gemm (gconstpointer data)
       }
 }
 
+/* Wide batches for the 16-bit float tiles, whose kernels block tokens by 16 and 64 (the test
+ * above stops at 11 columns): 70 tokens x 21 rows, an odd length spanning several chunks. */
+static void
+test_gemm_wide (gconstpointer data)
+{
+  const kernel_case *kc = data;
+  const sm_type t = kc->type;
+  enum { ROWS = 21, COLS = 70 };
+  const int64_t n = 1031;
+
+  if (!sm_cpu_variant_supported (kc->variant))
+    {
+      g_test_skip ("this CPU lacks the variant");
+      return;
+    }
+  sm_gemm_tile_fn g
+      = kc->gemm != NULL ? kc->gemm : sm_dispatch_gemm_tile_variant (t, kc->variant);
+  if (g == NULL)
+    {
+      g_test_skip ("no tile kernel for this type in this variant");
+      return;
+    }
+  sm_vec_dot_fn ref = sm_dispatch_vec_dot_variant (t, SM_CPU_VARIANT_REF);
+  sm_activation_fn act = sm_dispatch_activation_variant (t, SM_CPU_VARIANT_REF);
+  const size_t ws = (size_t) n * 2 + 46, as = (size_t) n * 2 + 18;
+  g_autofree guint8 *w = g_malloc0 (ws * ROWS);
+  g_autofree guint8 *a = g_malloc0 (as * COLS);
+  g_autofree float *x = g_new (float, n);
+  g_autofree float *out = g_new (float, COLS * (ROWS + 3));
+  const size_t os = ROWS + 3;
+
+  for (int i = 0; i < ROWS; i++)
+    {
+      fill (x, n, i % 3 ? DATA_NORMAL : DATA_OUTLIERS, 500 + i);
+      g_assert_cmpuint (sm_quantize_row (t, x, w + i * ws, n, NULL), >, 0);
+    }
+  for (int c = 0; c < COLS; c++)
+    {
+      fill (x, n, c % 2 ? DATA_UNIFORM : DATA_NORMAL, 700 + c);
+      act (x, a + c * as, n);
+    }
+  g_autofree float *wd = g_new (float, n * ROWS);
+  g_autofree float *ad = g_new (float, n);
+  g_autofree float *expects = g_new (float, COLS * ROWS);
+  g_autofree double *mags = g_new0 (double, COLS * ROWS);
+  for (int i = 0; i < ROWS; i++)
+    g_assert_true (sm_dequantize_row (t, w + i * ws, wd + i * n, n));
+  for (int c = 0; c < COLS; c++)
+    {
+      g_assert_true (sm_dequantize_row (sm_quant_vec_dot_type (t), a + c * as, ad, n));
+      for (int i = 0; i < ROWS; i++)
+        {
+          expects[c * ROWS + i] = ref (n, w + i * ws, a + c * as);
+          for (int64_t e = 0; e < n; e++)
+            mags[c * ROWS + i] += fabs ((double) wd[i * n + e] * ad[e]);
+        }
+    }
+  for (int nc = 1; nc <= COLS; nc += 23)
+    for (int nr = 5; nr <= ROWS; nr += 16)
+      {
+        for (size_t e = 0; e < COLS * os; e++)
+          out[e] = NAN;
+        g (n, w, ws, nr, a, as, nc, out, os);
+        for (int c = 0; c < COLS; c++)
+          for (size_t i = 0; i < os; i++)
+            {
+              const float v = out[c * os + i];
+              if (c >= nc || (int) i >= nr)
+                {
+                  if (!isnan (v))
+                    {
+                      g_test_fail_printf ("%dx%d wrote outside the tile at (%zu, %d)", nr, nc, i,
+                                          c);
+                      return;
+                    }
+                  continue;
+                }
+              const float expect = expects[c * ROWS + i];
+              const double m = mags[c * ROWS + i];
+              if (!(fabs ((double) v - expect) <= 2e-5 * m + 1e-30))
+                {
+                  g_test_fail_printf ("%s %dx%d at (%zu, %d): %.9g, ref %.9g",
+                                      sm_type_get_traits (t)->name, nr, nc, i, c, v, expect);
+                  return;
+                }
+            }
+      }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -967,7 +1063,7 @@ main (int argc, char **argv)
   for (int v = 0; v < SM_CPU_VARIANT_COUNT; v++)
     for (gsize i = 0; i < G_N_ELEMENTS (dot_types); i++)
       {
-        cases[v][i] = (kernel_case) { dot_types[i], v };
+        cases[v][i] = (kernel_case) { dot_types[i], v, NULL, NULL };
         g_autofree char *p = g_strdup_printf ("/quant/dot/%s/%s", sm_cpu_variant_name (v),
                                               sm_type_get_traits (dot_types[i])->name);
         g_test_add_data_func (p, &cases[v][i], test_dot);
@@ -975,6 +1071,26 @@ main (int argc, char **argv)
                                                sm_type_get_traits (dot_types[i])->name);
         g_test_add_data_func (pg, &cases[v][i], test_gemm);
       }
+
+#if defined(__x86_64__)
+  /* The AVX-512 BF16 dot for CPUs without avx512_bf16 (this one may have it). */
+  static const kernel_case bf16_shift = { SM_TYPE_BF16, SM_CPU_VARIANT_AVX512,
+                                          sm_float_dot_bf16_avx512, NULL };
+  g_test_add_data_func ("/quant/dot/avx512/bf16-no-avx512bf16", &bf16_shift, test_dot);
+  /* The BF16 float panel, which CPUs with AMX (where the dispatch takes the AMX tiles) skip. */
+  static const kernel_case bf16_panel = { SM_TYPE_BF16, SM_CPU_VARIANT_AVX512, NULL,
+                                          sm_float_gemm_bf16_avx512 };
+  g_test_add_data_func ("/quant/gemm/avx512/bf16-no-amx", &bf16_panel, test_gemm);
+  g_test_add_data_func ("/quant/gemm-wide/avx512/bf16-no-amx", &bf16_panel, test_gemm_wide);
+  static const kernel_case wide_f16 = { SM_TYPE_F16, SM_CPU_VARIANT_AVX512, NULL, NULL };
+  static const kernel_case wide_bf16 = { SM_TYPE_BF16, SM_CPU_VARIANT_AVX512, NULL, NULL };
+  g_test_add_data_func ("/quant/gemm-wide/avx512/f16", &wide_f16, test_gemm_wide);
+  g_test_add_data_func ("/quant/gemm-wide/avx512/bf16", &wide_bf16, test_gemm_wide);
+  static const kernel_case wide_f16_avx2 = { SM_TYPE_F16, SM_CPU_VARIANT_AVX2, NULL, NULL };
+  static const kernel_case wide_bf16_avx2 = { SM_TYPE_BF16, SM_CPU_VARIANT_AVX2, NULL, NULL };
+  g_test_add_data_func ("/quant/gemm-wide/avx2/f16", &wide_f16_avx2, test_gemm_wide);
+  g_test_add_data_func ("/quant/gemm-wide/avx2/bf16", &wide_bf16_avx2, test_gemm_wide);
+#endif
 
   return g_test_run ();
 }

@@ -1,0 +1,550 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later
+ *
+ * sm-float-avx512.c: the AVX-512 kernels of the two 16-bit float weight types, F16 and BF16
+ * (benchmarks/NOTES.md, "BF16/F16 kernels, stop 10"). Compiled with the AVX-512 F/BW/VL/DQ
+ * flags of the avx512 variant; the vdpbf16ps dot product carries a target attribute and is only
+ * installed (sm-dispatch.c) when the CPU has avx512_bf16.
+ *
+ * Dot products (generation, one row at a time): the same products as sm-quant-avx512.c, plus
+ * a software prefetch a few KiB ahead of the row being read. A row of these types is 4-16 KiB
+ * (a page or more), and the hardware streamer stops at every 4 KiB page, so a per-row kernel
+ * otherwise waits for memory at each page start. The prefetch address runs past the end of the
+ * row on purpose: rows of a matrix are contiguous, so it fetches the next row; a prefetch never
+ * faults, and the address is formed as an integer, never as an out-of-object pointer.
+ *
+ * Tiles (prompts, sm_gemm_tile_fn): 16 weight rows become a panel of floats in which one zmm
+ * holds the same element of all 16 rows (F16 through vcvtph2ps, BF16 by a 16-bit shift: both
+ * exact); a 16 x 16 in-register transpose builds it once per 128-element chunk of the rows, and
+ * every token of the batch reuses it. The chunk of each token is converted to float once per
+ * panel. Per (element, token) one FMA with the activation broadcast from memory, 16 tokens in
+ * 16 independent accumulators, and the 16 results of a token are one store, so there are no
+ * horizontal sums. Partial sums of a chunk go through the output tile itself (the caller's
+ * memory for the duration of the call), with masked loads and stores, so nothing outside the
+ * nr x nc tile is touched. (A BF16 panel of element pairs for vdpbf16ps was slower here: see
+ * benchmarks/NOTES.md.)
+ */
+#include <string.h>
+
+#include <immintrin.h>
+
+#include "sm-quant-private.h"
+#include "sm-float-kernels.h"
+
+/* Bytes ahead of the current position that the dot products prefetch (see above). */
+#define FLOAT_PREFETCH 4096
+
+static inline void
+prefetch_ahead (const void *p,
+                size_t      bytes)
+{
+  _mm_prefetch ((const char *) (uintptr_t) ((uintptr_t) p + bytes), _MM_HINT_T0);
+}
+
+/* ---- Dot products ---- */
+
+static inline __m512
+load_f16x16 (const uint16_t *p)
+{
+  return _mm512_cvtph_ps (_mm256_loadu_si256 ((const __m256i *) p));
+}
+
+static inline __m512
+load_bf16x16 (const uint16_t *p)
+{
+  const __m512i v = _mm512_cvtepu16_epi32 (_mm256_loadu_si256 ((const __m256i *) p));
+  return _mm512_castsi512_ps (_mm512_slli_epi32 (v, 16));
+}
+
+float
+sm_float_dot_f16_avx512 (int64_t     n,
+                         const void *w,
+                         const void *a)
+{
+  const uint16_t *x = w, *y = a;
+  __m512 s0 = _mm512_setzero_ps (), s1 = s0, s2 = s0, s3 = s0;
+  int64_t i = 0;
+
+  for (; i + 64 <= n; i += 64)
+    {
+      prefetch_ahead (x + i, FLOAT_PREFETCH);
+      prefetch_ahead (x + i, FLOAT_PREFETCH + 64);
+      s0 = _mm512_fmadd_ps (load_f16x16 (x + i), load_f16x16 (y + i), s0);
+      s1 = _mm512_fmadd_ps (load_f16x16 (x + i + 16), load_f16x16 (y + i + 16), s1);
+      s2 = _mm512_fmadd_ps (load_f16x16 (x + i + 32), load_f16x16 (y + i + 32), s2);
+      s3 = _mm512_fmadd_ps (load_f16x16 (x + i + 48), load_f16x16 (y + i + 48), s3);
+    }
+  for (; i + 16 <= n; i += 16)
+    s0 = _mm512_fmadd_ps (load_f16x16 (x + i), load_f16x16 (y + i), s0);
+  if (i < n)
+    {
+      const __mmask16 m = (__mmask16) ((1u << (n - i)) - 1);
+      s1 = _mm512_fmadd_ps (_mm512_cvtph_ps (_mm256_maskz_loadu_epi16 (m, x + i)),
+                            _mm512_cvtph_ps (_mm256_maskz_loadu_epi16 (m, y + i)), s1);
+    }
+  return _mm512_reduce_add_ps (_mm512_add_ps (_mm512_add_ps (s0, s1), _mm512_add_ps (s2, s3)));
+}
+
+/* Without avx512_bf16: widen by shifting, then FMA. */
+float
+sm_float_dot_bf16_avx512 (int64_t     n,
+                          const void *w,
+                          const void *a)
+{
+  const uint16_t *x = w, *y = a;
+  __m512 s0 = _mm512_setzero_ps (), s1 = s0, s2 = s0, s3 = s0;
+  int64_t i = 0;
+
+  for (; i + 64 <= n; i += 64)
+    {
+      prefetch_ahead (x + i, FLOAT_PREFETCH);
+      prefetch_ahead (x + i, FLOAT_PREFETCH + 64);
+      s0 = _mm512_fmadd_ps (load_bf16x16 (x + i), load_bf16x16 (y + i), s0);
+      s1 = _mm512_fmadd_ps (load_bf16x16 (x + i + 16), load_bf16x16 (y + i + 16), s1);
+      s2 = _mm512_fmadd_ps (load_bf16x16 (x + i + 32), load_bf16x16 (y + i + 32), s2);
+      s3 = _mm512_fmadd_ps (load_bf16x16 (x + i + 48), load_bf16x16 (y + i + 48), s3);
+    }
+  for (; i + 16 <= n; i += 16)
+    s0 = _mm512_fmadd_ps (load_bf16x16 (x + i), load_bf16x16 (y + i), s0);
+  float sum = _mm512_reduce_add_ps (_mm512_add_ps (_mm512_add_ps (s0, s1), _mm512_add_ps (s2, s3)));
+  for (; i < n; i++)
+    sum += sm_bf16_to_float (x[i]) * sm_bf16_to_float (y[i]);
+  return sum;
+}
+
+/* With avx512_bf16: vdpbf16ps multiplies 32 bf16 pairs and adds each adjacent pair of products
+ * into one of 16 float lanes (bf16 subnormals count as zero: below 1e-38, they vanish in any
+ * real dot product). */
+__attribute__ ((target ("avx512bf16"))) float
+sm_float_dot_bf16_avx512bf16 (int64_t     n,
+                              const void *w,
+                              const void *a)
+{
+  const uint16_t *x = w, *y = a;
+  __m512 s0 = _mm512_setzero_ps (), s1 = s0, s2 = s0, s3 = s0;
+  int64_t i = 0;
+
+#define LD(p) ((__m512bh) _mm512_loadu_si512 ((const void *) (p)))
+  for (; i + 128 <= n; i += 128)
+    {
+      prefetch_ahead (x + i, FLOAT_PREFETCH);
+      prefetch_ahead (x + i, FLOAT_PREFETCH + 64);
+      prefetch_ahead (x + i, FLOAT_PREFETCH + 128);
+      prefetch_ahead (x + i, FLOAT_PREFETCH + 192);
+      s0 = _mm512_dpbf16_ps (s0, LD (x + i), LD (y + i));
+      s1 = _mm512_dpbf16_ps (s1, LD (x + i + 32), LD (y + i + 32));
+      s2 = _mm512_dpbf16_ps (s2, LD (x + i + 64), LD (y + i + 64));
+      s3 = _mm512_dpbf16_ps (s3, LD (x + i + 96), LD (y + i + 96));
+    }
+  for (; i + 32 <= n; i += 32)
+    s0 = _mm512_dpbf16_ps (s0, LD (x + i), LD (y + i));
+#undef LD
+  if (i < n)
+    {
+      const __mmask32 m = (__mmask32) ((1ull << (n - i)) - 1);
+      s1 = _mm512_dpbf16_ps (s1, (__m512bh) _mm512_maskz_loadu_epi16 (m, x + i),
+                             (__m512bh) _mm512_maskz_loadu_epi16 (m, y + i));
+    }
+  return _mm512_reduce_add_ps (_mm512_add_ps (_mm512_add_ps (s0, s1), _mm512_add_ps (s2, s3)));
+}
+
+/* ---- Panels ---- */
+
+/* Elements of a row per chunk: a chunk's panel is 128 x 64 bytes (8 KiB), and
+ * with the converted activations of a token group it stays in L1. */
+#define CHUNK 128
+/* Tokens per group: one zmm accumulator each, with more independent chains than the FMA
+ * latency times its throughput. */
+#define GROUP 16
+
+/* Loops over the tokens of a group and over the 16 rows of a transpose are unrolled in full, so
+ * their arrays of vectors become registers. */
+#define SM_UNROLL _Pragma ("GCC unroll 16")
+
+/* In place: v[r] lane k becomes v[k] lane r (16 x 16 dwords). Four rounds of 16 shuffles. */
+static inline __attribute__ ((always_inline)) void
+transpose16 (__m512i v[16])
+{
+  __m512i t[16], u[16];
+
+  for (int i = 0; i < 16; i += 2)
+    {
+      /* Per 128-bit lane: t[i] = a0 b0 a1 b1, t[i + 1] = a2 b2 a3 b3 (a = row i, b = i + 1). */
+      t[i] = _mm512_unpacklo_epi32 (v[i], v[i + 1]);
+      t[i + 1] = _mm512_unpackhi_epi32 (v[i], v[i + 1]);
+    }
+  for (int q = 0; q < 16; q += 4)
+    {
+      /* Rows q..q+3, per 128-bit lane j: u[q + c] holds column 4j + c of the four rows. */
+      u[q] = _mm512_unpacklo_epi64 (t[q], t[q + 2]);
+      u[q + 1] = _mm512_unpackhi_epi64 (t[q], t[q + 2]);
+      u[q + 2] = _mm512_unpacklo_epi64 (t[q + 1], t[q + 3]);
+      u[q + 3] = _mm512_unpackhi_epi64 (t[q + 1], t[q + 3]);
+    }
+  for (int c = 0; c < 4; c++)
+    {
+      /* Lanes: [rows 0-3 | rows 4-7] and [rows 8-11 | rows 12-15], columns c and c + 8 (0x88)
+       * or c + 4 and c + 12 (0xdd); then the halves are joined. */
+      const __m512i a0 = _mm512_shuffle_i32x4 (u[c], u[4 + c], 0x88);
+      const __m512i a1 = _mm512_shuffle_i32x4 (u[c], u[4 + c], 0xdd);
+      const __m512i b0 = _mm512_shuffle_i32x4 (u[8 + c], u[12 + c], 0x88);
+      const __m512i b1 = _mm512_shuffle_i32x4 (u[8 + c], u[12 + c], 0xdd);
+      v[c] = _mm512_shuffle_i32x4 (a0, b0, 0x88);
+      v[c + 8] = _mm512_shuffle_i32x4 (a0, b0, 0xdd);
+      v[c + 4] = _mm512_shuffle_i32x4 (a1, b1, 0x88);
+      v[c + 12] = _mm512_shuffle_i32x4 (a1, b1, 0xdd);
+    }
+}
+
+typedef enum
+{
+  PANEL_F16,   /* F16 elements converted to float */
+  PANEL_BF16,  /* BF16 elements converted to float (shift) */
+} panel_kind;
+
+/* Up to 16 elements at p (mask m) as floats; masked-off lanes are 0 and never read. */
+static inline __m512
+load_as_f32 (panel_kind      kind,
+             const uint16_t *p,
+             __mmask16       m)
+{
+  const __m256i h = _mm256_maskz_loadu_epi16 (m, p);
+
+  if (kind == PANEL_F16)
+    return _mm512_cvtph_ps (h);
+  return _mm512_castsi512_ps (_mm512_slli_epi32 (_mm512_cvtepu16_epi32 (h), 16));
+}
+
+static inline __mmask16
+mask16 (int64_t k)
+{
+  return k >= 16 ? (__mmask16) 0xffff : (__mmask16) ((1u << k) - 1);
+}
+
+/* Elements [k0, k0 + kc) of rows 0..nr-1 (nr <= 16) as a panel: panel[16 k + r] = row r,
+ * element k0 + k, in float; rows >= nr are zero. */
+static inline void
+pack_f32 (panel_kind     kind,
+          const uint8_t *w,
+          size_t         ws,
+          int            nr,
+          int64_t        k0,
+          int64_t        kc,
+          float         *panel)
+{
+  for (int64_t kb = 0; kb < kc; kb += 16)
+    {
+      const __mmask16 m = mask16 (kc - kb);
+      __m512i v[16];
+      SM_UNROLL
+      for (int r = 0; r < 16; r++)
+        v[r] = r < nr ? _mm512_castps_si512 (load_as_f32 (
+                   kind, (const uint16_t *) (w + (size_t) r * ws) + k0 + kb, m))
+                      : _mm512_setzero_si512 ();
+      transpose16 (v);
+      SM_UNROLL
+      for (int j = 0; j < 16; j++)
+        _mm512_store_si512 ((__m512i *) (panel + 16 * (kb + j)), v[j]);
+    }
+}
+
+/* The g tokens from a (g <= GROUP): acc[t] (16 rows) += panel . activations over the chunk,
+ * starting from the partial sums in out (or zero for the first chunk). Force-inlined with a
+ * constant g, so the accumulators live in registers. */
+static inline __attribute__ ((always_inline)) void
+run_f32 (int            g,
+         panel_kind     kind,
+         const float   *panel,
+         int64_t        kc,
+         const uint8_t *a,
+         size_t         as,
+         int64_t        k0,
+         float         *actf,
+         bool           first,
+         __mmask16      mrow,
+         float         *out,
+         size_t         os)
+{
+  __m512 acc[GROUP];
+
+  /* The chunk of each token in float, CHUNK apart. */
+  for (int t = 0; t < g; t++)
+    {
+      const uint16_t *src = (const uint16_t *) (a + (size_t) t * as) + k0;
+      for (int64_t kb = 0; kb < kc; kb += 16)
+        _mm512_store_ps (actf + t * CHUNK + kb, load_as_f32 (kind, src + kb, mask16 (kc - kb)));
+    }
+  SM_UNROLL
+  for (int t = 0; t < g; t++)
+    acc[t] = first ? _mm512_setzero_ps () : _mm512_maskz_loadu_ps (mrow, out + (size_t) t * os);
+  for (int64_t k = 0; k < kc; k++)
+    {
+      const __m512 wv = _mm512_load_ps (panel + 16 * k);
+      SM_UNROLL
+      for (int t = 0; t < g; t++)
+        acc[t] = _mm512_fmadd_ps (wv, _mm512_set1_ps (actf[t * CHUNK + k]), acc[t]);
+    }
+  SM_UNROLL
+  for (int t = 0; t < g; t++)
+    _mm512_mask_storeu_ps (out + (size_t) t * os, mrow, acc[t]);
+}
+
+static inline __attribute__ ((always_inline)) void
+gemm_f32 (panel_kind  kind,
+          int64_t     n,
+          const void *w,
+          size_t      ws,
+          int         nr,
+          const void *a,
+          size_t      as,
+          int         nc,
+          float      *out,
+          size_t      os)
+{
+  _Alignas (64) float panel[16 * CHUNK];
+  _Alignas (64) float actf[GROUP * CHUNK];
+  const uint8_t *wb = w, *ab = a;
+
+  for (int r0 = 0; r0 < nr; r0 += 16)
+    {
+      const int nrp = nr - r0 < 16 ? nr - r0 : 16;
+      const __mmask16 mrow = mask16 (nrp);
+      float *o = out + r0;
+
+      if (n == 0)
+        for (int c = 0; c < nc; c++)
+          _mm512_mask_storeu_ps (o + (size_t) c * os, mrow, _mm512_setzero_ps ());
+      for (int64_t k0 = 0; k0 < n; k0 += CHUNK)
+        {
+          const int64_t kc = n - k0 < CHUNK ? n - k0 : CHUNK;
+          const bool first = k0 == 0;
+
+          pack_f32 (kind, wb + (size_t) r0 * ws, ws, nrp, k0, kc, panel);
+          int c = 0;
+          for (; c + GROUP <= nc; c += GROUP)
+            run_f32 (GROUP, kind, panel, kc, ab + (size_t) c * as, as, k0, actf, first, mrow,
+                     o + (size_t) c * os, os);
+          if (nc - c >= 8)
+            {
+              run_f32 (8, kind, panel, kc, ab + (size_t) c * as, as, k0, actf, first, mrow,
+                       o + (size_t) c * os, os);
+              c += 8;
+            }
+          if (nc - c >= 4)
+            {
+              run_f32 (4, kind, panel, kc, ab + (size_t) c * as, as, k0, actf, first, mrow,
+                       o + (size_t) c * os, os);
+              c += 4;
+            }
+          for (; c < nc; c++)
+            run_f32 (1, kind, panel, kc, ab + (size_t) c * as, as, k0, actf, first, mrow,
+                     o + (size_t) c * os, os);
+        }
+    }
+}
+
+void
+sm_float_gemm_f16_avx512 (int64_t n, const void *w, size_t ws, int nr, const void *a, size_t as,
+                          int nc, float *out, size_t os)
+{
+  gemm_f32 (PANEL_F16, n, w, ws, nr, a, as, nc, out, os);
+}
+
+void
+sm_float_gemm_bf16_avx512 (int64_t n, const void *w, size_t ws, int nr, const void *a,
+                           size_t as, int nc, float *out, size_t os)
+{
+  gemm_f32 (PANEL_BF16, n, w, ws, nr, a, as, nc, out, os);
+}
+
+/* ---- BF16 on AMX (amx_tile + amx_bf16) ----
+ * One tdpbf16ps multiplies a 16 x 32 tile of activations (16 tokens, 32 elements, straight
+ * from the activation rows) by a 32 x 16 tile of weights and adds the 16 x 16 products into a
+ * float tile: 16 rows x 16 tokens x 32 elements per instruction. The weight tile wants element
+ * pairs of a row in a dword and the 16 rows side by side, i.e. the same 16 x 16 dword
+ * transpose as above, once per 32 elements of the 16 rows and shared by every token. Four
+ * accumulator tiles hold 64 tokens; a step where activations would be read past the batch or
+ * past the row end copies them into a zero-padded buffer first. The tile instructions are
+ * written as inline assembly with a memory clobber (the compiler intrinsics of gcc 12 do not
+ * tell it that tileloadd reads memory). Linux only lets a process use the tile registers after
+ * arch_prctl(ARCH_REQ_XCOMP_PERM): sm-dispatch.c asks once and installs this kernel only if
+ * that succeeded. */
+
+#define AMX_STEPS 8  /* 32-element steps per packed chunk: 8 x 1 KiB of weight tiles */
+
+#define AMX_LOAD(t, base, stride)                                                             \
+  __asm__ volatile ("tileloadd (%0,%1,1), %%tmm" #t ::"r"(base), "r"((long) (stride)) : "memory")
+#define AMX_STORE(t, base, stride)                                                            \
+  __asm__ volatile ("tilestored %%tmm" #t ", (%0,%1,1)" ::"r"(base), "r"((long) (stride))     \
+                    : "memory")
+#define AMX_ZERO(t) __asm__ volatile ("tilezero %%tmm" #t ::)
+#define AMX_DP(c, a, b) __asm__ volatile ("tdpbf16ps %%tmm" #b ", %%tmm" #a ", %%tmm" #c ::)
+
+typedef struct
+{
+  uint8_t  palette;
+  uint8_t  start_row;
+  uint8_t  reserved[14];
+  uint16_t colsb[16];
+  uint8_t  rows[16];
+} amx_config;
+
+/* Steps [s0, s0 + sc) of rows 0..nr-1 as weight tiles: tile s, row j, dword r = elements
+ * 32 (s0 + s) + 2j and + 2j + 1 of row r (zero past n and for rows >= nr). */
+static inline void
+amx_pack (const uint8_t *w,
+          size_t         ws,
+          int            nr,
+          int64_t        n,
+          int64_t        s0,
+          int            sc,
+          uint32_t      *panel)
+{
+  for (int s = 0; s < sc; s++)
+    {
+      const int64_t e = 32 * (s0 + s);
+      const __mmask32 m = n - e >= 32 ? (__mmask32) 0xffffffffu
+                                      : (__mmask32) ((1u << (n - e)) - 1);
+      __m512i v[16];
+      SM_UNROLL
+      for (int r = 0; r < 16; r++)
+        v[r] = r < nr ? _mm512_maskz_loadu_epi16 (m, (const uint16_t *) (w + (size_t) r * ws) + e)
+                      : _mm512_setzero_si512 ();
+      transpose16 (v);
+      SM_UNROLL
+      for (int j = 0; j < 16; j++)
+        _mm512_store_si512 ((__m512i *) (panel + 256 * s + 16 * j), v[j]);
+    }
+}
+
+/* Where the activation tile of tokens [0, nt) at element e is read from: the rows themselves,
+ * or (past the batch or the row end) a zero-padded copy in stage. */
+static inline const void *
+amx_a_tile (const uint8_t *a,
+            size_t         as,
+            int            nt,
+            int64_t        e,
+            int64_t        n,
+            uint16_t      *stage,
+            long          *stride)
+{
+  if (nt == 16 && e + 32 <= n)
+    {
+      *stride = (long) as;
+      return a + 2 * e;
+    }
+  const __mmask32 m = n - e >= 32 ? (__mmask32) 0xffffffffu : (__mmask32) ((1u << (n - e)) - 1);
+  for (int t = 0; t < 16; t++)
+    _mm512_store_si512 ((__m512i *) (stage + 32 * t),
+                        t < nt ? _mm512_maskz_loadu_epi16 (m, (const uint16_t *) (a + (size_t) t * as) + e)
+                               : _mm512_setzero_si512 ());
+  *stride = 64;
+  return stage;
+}
+
+/* The 16 x 16 accumulator in cbuf (token-major) into out, rows masked, tokens [0, nt). */
+static inline void
+amx_flush (const float *cbuf,
+           int          nt,
+           __mmask16    mrow,
+           float       *out,
+           size_t       os)
+{
+  for (int t = 0; t < nt; t++)
+    _mm512_mask_storeu_ps (out + (size_t) t * os, mrow, _mm512_load_ps (cbuf + 16 * t));
+}
+
+void
+sm_float_gemm_bf16_amx (int64_t n, const void *w, size_t ws, int nr, const void *a, size_t as,
+                        int nc, float *out, size_t os)
+{
+  _Alignas (64) uint32_t panel[AMX_STEPS * 256];
+  _Alignas (64) uint16_t stage[16 * 32];
+  _Alignas (64) float cbuf[16 * 16];
+  _Alignas (64) amx_config cfg;
+  const uint8_t *wb = w, *ab = a;
+  const int64_t nsteps = (n + 31) / 32;
+
+  memset (&cfg, 0, sizeof cfg);
+  cfg.palette = 1;
+  for (int t = 0; t < 8; t++)
+    {
+      cfg.colsb[t] = 64;
+      cfg.rows[t] = 16;
+    }
+  __asm__ volatile ("ldtilecfg %0" ::"m"(cfg) : "memory");
+
+  for (int r0 = 0; r0 < nr; r0 += 16)
+    {
+      const int nrp = nr - r0 < 16 ? nr - r0 : 16;
+      const __mmask16 mrow = mask16 (nrp);
+      const uint8_t *wr = wb + (size_t) r0 * ws;
+      float *o = out + r0;
+
+      for (int cb = 0; cb < nc; cb += 64)
+        {
+          const int left = nc - cb;
+          const int ng = left >= 64 ? 4 : (left + 15) / 16;
+          int nt[4];
+          for (int g = 0; g < 4; g++)
+            nt[g] = left - 16 * g >= 16 ? 16 : (left - 16 * g > 0 ? left - 16 * g : 0);
+          const uint8_t *ag = ab + (size_t) cb * as;
+
+          AMX_ZERO (0);
+          AMX_ZERO (1);
+          AMX_ZERO (2);
+          AMX_ZERO (3);
+          for (int64_t s0 = 0; s0 < nsteps; s0 += AMX_STEPS)
+            {
+              const int sc = nsteps - s0 < AMX_STEPS ? (int) (nsteps - s0) : AMX_STEPS;
+              amx_pack (wr, ws, nrp, n, s0, sc, panel);
+              for (int s = 0; s < sc; s++)
+                {
+                  const int64_t e = 32 * (s0 + s);
+                  const void *p;
+                  long stride;
+
+                  AMX_LOAD (4, panel + 256 * s, 64);
+                  p = amx_a_tile (ag, as, nt[0], e, n, stage, &stride);
+                  AMX_LOAD (5, p, stride);
+                  AMX_DP (0, 5, 4);
+                  if (ng > 1)
+                    {
+                      p = amx_a_tile (ag + 16 * as, as, nt[1], e, n, stage, &stride);
+                      AMX_LOAD (6, p, stride);
+                      AMX_DP (1, 6, 4);
+                    }
+                  if (ng > 2)
+                    {
+                      p = amx_a_tile (ag + 32 * as, as, nt[2], e, n, stage, &stride);
+                      AMX_LOAD (7, p, stride);
+                      AMX_DP (2, 7, 4);
+                    }
+                  if (ng > 3)
+                    {
+                      p = amx_a_tile (ag + 48 * as, as, nt[3], e, n, stage, &stride);
+                      AMX_LOAD (5, p, stride);
+                      AMX_DP (3, 5, 4);
+                    }
+                }
+            }
+          AMX_STORE (0, cbuf, 64);
+          amx_flush (cbuf, nt[0], mrow, o + (size_t) cb * os, os);
+          if (ng > 1)
+            {
+              AMX_STORE (1, cbuf, 64);
+              amx_flush (cbuf, nt[1], mrow, o + (size_t) (cb + 16) * os, os);
+            }
+          if (ng > 2)
+            {
+              AMX_STORE (2, cbuf, 64);
+              amx_flush (cbuf, nt[2], mrow, o + (size_t) (cb + 32) * os, os);
+            }
+          if (ng > 3)
+            {
+              AMX_STORE (3, cbuf, 64);
+              amx_flush (cbuf, nt[3], mrow, o + (size_t) (cb + 48) * os, os);
+            }
+        }
+    }
+  __asm__ volatile ("tilerelease" ::: "memory");
+}
