@@ -618,9 +618,13 @@ sm_quant_fill_avx512 (sm_vec_dot_fn vec_dot[SM_TYPE_COUNT], sm_activation_fn act
  * 8 vpdpbusd, one conversion, one scale product and one FMA, and the result of a token is 16
  * consecutive floats of its output row. The unsigned bias of the weights, k * sum(a) with k =
  * 128 (Q8_0) or 8 (Q4_0), is the same for all 16 rows and starts each block's integer sum.
- * Panels repack once and serve every token of the batch; chunks keep the buffer (18 KiB) in L1
- * and add into the output. Row tails (and strides too large for 32-bit gather offsets) go to
- * the 4 x 4 tiles of sm-quant-x86.h. */
+ * The k loop runs outside the token loop, so the tokens' integer sums are independent
+ * dependency chains interleaved for the out-of-order core (one token's 8 vpdpbusd in a row
+ * wait on each other's latency). Panels repack once and serve every token of the batch; chunks
+ * keep the buffer (18 KiB) in L1 and add into the output. Rows past nr are masked off in the
+ * gathers (they read nothing) and in the output loads and stores, so any nr runs the panel
+ * without writing outside the tile; strides too large for 32-bit gather offsets go to the 4 x 4
+ * tiles of sm-quant-x86.h. */
 enum { PANEL_ROWS = 16, PANEL_COLS = 8, PANEL_CHUNK = 32 };
 
 typedef struct
@@ -634,6 +638,7 @@ panel_pack (int            kind,
             panel_block   *p,
             const uint8_t *w,
             size_t         ws,
+            __mmask16      rows,
             int64_t        b0,
             int            nb)
 {
@@ -642,18 +647,20 @@ panel_pack (int            kind,
                                           _mm512_set1_epi32 ((int) ws));
   const size_t bs = kind == X86_TILE_Q8_0 ? sizeof (sm_block_q8_0) : sizeof (sm_block_q4_0);
   const __m512i m4 = _mm512_set1_epi8 (0x0F), bias = _mm512_set1_epi8 ((char) 0x80);
+  const __m512i zero = _mm512_setzero_si512 ();
 
   for (int b = 0; b < nb; b++)
     {
       const uint8_t *base = w + (size_t) (b0 + b) * bs;
       /* The dword at the block start: the f16 scale in its low half. */
-      p[b].d = _mm512_cvtph_ps (_mm512_cvtepi32_epi16 (_mm512_i32gather_epi32 (idx, base, 1)));
+      p[b].d = _mm512_cvtph_ps (_mm512_cvtepi32_epi16 (
+          _mm512_mask_i32gather_epi32 (zero, rows, idx, base, 1)));
       if (kind == X86_TILE_Q8_0)
         {
 #pragma GCC unroll 8
           for (int k = 0; k < 8; k++)
-            p[b].q[k] = _mm512_xor_si512 (_mm512_i32gather_epi32 (idx, base + 2 + 4 * k, 1),
-                                          bias);
+            p[b].q[k] = _mm512_xor_si512 (
+                _mm512_mask_i32gather_epi32 (zero, rows, idx, base + 2 + 4 * k, 1), bias);
         }
       else
         {
@@ -661,12 +668,21 @@ panel_pack (int            kind,
 #pragma GCC unroll 4
           for (int k = 0; k < 4; k++)
             {
-              const __m512i v = _mm512_i32gather_epi32 (idx, base + 2 + 4 * k, 1);
+              const __m512i v = _mm512_mask_i32gather_epi32 (zero, rows, idx, base + 2 + 4 * k,
+                                                             1);
               p[b].q[k] = _mm512_and_si512 (v, m4);
               p[b].q[k + 4] = _mm512_and_si512 (_mm512_srli_epi32 (v, 4), m4);
             }
         }
     }
+}
+
+static inline int32_t
+panel_load_i32 (const void *p)
+{
+  int32_t v;
+  memcpy (&v, p, sizeof v);
+  return v;
 }
 
 static inline __attribute__ ((always_inline)) void
@@ -680,40 +696,44 @@ panel_cols (int                nc,
             float              da[][PANEL_CHUNK],
             float             *out,
             size_t             os,
+            __mmask16          rows,
             bool               first)
 {
   __m512 acc[PANEL_COLS];
 
 #pragma GCC unroll 8
   for (int c = 0; c < nc; c++)
-    acc[c] = first ? _mm512_setzero_ps () : _mm512_loadu_ps (out + (size_t) c * os);
+    acc[c] = first ? _mm512_setzero_ps () : _mm512_maskz_loadu_ps (rows, out + (size_t) c * os);
   for (int b = 0; b < nb; b++)
     {
-      __m512i q[8];
-#pragma GCC unroll 8
-      for (int k = 0; k < 8; k++)
-        q[k] = _mm512_load_si512 (&p[b].q[k]);
-      const __m512 dw = p[b].d;
+      const uint8_t *y[PANEL_COLS];
+      __m512i s[PANEL_COLS];
 #pragma GCC unroll 8
       for (int c = 0; c < nc; c++)
         {
-          const uint8_t *y = a + (size_t) c * as + (size_t) (b0 + b) * sizeof (sm_block_q8_0)
-                             + sizeof (sm_half);
-          __m512i s = _mm512_set1_epi32 (bias[c][b]);
-#pragma GCC unroll 8
-          for (int k = 0; k < 8; k++)
-            {
-              int32_t v;
-              memcpy (&v, y + 4 * k, sizeof v);
-              s = _mm512_dpbusd_epi32 (s, q[k], _mm512_set1_epi32 (v));
-            }
-          acc[c] = _mm512_fmadd_ps (_mm512_cvtepi32_ps (s),
-                                    _mm512_mul_ps (dw, _mm512_set1_ps (da[c][b])), acc[c]);
+          y[c] = a + (size_t) c * as + (size_t) (b0 + b) * sizeof (sm_block_q8_0)
+                 + sizeof (sm_half);
+          s[c] = _mm512_set1_epi32 (bias[c][b]);
         }
+      /* The k loop outside the token loop: nc independent chains. */
+#pragma GCC unroll 8
+      for (int k = 0; k < 8; k++)
+        {
+          const __m512i q = _mm512_load_si512 (&p[b].q[k]);
+#pragma GCC unroll 8
+          for (int c = 0; c < nc; c++)
+            s[c] = _mm512_dpbusd_epi32 (s[c], q,
+                                        _mm512_set1_epi32 (panel_load_i32 (y[c] + 4 * k)));
+        }
+      const __m512 dw = p[b].d;
+#pragma GCC unroll 8
+      for (int c = 0; c < nc; c++)
+        acc[c] = _mm512_fmadd_ps (_mm512_cvtepi32_ps (s[c]),
+                                  _mm512_mul_ps (dw, _mm512_set1_ps (da[c][b])), acc[c]);
     }
 #pragma GCC unroll 8
   for (int c = 0; c < nc; c++)
-    _mm512_storeu_ps (out + (size_t) c * os, acc[c]);
+    _mm512_mask_storeu_ps (out + (size_t) c * os, rows, acc[c]);
 }
 
 static inline __attribute__ ((always_inline)) void
@@ -732,67 +752,71 @@ avx512_gemm (int             kind,
   const uint8_t *wp = w, *ap = a;
   const int64_t nb = n / SM_QK8_0;
   const int32_t k = kind == X86_TILE_Q8_0 ? 128 : 8;
-  int r = 0;
 
-  if (ws <= (size_t) INT32_MAX / PANEL_ROWS)
+  if (ws > (size_t) INT32_MAX / PANEL_ROWS)
     {
-      panel_block p[PANEL_CHUNK];
-      int32_t bias[PANEL_COLS][PANEL_CHUNK];
-      float da[PANEL_COLS][PANEL_CHUNK];
-
-      for (; r + PANEL_ROWS <= nr; r += PANEL_ROWS)
-        for (int64_t b0 = 0; b0 < nb; b0 += PANEL_CHUNK)
-          {
-            const int nbc = (int) (nb - b0 < PANEL_CHUNK ? nb - b0 : PANEL_CHUNK);
-            panel_pack (kind, p, wp + (size_t) r * ws, ws, b0, nbc);
-            for (int c0 = 0; c0 < nc; c0 += PANEL_COLS)
-              {
-                const int ncc = nc - c0 < PANEL_COLS ? nc - c0 : PANEL_COLS;
-                const uint8_t *ac = ap + (size_t) c0 * as;
-                float *oc = out + (size_t) c0 * os + r;
-                for (int c = 0; c < ncc; c++)
-                  for (int b = 0; b < nbc; b++)
-                    {
-                      const sm_block_q8_0 *y = (const sm_block_q8_0 *) (ac + (size_t) c * as)
-                                               + b0 + b;
-                      /* sum(a) = sum(a + 128) - 32 * 128, by psadbw against zero. */
-                      const __m256i s = _mm256_sad_epu8 (
-                          _mm256_xor_si256 (loadu256 (y->qs), _mm256_set1_epi8 ((char) 0x80)),
-                          _mm256_setzero_si256 ());
-                      const __m128i s2 = _mm_add_epi64 (_mm256_castsi256_si128 (s),
-                                                        _mm256_extracti128_si256 (s, 1));
-                      const int32_t sum = (int32_t) (_mm_cvtsi128_si64 (s2)
-                                                     + _mm_extract_epi64 (s2, 1))
-                                          - 32 * 128;
-                      bias[c][b] = -k * sum;
-                      da[c][b] = x86_h2f (y->d);
-                    }
-                const bool first = b0 == 0;
-                int c = 0;
-                if (ncc == PANEL_COLS)
-                  panel_cols (PANEL_COLS, p, nbc, ac, as, b0, bias, da, oc, os, first);
-                else
-                  {
-                    if (ncc - c >= 4)
-                      {
-                        panel_cols (4, p, nbc, ac, as, b0, bias, da, oc, os, first);
-                        c += 4;
-                      }
-                    if (ncc - c >= 2)
-                      {
-                        panel_cols (2, p, nbc, ac + (size_t) c * as, as, b0, bias + c, da + c,
-                                    oc + (size_t) c * os, os, first);
-                        c += 2;
-                      }
-                    if (ncc - c >= 1)
-                      panel_cols (1, p, nbc, ac + (size_t) c * as, as, b0, bias + c, da + c,
-                                  oc + (size_t) c * os, os, first);
-                  }
-              }
-          }
+      tail (n, w, ws, nr, a, as, nc, out, os);
+      return;
     }
-  if (r < nr)
-    tail (n, wp + (size_t) r * ws, ws, nr - r, a, as, nc, out + r, os);
+
+  panel_block p[PANEL_CHUNK];
+  int32_t bias[PANEL_COLS][PANEL_CHUNK];
+  float da[PANEL_COLS][PANEL_CHUNK];
+
+  for (int r = 0; r < nr; r += PANEL_ROWS)
+    {
+      const __mmask16 rows = nr - r >= PANEL_ROWS ? (__mmask16) 0xFFFF
+                                                  : (__mmask16) ((1u << (nr - r)) - 1);
+      for (int64_t b0 = 0; b0 < nb; b0 += PANEL_CHUNK)
+        {
+          const int nbc = (int) (nb - b0 < PANEL_CHUNK ? nb - b0 : PANEL_CHUNK);
+          panel_pack (kind, p, wp + (size_t) r * ws, ws, rows, b0, nbc);
+          for (int c0 = 0; c0 < nc; c0 += PANEL_COLS)
+            {
+              const int ncc = nc - c0 < PANEL_COLS ? nc - c0 : PANEL_COLS;
+              const uint8_t *ac = ap + (size_t) c0 * as;
+              float *oc = out + (size_t) c0 * os + r;
+              for (int c = 0; c < ncc; c++)
+                for (int b = 0; b < nbc; b++)
+                  {
+                    const sm_block_q8_0 *y = (const sm_block_q8_0 *) (ac + (size_t) c * as)
+                                             + b0 + b;
+                    /* sum(a) = sum(a + 128) - 32 * 128, by psadbw against zero. */
+                    const __m256i s = _mm256_sad_epu8 (
+                        _mm256_xor_si256 (loadu256 (y->qs), _mm256_set1_epi8 ((char) 0x80)),
+                        _mm256_setzero_si256 ());
+                    const __m128i s2 = _mm_add_epi64 (_mm256_castsi256_si128 (s),
+                                                      _mm256_extracti128_si256 (s, 1));
+                    const int32_t sum = (int32_t) (_mm_cvtsi128_si64 (s2)
+                                                   + _mm_extract_epi64 (s2, 1))
+                                        - 32 * 128;
+                    bias[c][b] = -k * sum;
+                    da[c][b] = x86_h2f (y->d);
+                  }
+              const bool first = b0 == 0;
+              int c = 0;
+              if (ncc == PANEL_COLS)
+                {
+                  panel_cols (PANEL_COLS, p, nbc, ac, as, b0, bias, da, oc, os, rows, first);
+                  continue;
+                }
+              if (ncc - c >= 4)
+                {
+                  panel_cols (4, p, nbc, ac, as, b0, bias, da, oc, os, rows, first);
+                  c += 4;
+                }
+              if (ncc - c >= 2)
+                {
+                  panel_cols (2, p, nbc, ac + (size_t) c * as, as, b0, bias + c, da + c,
+                              oc + (size_t) c * os, os, rows, first);
+                  c += 2;
+                }
+              if (ncc - c >= 1)
+                panel_cols (1, p, nbc, ac + (size_t) c * as, as, b0, bias + c, da + c,
+                            oc + (size_t) c * os, os, rows, first);
+            }
+        }
+    }
 }
 
 static void
@@ -809,8 +833,8 @@ avx512_gemm_q4_0 (int64_t n, const void *w, size_t ws, int nr, const void *a, si
   avx512_gemm (X86_TILE_Q4_0, x86_gemm_q4_0, n, w, ws, nr, a, as, nc, out, os);
 }
 
-/* The 256-bit VNNI tiles of sm-quant-x86.h (4 rows x 4 columns) for what the 16-row panels
- * leave over; the panels for Q8_0 and Q4_0. */
+/* The 256-bit VNNI tiles of sm-quant-x86.h (4 rows x 4 columns) for the types without a panel;
+ * the panels for Q8_0 and Q4_0. */
 void
 sm_quant_fill_gemm_avx512 (sm_gemm_tile_fn gemm[SM_TYPE_COUNT])
 {
