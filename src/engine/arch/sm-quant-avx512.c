@@ -736,6 +736,39 @@ panel_cols (int                nc,
     _mm512_mask_storeu_ps (out + (size_t) c * os, rows, acc[c]);
 }
 
+/* The sums of the 32 signed activation bytes of 16 consecutive Q8_0 blocks, lane j = block j:
+ * two blocks per vpdpbusd against ones, then the 8-dword groups reduced across registers. */
+static inline __m512i
+panel_block_sums16 (const sm_block_q8_0 *y)
+{
+  const __m512i ones = _mm512_set1_epi8 (1);
+  __m512i z[8], u[4];
+
+#pragma GCC unroll 8
+  for (int i = 0; i < 8; i++)
+    z[i] = _mm512_dpbusd_epi32 (_mm512_setzero_si512 (), ones,
+                                _mm512_inserti64x4 (_mm512_castsi256_si512 (
+                                                        loadu256 (y[2 * i].qs)),
+                                                    loadu256 (y[2 * i + 1].qs), 1));
+  /* Per 128-bit lane L: u[m] = [z2m 0+2, z2m+1 0+2, z2m 1+3, z2m+1 1+3]. */
+#pragma GCC unroll 4
+  for (int m = 0; m < 4; m++)
+    u[m] = _mm512_add_epi32 (_mm512_unpacklo_epi32 (z[2 * m], z[2 * m + 1]),
+                             _mm512_unpackhi_epi32 (z[2 * m], z[2 * m + 1]));
+  /* Lane L of w0 (w1): the sums of lane L of z0..z3 (z4..z7). */
+  const __m512i w0 = _mm512_add_epi32 (_mm512_unpacklo_epi64 (u[0], u[1]),
+                                       _mm512_unpackhi_epi64 (u[0], u[1]));
+  const __m512i w1 = _mm512_add_epi32 (_mm512_unpacklo_epi64 (u[2], u[3]),
+                                       _mm512_unpackhi_epi64 (u[2], u[3]));
+  /* Lanes 0-1 of z[i] are block 2i, lanes 2-3 block 2i + 1: the sum holds blocks 0 2 4 6,
+   * 1 3 5 7, 8 10 12 14, 9 11 13 15. */
+  const __m512i t = _mm512_add_epi32 (_mm512_shuffle_i32x4 (w0, w1, 0x88),
+                                      _mm512_shuffle_i32x4 (w0, w1, 0xDD));
+  return _mm512_permutexvar_epi32 (_mm512_setr_epi32 (0, 4, 1, 5, 2, 6, 3, 7, 8, 12, 9, 13, 10,
+                                                      14, 11, 15),
+                                   t);
+}
+
 static inline __attribute__ ((always_inline)) void
 avx512_gemm (int             kind,
              sm_gemm_tile_fn tail,
@@ -759,6 +792,9 @@ avx512_gemm (int             kind,
       return;
     }
 
+  const __m512i dstep = _mm512_mullo_epi32 (_mm512_setr_epi32 (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
+                                                               11, 12, 13, 14, 15),
+                                            _mm512_set1_epi32 ((int) sizeof (sm_block_q8_0)));
   panel_block p[PANEL_CHUNK];
   int32_t bias[PANEL_COLS][PANEL_CHUNK];
   float da[PANEL_COLS][PANEL_CHUNK];
@@ -777,22 +813,36 @@ avx512_gemm (int             kind,
               const uint8_t *ac = ap + (size_t) c0 * as;
               float *oc = out + (size_t) c0 * os + r;
               for (int c = 0; c < ncc; c++)
-                for (int b = 0; b < nbc; b++)
-                  {
-                    const sm_block_q8_0 *y = (const sm_block_q8_0 *) (ac + (size_t) c * as)
-                                             + b0 + b;
-                    /* sum(a) = sum(a + 128) - 32 * 128, by psadbw against zero. */
-                    const __m256i s = _mm256_sad_epu8 (
-                        _mm256_xor_si256 (loadu256 (y->qs), _mm256_set1_epi8 ((char) 0x80)),
-                        _mm256_setzero_si256 ());
-                    const __m128i s2 = _mm_add_epi64 (_mm256_castsi256_si128 (s),
-                                                      _mm256_extracti128_si256 (s, 1));
-                    const int32_t sum = (int32_t) (_mm_cvtsi128_si64 (s2)
-                                                   + _mm_extract_epi64 (s2, 1))
-                                        - 32 * 128;
-                    bias[c][b] = -k * sum;
-                    da[c][b] = x86_h2f (y->d);
-                  }
+                {
+                  const sm_block_q8_0 *y = (const sm_block_q8_0 *) (ac + (size_t) c * as) + b0;
+                  int b = 0;
+                  for (; b + 16 <= nbc; b += 16)
+                    {
+                      _mm512_storeu_si512 (&bias[c][b],
+                                           _mm512_sub_epi32 (_mm512_setzero_si512 (),
+                                                             _mm512_slli_epi32 (
+                                                                 panel_block_sums16 (y + b),
+                                                                 kind == X86_TILE_Q8_0 ? 7 : 3)));
+                      /* The 16 scales, from the dwords at the block starts. */
+                      _mm512_storeu_ps (&da[c][b],
+                                        _mm512_cvtph_ps (_mm512_cvtepi32_epi16 (
+                                            _mm512_i32gather_epi32 (dstep, &y[b], 1))));
+                    }
+                  for (; b < nbc; b++)
+                    {
+                      /* sum(a) = sum(a + 128) - 32 * 128, by psadbw against zero. */
+                      const __m256i s = _mm256_sad_epu8 (
+                          _mm256_xor_si256 (loadu256 (y[b].qs), _mm256_set1_epi8 ((char) 0x80)),
+                          _mm256_setzero_si256 ());
+                      const __m128i s2 = _mm_add_epi64 (_mm256_castsi256_si128 (s),
+                                                        _mm256_extracti128_si256 (s, 1));
+                      const int32_t sum = (int32_t) (_mm_cvtsi128_si64 (s2)
+                                                     + _mm_extract_epi64 (s2, 1))
+                                          - 32 * 128;
+                      bias[c][b] = -k * sum;
+                      da[c][b] = x86_h2f (y[b].d);
+                    }
+                }
               const bool first = b0 == 0;
               int c = 0;
               if (ncc == PANEL_COLS)
