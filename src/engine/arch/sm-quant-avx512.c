@@ -611,25 +611,27 @@ sm_quant_fill_avx512 (sm_vec_dot_fn vec_dot[SM_TYPE_COUNT], sm_activation_fn act
 /* ---- Tiles through repacked weights: 16 rows x up to 8 tokens per register pass ----
  *
  * A panel of 16 weight rows is repacked, PANEL_CHUNK blocks at a time, into a stack buffer laid
- * out for vpdpbusd: lane r of q[k] holds elements 4k..4k+3 of row r's block as unsigned bytes
- * (Q8_0 + 128, Q4_0 nibbles), gathered with one vpgatherdd per k; d holds the 16 row scales.
- * The activations are the signed operand, broadcast four bytes at a time straight from memory,
- * so one vpdpbusd advances 16 rows of one token by 4 elements: a (16 rows, 1 token, block) costs
+ * out for vpdpbusd: lane r of q[k] holds elements 4k..4k+3 of row r's block as signed bytes
+ * (Q8_0 as stored, Q4_0 nibbles - 8), gathered with one vpgatherdd per k; d holds the 16 row
+ * scales. The activations are the unsigned operand: each token's bytes + 128, copied once per
+ * chunk into a small buffer, broadcast four bytes at a time, so one vpdpbusd advances 16 rows
+ * of one token by 4 elements. The + 128 adds 128 * sum(w) to each row's sum; that bias depends
+ * on the row only, so it is formed in the repacking (8 vpdpbusd against ones) and starts every
+ * token's integer sum, which is then exactly the reference's. A (16 rows, 1 token, block) costs
  * 8 vpdpbusd, one conversion, one scale product and one FMA, and the result of a token is 16
- * consecutive floats of its output row. The unsigned bias of the weights, k * sum(a) with k =
- * 128 (Q8_0) or 8 (Q4_0), is the same for all 16 rows and starts each block's integer sum.
- * The k loop runs outside the token loop, so the tokens' integer sums are independent
- * dependency chains interleaved for the out-of-order core (one token's 8 vpdpbusd in a row
- * wait on each other's latency). Panels repack once and serve every token of the batch; chunks
- * keep the buffer (18 KiB) in L1 and add into the output. Rows past nr are masked off in the
- * gathers (they read nothing) and in the output loads and stores, so any nr runs the panel
- * without writing outside the tile; strides too large for 32-bit gather offsets go to the 4 x 4
- * tiles of sm-quant-x86.h. */
+ * consecutive floats of its output row. The k loop runs outside the token loop, so the tokens'
+ * integer sums are independent dependency chains interleaved for the out-of-order core (one
+ * token's 8 vpdpbusd in a row wait on each other's latency). Panels repack once and serve every
+ * token of the batch; chunks keep the buffers (about 28 KiB) in L1 and add into the output.
+ * Rows past nr are masked off in the gathers (they read nothing) and in the output loads and
+ * stores, so any nr runs the panel without writing outside the tile; strides too large for
+ * 32-bit gather offsets go to the 4 x 4 tiles of sm-quant-x86.h. */
 enum { PANEL_ROWS = 16, PANEL_COLS = 8, PANEL_CHUNK = 32 };
 
 typedef struct
 {
   __m512i q[8];
+  __m512i bias;  /* 128 * -sum(w) of each row */
   __m512  d;
 } panel_block;
 
@@ -646,8 +648,8 @@ panel_pack (int            kind,
                                                              11, 12, 13, 14, 15),
                                           _mm512_set1_epi32 ((int) ws));
   const size_t bs = kind == X86_TILE_Q8_0 ? sizeof (sm_block_q8_0) : sizeof (sm_block_q4_0);
-  const __m512i m4 = _mm512_set1_epi8 (0x0F), bias = _mm512_set1_epi8 ((char) 0x80);
-  const __m512i zero = _mm512_setzero_si512 ();
+  const __m512i m4 = _mm512_set1_epi8 (0x0F), eight = _mm512_set1_epi8 (8);
+  const __m512i ones = _mm512_set1_epi8 (1), zero = _mm512_setzero_si512 ();
 
   for (int b = 0; b < nb; b++)
     {
@@ -659,8 +661,7 @@ panel_pack (int            kind,
         {
 #pragma GCC unroll 8
           for (int k = 0; k < 8; k++)
-            p[b].q[k] = _mm512_xor_si512 (
-                _mm512_mask_i32gather_epi32 (zero, rows, idx, base + 2 + 4 * k, 1), bias);
+            p[b].q[k] = _mm512_mask_i32gather_epi32 (zero, rows, idx, base + 2 + 4 * k, 1);
         }
       else
         {
@@ -670,10 +671,16 @@ panel_pack (int            kind,
             {
               const __m512i v = _mm512_mask_i32gather_epi32 (zero, rows, idx, base + 2 + 4 * k,
                                                              1);
-              p[b].q[k] = _mm512_and_si512 (v, m4);
-              p[b].q[k + 4] = _mm512_and_si512 (_mm512_srli_epi32 (v, 4), m4);
+              p[b].q[k] = _mm512_sub_epi8 (_mm512_and_si512 (v, m4), eight);
+              p[b].q[k + 4] = _mm512_sub_epi8 (_mm512_and_si512 (_mm512_srli_epi32 (v, 4), m4),
+                                               eight);
             }
         }
+      __m512i sw = zero;
+#pragma GCC unroll 8
+      for (int k = 0; k < 8; k++)
+        sw = _mm512_dpbusd_epi32 (sw, ones, p[b].q[k]);
+      p[b].bias = _mm512_sub_epi32 (zero, _mm512_slli_epi32 (sw, 7));
     }
 }
 
@@ -689,11 +696,8 @@ static inline __attribute__ ((always_inline)) void
 panel_cols (int                nc,
             const panel_block *p,
             int                nb,
-            const uint8_t     *a,
-            size_t             as,
-            int64_t            b0,
-            int32_t            bias[][PANEL_CHUNK],
-            float              da[][PANEL_CHUNK],
+            const uint8_t      ua[][PANEL_CHUNK][SM_QK8_0],
+            const float        da[][PANEL_CHUNK],
             float             *out,
             size_t             os,
             __mmask16          rows,
@@ -706,15 +710,10 @@ panel_cols (int                nc,
     acc[c] = first ? _mm512_setzero_ps () : _mm512_maskz_loadu_ps (rows, out + (size_t) c * os);
   for (int b = 0; b < nb; b++)
     {
-      const uint8_t *y[PANEL_COLS];
       __m512i s[PANEL_COLS];
 #pragma GCC unroll 8
       for (int c = 0; c < nc; c++)
-        {
-          y[c] = a + (size_t) c * as + (size_t) (b0 + b) * sizeof (sm_block_q8_0)
-                 + sizeof (sm_half);
-          s[c] = _mm512_set1_epi32 (bias[c][b]);
-        }
+        s[c] = p[b].bias;
       /* The k loop outside the token loop: nc independent chains. */
 #pragma GCC unroll 8
       for (int k = 0; k < 8; k++)
@@ -722,8 +721,8 @@ panel_cols (int                nc,
           const __m512i q = _mm512_load_si512 (&p[b].q[k]);
 #pragma GCC unroll 8
           for (int c = 0; c < nc; c++)
-            s[c] = _mm512_dpbusd_epi32 (s[c], q,
-                                        _mm512_set1_epi32 (panel_load_i32 (y[c] + 4 * k)));
+            s[c] = _mm512_dpbusd_epi32 (s[c], _mm512_set1_epi32 (panel_load_i32 (&ua[c][b][4 * k])),
+                                        q);
         }
       const __m512 dw = p[b].d;
 #pragma GCC unroll 8
@@ -734,39 +733,6 @@ panel_cols (int                nc,
 #pragma GCC unroll 8
   for (int c = 0; c < nc; c++)
     _mm512_mask_storeu_ps (out + (size_t) c * os, rows, acc[c]);
-}
-
-/* The sums of the 32 signed activation bytes of 16 consecutive Q8_0 blocks, lane j = block j:
- * two blocks per vpdpbusd against ones, then the 8-dword groups reduced across registers. */
-static inline __m512i
-panel_block_sums16 (const sm_block_q8_0 *y)
-{
-  const __m512i ones = _mm512_set1_epi8 (1);
-  __m512i z[8], u[4];
-
-#pragma GCC unroll 8
-  for (int i = 0; i < 8; i++)
-    z[i] = _mm512_dpbusd_epi32 (_mm512_setzero_si512 (), ones,
-                                _mm512_inserti64x4 (_mm512_castsi256_si512 (
-                                                        loadu256 (y[2 * i].qs)),
-                                                    loadu256 (y[2 * i + 1].qs), 1));
-  /* Per 128-bit lane L: u[m] = [z2m 0+2, z2m+1 0+2, z2m 1+3, z2m+1 1+3]. */
-#pragma GCC unroll 4
-  for (int m = 0; m < 4; m++)
-    u[m] = _mm512_add_epi32 (_mm512_unpacklo_epi32 (z[2 * m], z[2 * m + 1]),
-                             _mm512_unpackhi_epi32 (z[2 * m], z[2 * m + 1]));
-  /* Lane L of w0 (w1): the sums of lane L of z0..z3 (z4..z7). */
-  const __m512i w0 = _mm512_add_epi32 (_mm512_unpacklo_epi64 (u[0], u[1]),
-                                       _mm512_unpackhi_epi64 (u[0], u[1]));
-  const __m512i w1 = _mm512_add_epi32 (_mm512_unpacklo_epi64 (u[2], u[3]),
-                                       _mm512_unpackhi_epi64 (u[2], u[3]));
-  /* Lanes 0-1 of z[i] are block 2i, lanes 2-3 block 2i + 1: the sum holds blocks 0 2 4 6,
-   * 1 3 5 7, 8 10 12 14, 9 11 13 15. */
-  const __m512i t = _mm512_add_epi32 (_mm512_shuffle_i32x4 (w0, w1, 0x88),
-                                      _mm512_shuffle_i32x4 (w0, w1, 0xDD));
-  return _mm512_permutexvar_epi32 (_mm512_setr_epi32 (0, 4, 1, 5, 2, 6, 3, 7, 8, 12, 9, 13, 10,
-                                                      14, 11, 15),
-                                   t);
 }
 
 static inline __attribute__ ((always_inline)) void
@@ -784,7 +750,6 @@ avx512_gemm (int             kind,
 {
   const uint8_t *wp = w, *ap = a;
   const int64_t nb = n / SM_QK8_0;
-  const int32_t k = kind == X86_TILE_Q8_0 ? 128 : 8;
 
   if (ws > (size_t) INT32_MAX / PANEL_ROWS)
     {
@@ -795,9 +760,10 @@ avx512_gemm (int             kind,
   const __m512i dstep = _mm512_mullo_epi32 (_mm512_setr_epi32 (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
                                                                11, 12, 13, 14, 15),
                                             _mm512_set1_epi32 ((int) sizeof (sm_block_q8_0)));
+  const __m256i flip = _mm256_set1_epi8 ((char) 0x80);
   panel_block p[PANEL_CHUNK];
-  int32_t bias[PANEL_COLS][PANEL_CHUNK];
-  float da[PANEL_COLS][PANEL_CHUNK];
+  _Alignas (64) uint8_t ua[PANEL_COLS][PANEL_CHUNK][SM_QK8_0];
+  _Alignas (64) float da[PANEL_COLS][PANEL_CHUNK];
 
   for (int r = 0; r < nr; r += PANEL_ROWS)
     {
@@ -810,60 +776,41 @@ avx512_gemm (int             kind,
           for (int c0 = 0; c0 < nc; c0 += PANEL_COLS)
             {
               const int ncc = nc - c0 < PANEL_COLS ? nc - c0 : PANEL_COLS;
-              const uint8_t *ac = ap + (size_t) c0 * as;
-              float *oc = out + (size_t) c0 * os + r;
+              /* The chunk of each token: bytes + 128 and the scales as floats. */
               for (int c = 0; c < ncc; c++)
                 {
-                  const sm_block_q8_0 *y = (const sm_block_q8_0 *) (ac + (size_t) c * as) + b0;
+                  const sm_block_q8_0 *y = (const sm_block_q8_0 *) (ap + (size_t) (c0 + c) * as)
+                                           + b0;
                   int b = 0;
                   for (; b + 16 <= nbc; b += 16)
-                    {
-                      _mm512_storeu_si512 (&bias[c][b],
-                                           _mm512_sub_epi32 (_mm512_setzero_si512 (),
-                                                             _mm512_slli_epi32 (
-                                                                 panel_block_sums16 (y + b),
-                                                                 kind == X86_TILE_Q8_0 ? 7 : 3)));
-                      /* The 16 scales, from the dwords at the block starts. */
-                      _mm512_storeu_ps (&da[c][b],
-                                        _mm512_cvtph_ps (_mm512_cvtepi32_epi16 (
-                                            _mm512_i32gather_epi32 (dstep, &y[b], 1))));
-                    }
+                    _mm512_store_ps (&da[c][b], _mm512_cvtph_ps (_mm512_cvtepi32_epi16 (
+                                                    _mm512_i32gather_epi32 (dstep, &y[b], 1))));
                   for (; b < nbc; b++)
-                    {
-                      /* sum(a) = sum(a + 128) - 32 * 128, by psadbw against zero. */
-                      const __m256i s = _mm256_sad_epu8 (
-                          _mm256_xor_si256 (loadu256 (y[b].qs), _mm256_set1_epi8 ((char) 0x80)),
-                          _mm256_setzero_si256 ());
-                      const __m128i s2 = _mm_add_epi64 (_mm256_castsi256_si128 (s),
-                                                        _mm256_extracti128_si256 (s, 1));
-                      const int32_t sum = (int32_t) (_mm_cvtsi128_si64 (s2)
-                                                     + _mm_extract_epi64 (s2, 1))
-                                          - 32 * 128;
-                      bias[c][b] = -k * sum;
-                      da[c][b] = x86_h2f (y[b].d);
-                    }
+                    da[c][b] = x86_h2f (y[b].d);
+                  for (b = 0; b < nbc; b++)
+                    _mm256_store_si256 ((__m256i *) ua[c][b],
+                                        _mm256_xor_si256 (loadu256 (y[b].qs), flip));
                 }
+              float *oc = out + (size_t) c0 * os + r;
               const bool first = b0 == 0;
               int c = 0;
               if (ncc == PANEL_COLS)
                 {
-                  panel_cols (PANEL_COLS, p, nbc, ac, as, b0, bias, da, oc, os, rows, first);
+                  panel_cols (PANEL_COLS, p, nbc, ua, da, oc, os, rows, first);
                   continue;
                 }
               if (ncc - c >= 4)
                 {
-                  panel_cols (4, p, nbc, ac, as, b0, bias, da, oc, os, rows, first);
+                  panel_cols (4, p, nbc, ua, da, oc, os, rows, first);
                   c += 4;
                 }
               if (ncc - c >= 2)
                 {
-                  panel_cols (2, p, nbc, ac + (size_t) c * as, as, b0, bias + c, da + c,
-                              oc + (size_t) c * os, os, rows, first);
+                  panel_cols (2, p, nbc, ua + c, da + c, oc + (size_t) c * os, os, rows, first);
                   c += 2;
                 }
               if (ncc - c >= 1)
-                panel_cols (1, p, nbc, ac + (size_t) c * as, as, b0, bias + c, da + c,
-                            oc + (size_t) c * os, os, rows, first);
+                panel_cols (1, p, nbc, ua + c, da + c, oc + (size_t) c * os, os, rows, first);
             }
         }
     }
