@@ -4,7 +4,8 @@
  * smelt_hub_client_search_async(); activating a hit slides to the repository view, which asks
  * for the repo info (commit, parameter count), the file tree (grouped into variants and rated
  * by the advisor for this machine) and the README, and lists every variant with its size, fit,
- * speed estimate and a Download button that queues it in the download manager. The endpoint
+ * speed estimate and a Download button that opens the download wizard (smelt-wizard.h), which
+ * queues it in the download manager. The endpoint
  * comes from GSettings ("endpoint"/"custom-endpoint"; the default lets $HF_ENDPOINT decide) and
  * the token from the keyring.
  */
@@ -15,6 +16,7 @@
 #include "smelt-a11y.h"
 #include "smelt-discover-page.h"
 #include "smelt-secret.h"
+#include "smelt-wizard.h"
 
 #define SCHEMA_ID "io.github.smeltapp.Smelt"
 
@@ -49,12 +51,14 @@ struct _SmeltDiscoverPage
   SmeltRecommendation *rec;
   char                *repo_error; /* (nullable) the first failed request's message */
   guint                pending;  /* repo requests still out */
+  SmeltWizard         *wizard;   /* (nullable) (owned) the last download wizard, maybe hidden */
 };
 
 enum
 {
   RESULTS_CHANGED,
   REPO_LOADED,
+  DOWNLOAD_QUEUED,
   N_SIGNALS
 };
 
@@ -606,28 +610,83 @@ smelt_discover_page_get_recommendation (SmeltDiscoverPage *self)
 }
 
 static void
+on_wizard_download_queued_cb (SmeltDiscoverPage *self,
+                              guint              id,
+                              gboolean           open_chat)
+{
+  g_signal_emit (self, signals[DOWNLOAD_QUEUED], 0, id, open_chat);
+}
+
+static void
+on_wizard_destroy_cb (SmeltDiscoverPage *self,
+                      GtkWidget         *wizard)
+{
+  /* Gone with its parent (destroy-with-parent) or otherwise: nothing left to destroy or show. */
+  g_object_set_data (G_OBJECT (wizard), "smelt-destroyed", GINT_TO_POINTER (1));
+  if (self->wizard == (SmeltWizard *) wizard)
+    g_clear_object (&self->wizard);
+}
+
+static void
+clear_wizard (SmeltDiscoverPage *self)
+{
+  g_autoptr(SmeltWizard) wizard = g_steal_pointer (&self->wizard);
+
+  if (wizard != NULL)
+    gtk_window_destroy (GTK_WINDOW (wizard));
+}
+
+static gboolean
+present_idle_cb (gpointer user_data)
+{
+  if (g_object_get_data (G_OBJECT (user_data), "smelt-destroyed") == NULL)
+    gtk_window_present (GTK_WINDOW (user_data));
+  return G_SOURCE_REMOVE;
+}
+
+/* Download opens the wizard over the window with that variant chosen; the wizard queues it. */
+static void
 download_action (GtkWidget  *widget,
                  const char *action_name,
                  GVariant   *parameter)
 {
   SmeltDiscoverPage *self = SMELT_DISCOVER_PAGE (widget);
-  g_autoptr(SmeltDownloadSpec) spec = NULL;
-  const SmeltHubVariant *variant;
+  SmeltModelInfo model = { 0 };
+  SmeltWizard *wizard;
+  GtkRoot *root;
   guint index = g_variant_get_uint32 (parameter);
 
   (void) action_name;
   if (self->manager == NULL || self->variants == NULL || index >= self->variants->len)
     return;
-  variant = g_ptr_array_index (self->variants, index);
+  if (self->info != NULL && self->info->gguf_parameters > 0)
+    model.n_params = (guint64) self->info->gguf_parameters;
+  root = gtk_widget_get_root (widget);
   /* Pin the commit the listing came from, so every part is of the same revision. */
-  spec = smelt_download_spec_new (smelt_hub_client_get_endpoint (self->client), self->repo_id,
-                                  self->info != NULL && self->info->sha != NULL
-                                  ? self->info->sha : "main");
-  spec->ref_name = g_strdup ("main");
-  spec->label = g_strdup (variant->name);
-  for (guint i = 0; i < variant->files->len; i++)
-    g_ptr_array_add (spec->files, smelt_hub_file_copy (g_ptr_array_index (variant->files, i)));
-  smelt_download_manager_add (self->manager, spec);
+  wizard = smelt_wizard_new (GTK_IS_WINDOW (root) ? GTK_WINDOW (root) : NULL, self->manager,
+                             smelt_hub_client_get_endpoint (self->client), self->repo_id,
+                             self->info != NULL && self->info->sha != NULL
+                             ? self->info->sha : "main",
+                             self->variants, &model, self->hw, (int) index);
+  g_signal_connect_object (wizard, "download-queued", G_CALLBACK (on_wizard_download_queued_cb),
+                           self, G_CONNECT_SWAPPED);
+  /* A closed wizard only hides (see smelt-wizard.c); the previous one goes now. */
+  clear_wizard (self);
+  self->wizard = g_object_ref_sink (wizard);
+  g_signal_connect_object (wizard, "destroy", G_CALLBACK (on_wizard_destroy_cb), self,
+                           G_CONNECT_SWAPPED);
+  /* Building the window and mapping it are each a few tens of milliseconds: two main-loop
+   * turns rather than one long one. */
+  g_idle_add_full (G_PRIORITY_HIGH_IDLE, present_idle_cb, g_object_ref (wizard), g_object_unref);
+}
+
+SmeltWizard *
+smelt_discover_page_get_wizard (SmeltDiscoverPage *self)
+{
+  g_return_val_if_fail (SMELT_IS_DISCOVER_PAGE (self), NULL);
+  if (self->wizard == NULL || !gtk_widget_get_visible (GTK_WIDGET (self->wizard)))
+    return NULL;
+  return self->wizard;
 }
 
 /* ---- object ---- */
@@ -669,6 +728,7 @@ smelt_discover_page_dispose (GObject *object)
 
   g_cancellable_cancel (self->search_cancellable);
   g_cancellable_cancel (self->token_cancellable);
+  clear_wizard (self);
   clear_repo (self);
   g_clear_object (&self->search_cancellable);
   g_clear_object (&self->token_cancellable);
@@ -694,6 +754,9 @@ smelt_discover_page_class_init (SmeltDiscoverPageClass *klass)
                                            G_TYPE_NONE, 0);
   signals[REPO_LOADED] = g_signal_new ("repo-loaded", G_TYPE_FROM_CLASS (klass),
                                        G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE, 0);
+  signals[DOWNLOAD_QUEUED] = g_signal_new ("download-queued", G_TYPE_FROM_CLASS (klass),
+                                           G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+                                           G_TYPE_NONE, 2, G_TYPE_UINT, G_TYPE_BOOLEAN);
 
   gtk_widget_class_set_template_from_resource (
     widget_class, "/io/github/smeltapp/Smelt/ui/smelt-discover-page.ui");

@@ -2,8 +2,8 @@
  *
  * smelt-discover-page.h: the Discover page: search the Hub for GGUF repositories (sorted by
  * downloads, likes, trending or recent), open one to read its model card and see every variant
- * with its size, the advisor's fit and speed estimate and the recommended pick, and queue a
- * variant in the download manager. Not for local models (the Library page) or running them.
+ * with its size, the advisor's fit and speed estimate and the recommended pick, and open the
+ * download wizard for a variant. Not for local models (the Library page) or running them.
  */
 #pragma once
 
@@ -12,6 +12,7 @@
 #include "smelt-advisor.h"
 #include "smelt-download-manager.h"
 #include "smelt-hub-client.h"
+#include "smelt-wizard.h"
 
 G_BEGIN_DECLS
 
@@ -47,5 +48,10 @@ void smelt_discover_page_open_repo (SmeltDiscoverPage *self,
  * and the advice for them. */
 GPtrArray                 *smelt_discover_page_get_variants       (SmeltDiscoverPage *self);
 const SmeltRecommendation *smelt_discover_page_get_recommendation (SmeltDiscoverPage *self);
+
+/* (transfer none) (nullable) the download wizard a Download button opened, while it shows.
+ * "download-queued" (guint job id, gboolean open in Chat when done) is re-emitted by the page
+ * when the wizard queues its download. */
+SmeltWizard               *smelt_discover_page_get_wizard         (SmeltDiscoverPage *self);
 
 G_END_DECLS

@@ -35,6 +35,8 @@ struct _SmeltWindow
 
   /* owned */
   GSettings            *settings;
+  guint                 chat_job;  /* download to open in Chat when done; 0 = none */
+  char                 *chat_path; /* (nullable) its model, once downloaded, until listed */
 };
 
 G_DEFINE_FINAL_TYPE (SmeltWindow, smelt_window, ADW_TYPE_APPLICATION_WINDOW)
@@ -73,25 +75,57 @@ on_realize_cb (SmeltWindow *self)
 }
 
 static void
-on_library_page_scanned_cb (SmeltWindow *self)
-{
-  smelt_chat_page_set_models (self->chat_page, smelt_library_page_get_models (self->library_page));
-}
-
-/* A finished download is a new model on disk: rescan the Library. */
-static void
-on_downloads_page_download_done_cb (SmeltWindow *self)
-{
-  smelt_library_page_refresh (self->library_page);
-}
-
-static void
 on_library_page_chat_requested_cb (SmeltWindow *self,
                                    const char  *path)
 {
   adw_view_stack_set_visible_child_name (self->stack, "chat");
   smelt_chat_page_new_conversation (self->chat_page);
   smelt_chat_page_select_model (self->chat_page, path);
+}
+
+static void
+on_library_page_scanned_cb (SmeltWindow *self)
+{
+  GPtrArray *models = smelt_library_page_get_models (self->library_page);
+
+  smelt_chat_page_set_models (self->chat_page, models);
+  /* The wizard's "open in Chat when done": once the Library lists the download, chat with it. */
+  for (guint i = 0; self->chat_path != NULL && models != NULL && i < models->len; i++)
+    if (g_strcmp0 (((SmeltLocalModel *) g_ptr_array_index (models, i))->path,
+                   self->chat_path) == 0)
+      {
+        g_autofree char *path = g_steal_pointer (&self->chat_path);
+
+        on_library_page_chat_requested_cb (self, path);
+      }
+}
+
+/* A finished download is a new model on disk: rescan the Library. */
+static void
+on_downloads_page_download_done_cb (SmeltWindow *self,
+                                    guint        id)
+{
+  SmeltDownloadManager *manager = smelt_downloads_page_get_manager (self->downloads_page);
+
+  if (id != 0 && id == self->chat_job && manager != NULL)
+    {
+      g_autoptr(SmeltDownloadInfo) info = smelt_download_manager_get_info (manager, id);
+
+      self->chat_job = 0;
+      g_free (self->chat_path);
+      self->chat_path = info != NULL ? g_strdup (info->path) : NULL;
+    }
+  smelt_library_page_refresh (self->library_page);
+}
+
+/* The download wizard queued a job: show the queue, and remember a wish to chat with it. */
+static void
+on_discover_page_download_queued_cb (SmeltWindow *self,
+                                     guint        id,
+                                     gboolean     open_chat)
+{
+  adw_view_stack_set_visible_child_name (self->stack, "downloads");
+  self->chat_job = open_chat ? id : 0;
 }
 
 static void
@@ -116,6 +150,7 @@ smelt_window_dispose (GObject *object)
   SmeltWindow *self = SMELT_WINDOW (object);
 
   g_clear_object (&self->settings);
+  g_clear_pointer (&self->chat_path, g_free);
   G_OBJECT_CLASS (smelt_window_parent_class)->dispose (object);
 }
 
@@ -175,6 +210,7 @@ smelt_window_class_init (SmeltWindowClass *klass)
   gtk_widget_class_bind_template_callback (widget_class, on_downloads_page_download_done_cb);
   gtk_widget_class_bind_template_callback (widget_class, on_library_page_scanned_cb);
   gtk_widget_class_bind_template_callback (widget_class, on_library_page_chat_requested_cb);
+  gtk_widget_class_bind_template_callback (widget_class, on_discover_page_download_queued_cb);
 
   gtk_widget_class_install_action (widget_class, "win.new-chat", NULL, window_action);
   gtk_widget_class_install_action (widget_class, "win.stop", NULL, window_action);
@@ -220,8 +256,14 @@ smelt_window_new (SmeltApplication *application)
   SmeltWindow *self = g_object_new (SMELT_TYPE_WINDOW, "application", application, NULL);
 
   if (application != NULL)
-    smelt_downloads_page_set_manager (self->downloads_page,
-                                      smelt_application_get_download_manager (application));
+    {
+      smelt_downloads_page_set_manager (self->downloads_page,
+                                        smelt_application_get_download_manager (application));
+      /* "application" is not a construct property, so constructed() ran without it: the
+       * Discover page's wizard gets the same queue here. */
+      smelt_discover_page_set_download_manager (
+        self->discover_page, smelt_application_get_download_manager (application));
+    }
   return self;
 }
 

@@ -10,6 +10,7 @@
  * on aarch64 NEON is always there. sm-cpu.c owns full CPU reporting.
  */
 #include "sm-quant-private.h"
+#include "sm-gemv-private.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -26,6 +27,7 @@ typedef struct
   sm_vec_dot_fn    vec_dot[SM_TYPE_COUNT];
   sm_activation_fn act[SM_TYPE_COUNT];
   sm_gemm_tile_fn  gemm[SM_TYPE_COUNT];  /* NULL: no tile kernel, use vec_dot per pair */
+  sm_gemv_fn       gemv[SM_TYPE_COUNT];  /* NULL: no multi-row kernel, use vec_dot per row */
 } variant_table;
 
 static pthread_once_t dispatch_once = PTHREAD_ONCE_INIT;
@@ -76,6 +78,9 @@ dispatch_init (void)
       sm_quant_fill_avx2 (tables[SM_CPU_VARIANT_AVX2].vec_dot, tables[SM_CPU_VARIANT_AVX2].act);
       sm_quant_fill_gemm_avx2 (tables[SM_CPU_VARIANT_AVX2].gemm);
       sm_gemm_fill_k4_avx2 (tables[SM_CPU_VARIANT_AVX2].gemm);
+      sm_gemv_fill_avx2 (tables[SM_CPU_VARIANT_AVX2].gemv);
+      tables[SM_CPU_VARIANT_AVX2].gemm[SM_TYPE_Q6_K] = sm_gemm_q6_K_avx2;
+      tables[SM_CPU_VARIANT_AVX2].gemm[SM_TYPE_IQ4_XS] = sm_gemm_iq4_xs_avx2;
     }
   if (avx512)
     {
@@ -84,6 +89,10 @@ dispatch_init (void)
                             tables[SM_CPU_VARIANT_AVX512].act, avx512bf16);
       sm_quant_fill_gemm_avx512 (tables[SM_CPU_VARIANT_AVX512].gemm);
       sm_gemm_fill_k4_avx512 (tables[SM_CPU_VARIANT_AVX512].gemm);
+      sm_gemv_fill_avx512 (tables[SM_CPU_VARIANT_AVX512].gemv);
+      tables[SM_CPU_VARIANT_AVX512].gemm[SM_TYPE_Q6_K] = sm_gemm_q6_K_avx512;
+      tables[SM_CPU_VARIANT_AVX512].gemm[SM_TYPE_IQ4_XS] = sm_gemm_iq4_xs_avx512;
+      tables[SM_CPU_VARIANT_AVX512].gemm[SM_TYPE_IQ4_NL] = sm_gemm_iq4_nl_avx512;
     }
 #else
   (void) avx2;
@@ -176,6 +185,23 @@ sm_dispatch_gemm_tile_variant (sm_type        weight_type,
   return tables[v].gemm[weight_type];
 }
 
+sm_gemv_fn
+sm_dispatch_gemv (sm_type weight_type)
+{
+  if ((unsigned) weight_type >= SM_TYPE_COUNT)
+    return NULL;
+  return get_active ()->gemv[weight_type];
+}
+
+sm_gemv_fn
+sm_dispatch_gemv_variant (sm_type        weight_type,
+                          sm_cpu_variant v)
+{
+  if ((unsigned) weight_type >= SM_TYPE_COUNT || !sm_cpu_variant_supported (v))
+    return NULL;
+  return tables[v].gemv[weight_type];
+}
+
 sm_activation_fn
 sm_dispatch_activation_variant (sm_type        weight_type,
                                 sm_cpu_variant v)
@@ -259,4 +285,42 @@ sm_gemm_tile_ref (sm_type     weight_type,
     for (int r = 0; r < nr; r++)
       out[(size_t) c * out_stride + r]
           = f != NULL ? f (n, wp + (size_t) r * w_stride, ap + (size_t) c * a_stride) : 0.0f;
+}
+
+void
+sm_gemv (sm_type     weight_type,
+         int64_t     n,
+         const void *w,
+         size_t      w_stride,
+         int64_t     nr,
+         const void *a,
+         float      *out)
+{
+  sm_gemv_fn g = sm_dispatch_gemv (weight_type);
+  sm_vec_dot_fn f = sm_dispatch_vec_dot (weight_type);
+  const uint8_t *wp = w;
+
+  if (g != NULL)
+    {
+      g (n, w, w_stride, nr, a, out);
+      return;
+    }
+  for (int64_t r = 0; r < nr; r++)
+    out[r] = f != NULL ? f (n, wp + (size_t) r * w_stride, a) : 0.0f;
+}
+
+void
+sm_gemv_ref (sm_type     weight_type,
+             int64_t     n,
+             const void *w,
+             size_t      w_stride,
+             int64_t     nr,
+             const void *a,
+             float      *out)
+{
+  sm_vec_dot_fn f = sm_dispatch_vec_dot_variant (weight_type, SM_CPU_VARIANT_REF);
+  const uint8_t *wp = w;
+
+  for (int64_t r = 0; r < nr; r++)
+    out[r] = f != NULL ? f (n, wp + (size_t) r * w_stride, a) : 0.0f;
 }

@@ -40,6 +40,15 @@ typedef void (*sm_gemm_tile_fn) (int64_t     n,
                                  float      *out,
                                  size_t      out_stride);
 
+/* nr weight rows against one activation row (generation: one token at a time):
+ * out[r] = dot (row r of w, a) for r < nr, rows w_stride bytes apart. */
+typedef void (*sm_gemv_fn) (int64_t     n,
+                            const void *w,
+                            size_t      w_stride,
+                            int64_t     nr,
+                            const void *a,
+                            float      *out);
+
 /* "ref", "avx2", "avx512", "neon"; NULL for out-of-range values. */
 const char *sm_cpu_variant_name (sm_cpu_variant v);
 
@@ -75,3 +84,33 @@ sm_gemm_tile_fn sm_dispatch_gemm_tile_variant (sm_type        weight_type,
 typedef void (*sm_activation_fn) (const float *src, void *dst, int64_t n);
 sm_activation_fn sm_dispatch_activation_variant (sm_type        weight_type,
                                                  sm_cpu_variant v);
+
+/* The dispatched multi-row kernel of a weight type for one activation row: NULL when the active
+ * variant has none for it (the ref variant never has one); callers then take
+ * sm_dispatch_vec_dot per row. Inherited from lower SIMD variants, never from ref. */
+sm_gemv_fn sm_dispatch_gemv (sm_type weight_type);
+
+/* The multi-row kernel of weight_type in the table of variant v, for tests and benchmarks (NULL
+ * as above, or when the CPU lacks the variant). */
+sm_gemv_fn sm_dispatch_gemv_variant (sm_type        weight_type,
+                                     sm_cpu_variant v);
+
+/* out[r] = dot (row r of w, a) for r < nr through the dispatched multi-row kernel, or the
+ * dispatched per-row dot where there is none. a is one activation row in the dot partner type
+ * of weight_type (sm_quant_activation_row). */
+void sm_gemv (sm_type     weight_type,
+              int64_t     n,
+              const void *w,
+              size_t      w_stride,
+              int64_t     nr,
+              const void *a,
+              float      *out);
+
+/* The specification of sm_gemv: the reference dot of every row. */
+void sm_gemv_ref (sm_type     weight_type,
+                  int64_t     n,
+                  const void *w,
+                  size_t      w_stride,
+                  int64_t     nr,
+                  const void *a,
+                  float      *out);

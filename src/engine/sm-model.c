@@ -16,6 +16,7 @@
 #include <math.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -821,6 +822,7 @@ typedef struct
   const sm_weight *w;
   sm_vec_dot_fn    dot;     /* the dispatched kernel of w->type, looked up once per product */
   sm_gemm_tile_fn  gemm;    /* its tile kernel for batches; NULL: one dot per (row, token) */
+  sm_gemv_fn       gemv;    /* its multi-row kernel for one token; NULL: one dot per row */
   const uint8_t   *act;     /* (n, act_stride) converted rows */
   size_t           act_stride;
   float           *out;     /* (n, out_stride) */
@@ -831,6 +833,9 @@ typedef struct
 /* Rows per cache block: a block of weight rows is walked over every token of the batch, so
  * it is read from memory once per batch rather than once per token. */
 #define SM_MATMUL_BLOCK 16
+
+/* Prefetch distance of the one-token per-row path, in bytes (benchmarks/NOTES.md, stop 10). */
+#define SM_MATMUL_PREFETCH 8192
 
 static void
 matmul_rows (void    *data,
@@ -843,6 +848,14 @@ matmul_rows (void    *data,
   const uint8_t *wdata = w->data;
   sm_vec_dot_fn dot = j->dot;
 
+  if (j->gemv != NULL)
+    {
+      /* One token: the whole chunk of rows in one call (the kernel walks its rows in groups
+       * against the one activation row). */
+      j->gemv (w->n_in, wdata + (size_t) begin * w->row_size, w->row_size, end - begin, j->act,
+               j->out + begin);
+      return;
+    }
   for (int64_t r0 = begin; r0 < end; r0 += SM_MATMUL_BLOCK)
     {
       int64_t r1 = r0 + SM_MATMUL_BLOCK < end ? r0 + SM_MATMUL_BLOCK : end;
@@ -851,6 +864,21 @@ matmul_rows (void    *data,
           /* The whole block against every token: weights decoded once per tile of tokens. */
           j->gemm (w->n_in, wdata + (size_t) r0 * w->row_size, w->row_size, (int) (r1 - r0),
                    j->act, j->act_stride, j->n, j->out + r0, (size_t) j->out_stride);
+          continue;
+        }
+      if (j->n == 1)
+        {
+          /* One token streams every row once: prefetch each row's cache lines
+           * SM_MATMUL_PREFETCH bytes ahead (the hardware prefetchers restart at every 4 KiB
+           * page; a prefetch never faults, so passing the end of the matrix is harmless). */
+          for (int64_t r = r0; r < r1; r++)
+            {
+              const uint8_t *row = wdata + (size_t) r * w->row_size;
+              const uintptr_t pf = (uintptr_t) row + SM_MATMUL_PREFETCH; /* may pass the end */
+              for (size_t k = 0; k < w->row_size; k += 64)
+                __builtin_prefetch ((const void *) (pf + k));
+              j->out[r] = dot (w->n_in, row, j->act);
+            }
           continue;
         }
       for (int32_t t = 0; t < j->n; t++)
@@ -909,6 +937,79 @@ invalidate_activations (sm_context *c)
   c->act_src = NULL;
 }
 
+/* Products of one input by up to three weights (Wq/Wk/Wv, gate/up) as one parallel region over
+ * their rows laid end to end: one wait for the pool instead of one per weight. */
+#define SM_MATMUL_MAX_PARTS 3
+
+typedef struct
+{
+  sm_matmul_job parts[SM_MATMUL_MAX_PARTS];
+  int64_t       first[SM_MATMUL_MAX_PARTS + 1]; /* first joint row of each part, then the total */
+  int           n_parts;
+} sm_matmul_group_job;
+
+static void
+matmul_group_rows (void    *data,
+                   int64_t  begin,
+                   int64_t  end,
+                   int      ith)
+{
+  sm_matmul_group_job *g = data;
+
+  for (int p = 0; p < g->n_parts; p++)
+    {
+      int64_t b = begin > g->first[p] ? begin : g->first[p];
+      int64_t e = end < g->first[p + 1] ? end : g->first[p + 1];
+      if (b < e)
+        matmul_rows (&g->parts[p], b - g->first[p], e - g->first[p], ith);
+    }
+}
+
+/* outs[p] (n, strides[p]) = x (n, n_in) . ws[p]^T for p < n_parts; the weights share n_in. */
+static void
+matmul_group (sm_context      *c,
+              int              n_parts,
+              float           *const outs[],
+              const int64_t    strides[],
+              const sm_weight *const ws[],
+              const float     *x,
+              int32_t          n)
+{
+  sm_matmul_group_job g;
+  int nth = sm_threadpool_get_n_threads (c->pool);
+  int64_t grain;
+
+  /* Parts whose activations convert differently run one after the other. */
+  for (int p = 1; p < n_parts; p++)
+    if (sm_quant_vec_dot_type (ws[p]->type) != sm_quant_vec_dot_type (ws[0]->type)
+        || ws[p]->n_in != ws[0]->n_in)
+      {
+        for (int q = 0; q < n_parts; q++)
+          matmul_group (c, 1, outs + q, strides + q, ws + q, x, n);
+        return;
+      }
+
+  prepare_activations (c, ws[0], x, n);
+  g.n_parts = n_parts;
+  g.first[0] = 0;
+  for (int p = 0; p < n_parts; p++)
+    {
+      const sm_weight *w = ws[p];
+      g.parts[p] = (sm_matmul_job) { w, sm_dispatch_vec_dot (w->type),
+                                     n > 1 ? sm_dispatch_gemm_tile (w->type) : NULL,
+                                     n == 1 ? sm_dispatch_gemv (w->type) : NULL, c->s.act,
+                                     c->s.act_row_max, outs[p], strides[p], n };
+      g.first[p + 1] = g.first[p] + w->n_out;
+    }
+  /* Whole cache blocks, about four chunks per thread; sixteen for one token, whose chunks are
+   * short, so that the thread finishing first waits at most a sixteenth of its share. */
+  grain = g.first[n_parts] / ((int64_t) nth * (n == 1 ? 16 : 4));
+  grain = (grain + SM_MATMUL_BLOCK - 1) / SM_MATMUL_BLOCK * SM_MATMUL_BLOCK;
+  if (grain < SM_MATMUL_BLOCK)
+    grain = SM_MATMUL_BLOCK;
+  sm_threadpool_parallel_for (c->pool, g.first[n_parts], grain, matmul_group_rows, &g);
+}
+
 static void
 matmul (sm_context      *c,
         float           *out,
@@ -917,19 +1018,7 @@ matmul (sm_context      *c,
         const float     *x,
         int32_t          n)
 {
-  sm_matmul_job job = { w, sm_dispatch_vec_dot (w->type),
-                        n > 1 ? sm_dispatch_gemm_tile (w->type) : NULL, c->s.act,
-                        c->s.act_row_max, out, out_stride, n };
-  int nth = sm_threadpool_get_n_threads (c->pool);
-  int64_t grain;
-
-  prepare_activations (c, w, x, n);
-  /* Whole cache blocks, about four chunks per thread. */
-  grain = w->n_out / ((int64_t) nth * 4);
-  grain = (grain + SM_MATMUL_BLOCK - 1) / SM_MATMUL_BLOCK * SM_MATMUL_BLOCK;
-  if (grain < SM_MATMUL_BLOCK)
-    grain = SM_MATMUL_BLOCK;
-  sm_threadpool_parallel_for (c->pool, w->n_out, grain, matmul_rows, &job);
+  matmul_group (c, 1, &out, &out_stride, &w, x, n);
 }
 
 /* Attention of every (token, head) pair of a batch, parallel over pairs. */
@@ -1046,9 +1135,12 @@ forward (sm_context    *c,
       invalidate_activations (c);
 
       /* q, k, v = Wq n1 + bq, Wk n1 + bk, Wv n1 + bv */
-      matmul (c, s->q, q_dim, &lw->wq, s->xb, n);
-      matmul (c, s->k, kv_dim, &lw->wk, s->xb, n);
-      matmul (c, s->v, kv_dim, &lw->wv, s->xb, n);
+      {
+        float *const outs[] = { s->q, s->k, s->v };
+        const int64_t strides[] = { q_dim, kv_dim, kv_dim };
+        const sm_weight *const ws[] = { &lw->wq, &lw->wk, &lw->wv };
+        matmul_group (c, 3, outs, strides, ws, s->xb, n);
+      }
       for (int32_t t = 0; t < n; t++)
         {
           float *q = s->q + t * q_dim, *k = s->k + t * kv_dim, *v = s->v + t * kv_dim;
@@ -1085,8 +1177,12 @@ forward (sm_context    *c,
       for (int32_t t = 0; t < n; t++)
         rmsnorm (s->xb + t * d, s->x + t * d, lw->ffn_norm, d, hp->norm_eps);
       invalidate_activations (c);
-      matmul (c, s->hb, n_ff, &lw->w_gate, s->xb, n);
-      matmul (c, s->hb2, n_ff, &lw->w_up, s->xb, n);
+      {
+        float *const outs[] = { s->hb, s->hb2 };
+        const int64_t strides[] = { n_ff, n_ff };
+        const sm_weight *const ws[] = { &lw->w_gate, &lw->w_up };
+        matmul_group (c, 2, outs, strides, ws, s->xb, n);
+      }
       {
         sm_ffn_job job = { c, n };
         sm_threadpool_parallel_for (c->pool, n, 1, swiglu_rows, &job);

@@ -165,6 +165,19 @@ void sm_quant_fill_gemm_avx512 (sm_gemm_tile_fn gemm[SM_TYPE_COUNT]);
 void sm_gemm_fill_k4_avx2 (sm_gemm_tile_fn gemm[SM_TYPE_COUNT]);
 void sm_gemm_fill_k4_avx512 (sm_gemm_tile_fn gemm[SM_TYPE_COUNT]);
 
+/* The 16-row AVX-512 VNNI panels of the sub-block-scaled formats (arch/sm-gemm-k6-avx512.c). */
+void sm_gemm_q6_K_avx512 (int64_t n, const void *w, size_t ws, int nr, const void *a, size_t as,
+                          int nc, float *out, size_t os);
+void sm_gemm_iq4_xs_avx512 (int64_t n, const void *w, size_t ws, int nr, const void *a,
+                            size_t as, int nc, float *out, size_t os);
+void sm_gemm_iq4_nl_avx512 (int64_t n, const void *w, size_t ws, int nr, const void *a,
+                            size_t as, int nc, float *out, size_t os);
+/* Their 4-row AVX2 tiles (arch/sm-gemm-k6-avx2.c). */
+void sm_gemm_q6_K_avx2 (int64_t n, const void *w, size_t ws, int nr, const void *a, size_t as,
+                        int nc, float *out, size_t os);
+void sm_gemm_iq4_xs_avx2 (int64_t n, const void *w, size_t ws, int nr, const void *a, size_t as,
+                          int nc, float *out, size_t os);
+
 /* ---- Grid tables (sm-quant-grids.c, data from ggml, MIT) ---- */
 extern const uint64_t sm_iq2xxs_grid[256];
 extern const uint64_t sm_iq2xs_grid[512];

@@ -5,6 +5,7 @@
  * that go through the dispatch table (sm-dispatch.c). The maths lives in sm-quant-ref.c.
  */
 #include "sm-quant-private.h"
+#include "sm-quant-fast.h"
 
 typedef struct
 {
@@ -110,9 +111,12 @@ sm_quantize_row (sm_type      type,
                  int64_t      n,
                  const float *importance)
 {
+  sm_quantize_fn fast;
+
   if (!sm_quant_can_quantize (type) || !row_ok (type, n))
     return 0;
-  traits[type].quantize (src, dst, n, importance);
+  fast = sm_quantize_fast (type); /* a SIMD twin of the reference, same bytes */
+  (fast != NULL ? fast : traits[type].quantize) (src, dst, n, importance);
   return sm_type_row_size (type, n);
 }
 

@@ -23,6 +23,7 @@
 #include "sm-gguf.h"
 #include "sm-imatrix.h"
 #include "sm-quant.h"
+#include "sm-quant-fast.h"
 #include "sm-threadpool.h"
 
 /* Work is handed out in chunks of at least this many elements (llama-quantize uses 32 x 512). */
@@ -48,6 +49,7 @@ typedef struct
   atomic_int            failed;        /* FAIL_NONE or the kind of failure */
   atomic_int_fast64_t   bad_row;
   float               **scratch;       /* (n_threads) rows of ne0 floats */
+  sm_row_to_f32_fn      to_f32;        /* SIMD conversion + finiteness check, or NULL */
 } rows_job;
 
 enum { FAIL_NONE, FAIL_NONFINITE, FAIL_QUANTIZE, FAIL_DEQUANTIZE };
@@ -107,16 +109,25 @@ rows_worker (void    *arg,
       const float *imp = NULL;
       int64_t i;
 
-      if (!row_to_f32 (job->src->type, src + (size_t) r * job->src_row_size, row, job->ne0))
+      if (job->to_f32 != NULL)
+        {
+          if (!job->to_f32 (src + (size_t) r * job->src_row_size, row, job->ne0))
+            {
+              atomic_store (&job->failed, FAIL_NONFINITE);
+              atomic_store (&job->bad_row, r);
+              return;
+            }
+        }
+      else if (!row_to_f32 (job->src->type, src + (size_t) r * job->src_row_size, row, job->ne0))
         {
           atomic_store (&job->failed, FAIL_DEQUANTIZE);
           atomic_store (&job->bad_row, r);
           return;
         }
       /* A NaN or Inf would poison a whole block's scale: refuse rather than write it. */
-      for (i = 0; i < job->ne0 && isfinite (row[i]); i++)
+      for (i = 0; job->to_f32 == NULL && i < job->ne0 && isfinite (row[i]); i++)
         ;
-      if (i < job->ne0)
+      if (job->to_f32 == NULL && i < job->ne0)
         {
           atomic_store (&job->failed, FAIL_NONFINITE);
           atomic_store (&job->bad_row, r);
@@ -539,6 +550,7 @@ sm_quantize_file (const char               *in_path,
         job.dst_row_size = sm_type_row_size (e->type, t->ne[0]);
         chunk_rows = (MIN_CHUNK_ELEMENTS + job.ne0 - 1) / job.ne0;
         job.scratch = s.scratch;
+        job.to_f32 = sm_quantize_fast_to_f32 (t->type);
         if (s.imatrix != NULL && t->ne[3] == 1)
           {
             int64_t n_values;

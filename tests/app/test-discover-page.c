@@ -3,7 +3,7 @@
  * test-discover-page.c: the Discover page against the in-process fake Hub (real HTTP on
  * loopback through $HF_ENDPOINT): search results and their sort, a repository's variants with
  * sizes and exactly one starred recommendation for a fixed hardware profile, and the Download
- * button's job in a real download manager (not started).
+ * button opening the download wizard, whose job lands in a real download manager (not started).
  */
 #include "config.h"
 
@@ -51,6 +51,17 @@ wait_for (SmeltDiscoverPage *page,
     g_main_context_iteration (NULL, TRUE);
   g_signal_handler_disconnect (page, id);
   g_assert_true (done);
+}
+
+static void
+on_queued_cb (SmeltDiscoverPage *page,
+              guint              id,
+              gboolean           open_chat,
+              guint             *out)
+{
+  (void) page;
+  g_assert_false (open_chat);
+  *out = id;
 }
 
 static GtkWidget *
@@ -153,6 +164,9 @@ test_repo_and_download (void)
   GtkTextIter start, end;
   guint stars = 0;
   GtkWidget *star;
+  SmeltWizard *wizard;
+  guint queued = 0;
+  gint64 deadline;
 
   g_assert_no_error (error);
   smelt_discover_page_set_download_manager (page, manager);
@@ -187,8 +201,34 @@ test_repo_and_download (void)
   text = gtk_text_buffer_get_text (gtk_text_view_get_buffer (card), &start, &end, FALSE);
   g_assert_nonnull (strstr (text, "A big test model."));
 
-  /* The Download button's action queues the Q8_0 variant with both parts. */
+  /* The Download button's action opens the wizard over the window with the Q8_0 chosen; the
+   * wizard's last step queues it with both parts, and the page passes the news on. */
+  g_signal_connect (page, "download-queued", G_CALLBACK (on_queued_cb), &queued);
+  g_assert_null (smelt_discover_page_get_wizard (page));
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (page), "discover.download", "u", 1));
+  /* It is built now and shown on the next main-loop turn. */
+  deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+  while (smelt_discover_page_get_wizard (page) == NULL && g_get_monotonic_time () < deadline)
+    g_main_context_iteration (NULL, TRUE);
+  wizard = smelt_discover_page_get_wizard (page);
+  g_assert_nonnull (wizard);
+  g_assert_true (gtk_window_get_transient_for (GTK_WINDOW (wizard)) == window);
+  g_assert_cmpint (smelt_wizard_get_selected (wizard), ==, 1);
+  /* The same advice as the page's for the same machine. */
+  g_assert_cmpint (smelt_wizard_get_recommendation (wizard)->recommended, ==, rec->recommended);
+  jobs = smelt_download_manager_list (manager);
+  g_assert_cmpuint (jobs->len, ==, 0);
+  g_clear_pointer (&jobs, g_ptr_array_unref);
+  while (smelt_wizard_next (wizard))
+    ;
+  deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+  while (smelt_wizard_get_free_bytes (wizard) < 0 && g_get_monotonic_time () < deadline)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_cmpuint (smelt_wizard_download (wizard), >, 0);
+  g_assert_cmpuint (queued, >, 0);
+  /* It closes (hides; the page destroys it with itself or for the next one). */
+  g_assert_false (gtk_widget_get_visible (GTK_WIDGET (wizard)));
+  g_assert_null (smelt_discover_page_get_wizard (page));
   jobs = smelt_download_manager_list (manager);
   g_assert_cmpuint (jobs->len, ==, 1);
   job = g_ptr_array_index (jobs, 0);

@@ -671,6 +671,12 @@ main (int    argc,
                         test_quant_batching);
   g_test_add_data_func ("/model/batching/q5_k", GINT_TO_POINTER (SM_TYPE_Q5_K),
                         test_quant_batching);
+  g_test_add_data_func ("/model/batching/q6_k", GINT_TO_POINTER (SM_TYPE_Q6_K),
+                        test_quant_batching);
+  g_test_add_data_func ("/model/batching/iq4_xs", GINT_TO_POINTER (SM_TYPE_IQ4_XS),
+                        test_quant_batching);
+  g_test_add_data_func ("/model/batching/iq4_nl", GINT_TO_POINTER (SM_TYPE_IQ4_NL),
+                        test_quant_batching);
   for (size_t i = 0; i < G_N_ELEMENTS (cases); i++)
     {
       g_autofree char *name = g_strdup_printf ("/model/types/%s-%s", cases[i].arch,

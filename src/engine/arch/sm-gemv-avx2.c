@@ -1,0 +1,231 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later
+ *
+ * sm-gemv-avx2.c: multi-row kernels for one activation row (generation, n = 1), AVX2 + FMA +
+ * F16C, reading the ggml block layout as it is in the file. The 256-bit counterpart of
+ * sm-gemv-avx512.c for the 32-element formats (Q8_0, Q4_0, IQ4_NL): two rows at a time, one
+ * row per 128-bit lane, the activation block broadcast to both lanes. Without VNNI the
+ * products go through vpmaddubsw (unsigned x signed, pairs summed in int16) and vpmaddwd: Q4_0
+ * keeps its unsigned nibbles and takes 8 * sum(activation block) back out once per call;
+ * Q8_0 and the IQ4_NL levels are signed, so each row's signs move onto the activations
+ * (vpsignb) and the magnitudes are the unsigned operand. Four blocks' sums are transposed into
+ * lanes (row, block) so the scales are one gather, one multiply and one FMA per 8 pairs.
+ * Compiled with the avx2 flags of meson.build; only called after sm-dispatch.c has checked the
+ * CPU.
+ */
+#include <immintrin.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "sm-gemv-private.h"
+#include "sm-quant-private.h"
+
+enum
+{
+  KIND_Q8_0,
+  KIND_Q4_0,
+  KIND_IQ4_NL,
+};
+
+/* Activation blocks prepared per pass over the rows (as in sm-gemv-avx512.c). */
+#define GEMV_KB 256
+
+/* Prefetch distance in bytes ahead of the rows being read (see sm-gemv-avx512.c). */
+#define SM_GEMV_PREFETCH 8192
+
+static inline float
+h2f (sm_half h)
+{
+  return _cvtsh_ss (h);
+}
+
+static inline int32_t
+block_sum (const int8_t *q)
+{
+  const __m256i v = _mm256_loadu_si256 ((const __m256i *) q);
+  const __m256i s = _mm256_madd_epi16 (_mm256_maddubs_epi16 (_mm256_set1_epi8 (1), v),
+                                       _mm256_set1_epi16 (1));
+  __m128i t = _mm_add_epi32 (_mm256_castsi256_si128 (s), _mm256_extracti128_si256 (s, 1));
+  t = _mm_add_epi32 (t, _mm_shuffle_epi32 (t, _MM_SHUFFLE (1, 0, 3, 2)));
+  t = _mm_add_epi32 (t, _mm_shuffle_epi32 (t, _MM_SHUFFLE (2, 3, 0, 1)));
+  return _mm_cvtsi128_si32 (t);
+}
+
+static inline float
+block_dot_scalar (int kind, const uint8_t *wb, const sm_block_q8_0 *y)
+{
+  int32_t s = 0;
+
+  if (kind == KIND_Q8_0)
+    {
+      const sm_block_q8_0 *x = (const sm_block_q8_0 *) wb;
+      for (int k = 0; k < 32; k++)
+        s += x->qs[k] * y->qs[k];
+      return (float) s * h2f (x->d) * h2f (y->d);
+    }
+  const sm_block_q4_0 *x = (const sm_block_q4_0 *) wb;
+  for (int k = 0; k < 16; k++)
+    {
+      const int lo = x->qs[k] & 15, hi = x->qs[k] >> 4;
+      if (kind == KIND_Q4_0)
+        s += (lo - 8) * y->qs[k] + (hi - 8) * y->qs[k + 16];
+      else
+        s += sm_kvalues_iq4nl[lo] * y->qs[k] + sm_kvalues_iq4nl[hi] * y->qs[k + 16];
+    }
+  return (float) s * h2f (x->d) * h2f (y->d);
+}
+
+static inline __m256i
+transpose_sum4 (__m256i p0, __m256i p1, __m256i p2, __m256i p3)
+{
+  const __m256i s01 = _mm256_add_epi32 (_mm256_unpacklo_epi32 (p0, p1),
+                                        _mm256_unpackhi_epi32 (p0, p1));
+  const __m256i s23 = _mm256_add_epi32 (_mm256_unpacklo_epi32 (p2, p3),
+                                        _mm256_unpackhi_epi32 (p2, p3));
+  return _mm256_add_epi32 (_mm256_unpacklo_epi64 (s01, s23), _mm256_unpackhi_epi64 (s01, s23));
+}
+
+/* 16 bytes at offset off of the same block in two rows, row i in lane i. */
+static inline __m256i
+load2 (const uint8_t *const r[2], size_t off)
+{
+  return _mm256_inserti128_si256 (
+      _mm256_castsi128_si256 (_mm_loadu_si128 ((const __m128i *) (r[0] + off))),
+      _mm_loadu_si128 ((const __m128i *) (r[1] + off)), 1);
+}
+
+/* Signed codes w times signed activations y, in 8 int32 lanes. */
+static inline __m256i
+dot_signed (__m256i w, __m256i y)
+{
+  return _mm256_madd_epi16 (_mm256_maddubs_epi16 (_mm256_abs_epi8 (w), _mm256_sign_epi8 (y, w)),
+                            _mm256_set1_epi16 (1));
+}
+
+static inline __attribute__ ((always_inline)) __m256i
+block2 (int kind, const uint8_t *const r[2], size_t off, const sm_block_q8_0 *y, __m256i lut)
+{
+  const __m256i ya = _mm256_broadcastsi128_si256 (_mm_loadu_si128 ((const __m128i *) y->qs));
+  const __m256i yb
+      = _mm256_broadcastsi128_si256 (_mm_loadu_si128 ((const __m128i *) (y->qs + 16)));
+
+  if (kind == KIND_Q8_0)
+    return _mm256_add_epi32 (dot_signed (load2 (r, off + 2), ya),
+                             dot_signed (load2 (r, off + 18), yb));
+  const __m256i m4 = _mm256_set1_epi8 (0x0F);
+  const __m256i q = load2 (r, off + 2);
+  const __m256i lo = _mm256_and_si256 (q, m4);
+  const __m256i hi = _mm256_and_si256 (_mm256_srli_epi16 (q, 4), m4);
+  if (kind == KIND_IQ4_NL)
+    return _mm256_add_epi32 (dot_signed (_mm256_shuffle_epi8 (lut, lo), ya),
+                             dot_signed (_mm256_shuffle_epi8 (lut, hi), yb));
+  /* Nibbles 0..15 times activations: a pair sums to at most 2 * 15 * 127, two pairs fit. */
+  const __m256i p = _mm256_add_epi16 (_mm256_maddubs_epi16 (lo, ya), _mm256_maddubs_epi16 (hi, yb));
+  return _mm256_madd_epi16 (p, _mm256_set1_epi16 (1));
+}
+
+static inline __attribute__ ((always_inline)) void
+gemv_32 (int kind, int64_t n, const void *w, size_t ws, int64_t nr, const void *a, float *out)
+{
+  const size_t bs = kind == KIND_Q8_0 ? sizeof (sm_block_q8_0) : sizeof (sm_block_q4_0);
+  const int64_t nb = n / 32;
+  const sm_block_q8_0 *y = a;
+  const uint8_t *wp = w;
+  __m256i lut = _mm256_setzero_si256 ();
+  float dy[GEMV_KB] __attribute__ ((aligned (32)));
+  int32_t oy[GEMV_KB] __attribute__ ((aligned (32)));
+
+  if (kind == KIND_IQ4_NL)
+    lut = _mm256_broadcastsi128_si256 (_mm_loadu_si128 ((const __m128i *) sm_kvalues_iq4nl));
+  for (int64_t r = 0; r < nr; r++)
+    out[r] = 0.0f;
+
+  for (int64_t kb0 = 0; kb0 < nb; kb0 += GEMV_KB)
+    {
+      const int64_t kn = nb - kb0 < GEMV_KB ? nb - kb0 : GEMV_KB;
+      const int64_t kn4 = kn & ~(int64_t) 3;
+      const sm_block_q8_0 *yk = y + kb0;
+
+      for (int64_t b = 0; b < kn; b++)
+        {
+          dy[b] = h2f (yk[b].d);
+          oy[b] = kind == KIND_Q4_0 ? 8 * block_sum (yk[b].qs) : 0;
+        }
+
+      for (int64_t r0 = 0; r0 < nr; r0 += 2)
+        {
+          /* An odd last row is computed twice and stored once. */
+          const int64_t r1 = r0 + 1 < nr ? r0 + 1 : r0;
+          const uint8_t *rows[2] = { wp + (size_t) r0 * ws + (size_t) kb0 * bs,
+                                     wp + (size_t) r1 * ws + (size_t) kb0 * bs };
+          const int32_t ro = (int32_t) ((size_t) (r1 - r0) * ws), b32 = (int32_t) bs;
+          const __m256i gidx = _mm256_setr_epi32 (0, b32, 2 * b32, 3 * b32, ro, ro + b32,
+                                                  ro + 2 * b32, ro + 3 * b32);
+          __m256 acc0 = _mm256_setzero_ps (), acc1 = acc0;
+
+          for (int64_t b = 0; b < kn4; b += 4)
+            {
+              const size_t off = (size_t) b * bs;
+              /* The two rows are one contiguous stretch: prefetch it linearly ahead. */
+              /* (Addresses as integers: the prefetch may point past the matrix.) */
+              const uintptr_t pf = (uintptr_t) rows[0] + 2 * off + SM_GEMV_PREFETCH;
+              for (size_t k = 0; k < 2 * 4 * bs; k += 64)
+                _mm_prefetch ((const char *) (pf + k), _MM_HINT_T0);
+              const __m256i p0 = block2 (kind, rows, off, yk + b, lut);
+              const __m256i p1 = block2 (kind, rows, off + bs, yk + b + 1, lut);
+              const __m256i p2 = block2 (kind, rows, off + 2 * bs, yk + b + 2, lut);
+              const __m256i p3 = block2 (kind, rows, off + 3 * bs, yk + b + 3, lut);
+              const __m256i isum = _mm256_sub_epi32 (
+                  transpose_sum4 (p0, p1, p2, p3),
+                  _mm256_broadcastsi128_si256 (_mm_load_si128 ((const __m128i *) (oy + b))));
+              /* The f16 scales of the 8 (row, block) pairs: 4 bytes read at each block start,
+               * the low half kept. */
+              const __m256i dw32 = _mm256_and_si256 (
+                  _mm256_i32gather_epi32 ((const int *) (rows[0] + off), gidx, 1),
+                  _mm256_set1_epi32 (0xFFFF));
+              const __m256 dw = _mm256_cvtph_ps (_mm_packus_epi32 (
+                  _mm256_castsi256_si128 (dw32), _mm256_extracti128_si256 (dw32, 1)));
+              const __m256 s = _mm256_mul_ps (dw, _mm256_broadcast_ps ((const __m128 *) (dy + b)));
+              if ((b & 4) == 0)
+                acc0 = _mm256_fmadd_ps (_mm256_cvtepi32_ps (isum), s, acc0);
+              else
+                acc1 = _mm256_fmadd_ps (_mm256_cvtepi32_ps (isum), s, acc1);
+            }
+
+          float lanes[8];
+          _mm256_storeu_ps (lanes, _mm256_add_ps (acc0, acc1));
+          for (int i = 0; i < 2 && r0 + i < nr; i++)
+            {
+              float sum = (lanes[4 * i] + lanes[4 * i + 1]) + (lanes[4 * i + 2] + lanes[4 * i + 3]);
+              for (int64_t t = kn4; t < kn; t++)
+                sum += block_dot_scalar (kind, rows[i] + (size_t) t * bs, yk + t);
+              out[r0 + i] += sum;
+            }
+        }
+    }
+}
+
+static void
+avx2_gemv_q8_0 (int64_t n, const void *w, size_t ws, int64_t nr, const void *a, float *out)
+{
+  gemv_32 (KIND_Q8_0, n, w, ws, nr, a, out);
+}
+
+static void
+avx2_gemv_q4_0 (int64_t n, const void *w, size_t ws, int64_t nr, const void *a, float *out)
+{
+  gemv_32 (KIND_Q4_0, n, w, ws, nr, a, out);
+}
+
+static void
+avx2_gemv_iq4_nl (int64_t n, const void *w, size_t ws, int64_t nr, const void *a, float *out)
+{
+  gemv_32 (KIND_IQ4_NL, n, w, ws, nr, a, out);
+}
+
+void
+sm_gemv_fill_avx2 (sm_gemv_fn gemv[SM_TYPE_COUNT])
+{
+  gemv[SM_TYPE_Q8_0] = avx2_gemv_q8_0;
+  gemv[SM_TYPE_Q4_0] = avx2_gemv_q4_0;
+  gemv[SM_TYPE_IQ4_NL] = avx2_gemv_iq4_nl;
+}
