@@ -611,21 +611,27 @@ sm_quant_fill_avx512 (sm_vec_dot_fn vec_dot[SM_TYPE_COUNT], sm_activation_fn act
 /* ---- Tiles through repacked weights: 16 rows x up to 8 tokens per register pass ----
  *
  * A panel of 16 weight rows is repacked, PANEL_CHUNK blocks at a time, into a stack buffer laid
- * out for vpdpbusd: lane r of q[k] holds elements 4k..4k+3 of row r's block as unsigned bytes
- * (Q8_0 + 128, Q4_0 nibbles), gathered with one vpgatherdd per k; d holds the 16 row scales.
- * The activations are the signed operand, broadcast four bytes at a time straight from memory,
- * so one vpdpbusd advances 16 rows of one token by 4 elements: a (16 rows, 1 token, block) costs
+ * out for vpdpbusd: lane r of q[k] holds elements 4k..4k+3 of row r's block as signed bytes
+ * (Q8_0 as stored, Q4_0 nibbles - 8), gathered with one vpgatherdd per k; d holds the 16 row
+ * scales. The activations are the unsigned operand: each token's bytes + 128, copied once per
+ * chunk into a small buffer, broadcast four bytes at a time, so one vpdpbusd advances 16 rows
+ * of one token by 4 elements. The + 128 adds 128 * sum(w) to each row's sum; that bias depends
+ * on the row only, so it is formed in the repacking (8 vpdpbusd against ones) and starts every
+ * token's integer sum, which is then exactly the reference's. A (16 rows, 1 token, block) costs
  * 8 vpdpbusd, one conversion, one scale product and one FMA, and the result of a token is 16
- * consecutive floats of its output row. The unsigned bias of the weights, k * sum(a) with k =
- * 128 (Q8_0) or 8 (Q4_0), is the same for all 16 rows and starts each block's integer sum.
- * Panels repack once and serve every token of the batch; chunks keep the buffer (18 KiB) in L1
- * and add into the output. Row tails (and strides too large for 32-bit gather offsets) go to
- * the 4 x 4 tiles of sm-quant-x86.h. */
+ * consecutive floats of its output row. The k loop runs outside the token loop, so the tokens'
+ * integer sums are independent dependency chains interleaved for the out-of-order core (one
+ * token's 8 vpdpbusd in a row wait on each other's latency). Panels repack once and serve every
+ * token of the batch; chunks keep the buffers (about 28 KiB) in L1 and add into the output.
+ * Rows past nr are masked off in the gathers (they read nothing) and in the output loads and
+ * stores, so any nr runs the panel without writing outside the tile; strides too large for
+ * 32-bit gather offsets go to the 4 x 4 tiles of sm-quant-x86.h. */
 enum { PANEL_ROWS = 16, PANEL_COLS = 8, PANEL_CHUNK = 32 };
 
 typedef struct
 {
   __m512i q[8];
+  __m512i bias;  /* 128 * -sum(w) of each row */
   __m512  d;
 } panel_block;
 
@@ -634,6 +640,7 @@ panel_pack (int            kind,
             panel_block   *p,
             const uint8_t *w,
             size_t         ws,
+            __mmask16      rows,
             int64_t        b0,
             int            nb)
 {
@@ -641,19 +648,20 @@ panel_pack (int            kind,
                                                              11, 12, 13, 14, 15),
                                           _mm512_set1_epi32 ((int) ws));
   const size_t bs = kind == X86_TILE_Q8_0 ? sizeof (sm_block_q8_0) : sizeof (sm_block_q4_0);
-  const __m512i m4 = _mm512_set1_epi8 (0x0F), bias = _mm512_set1_epi8 ((char) 0x80);
+  const __m512i m4 = _mm512_set1_epi8 (0x0F), eight = _mm512_set1_epi8 (8);
+  const __m512i ones = _mm512_set1_epi8 (1), zero = _mm512_setzero_si512 ();
 
   for (int b = 0; b < nb; b++)
     {
       const uint8_t *base = w + (size_t) (b0 + b) * bs;
       /* The dword at the block start: the f16 scale in its low half. */
-      p[b].d = _mm512_cvtph_ps (_mm512_cvtepi32_epi16 (_mm512_i32gather_epi32 (idx, base, 1)));
+      p[b].d = _mm512_cvtph_ps (_mm512_cvtepi32_epi16 (
+          _mm512_mask_i32gather_epi32 (zero, rows, idx, base, 1)));
       if (kind == X86_TILE_Q8_0)
         {
 #pragma GCC unroll 8
           for (int k = 0; k < 8; k++)
-            p[b].q[k] = _mm512_xor_si512 (_mm512_i32gather_epi32 (idx, base + 2 + 4 * k, 1),
-                                          bias);
+            p[b].q[k] = _mm512_mask_i32gather_epi32 (zero, rows, idx, base + 2 + 4 * k, 1);
         }
       else
         {
@@ -661,59 +669,70 @@ panel_pack (int            kind,
 #pragma GCC unroll 4
           for (int k = 0; k < 4; k++)
             {
-              const __m512i v = _mm512_i32gather_epi32 (idx, base + 2 + 4 * k, 1);
-              p[b].q[k] = _mm512_and_si512 (v, m4);
-              p[b].q[k + 4] = _mm512_and_si512 (_mm512_srli_epi32 (v, 4), m4);
+              const __m512i v = _mm512_mask_i32gather_epi32 (zero, rows, idx, base + 2 + 4 * k,
+                                                             1);
+              p[b].q[k] = _mm512_sub_epi8 (_mm512_and_si512 (v, m4), eight);
+              p[b].q[k + 4] = _mm512_sub_epi8 (_mm512_and_si512 (_mm512_srli_epi32 (v, 4), m4),
+                                               eight);
             }
         }
+      __m512i sw = zero;
+#pragma GCC unroll 8
+      for (int k = 0; k < 8; k++)
+        sw = _mm512_dpbusd_epi32 (sw, ones, p[b].q[k]);
+      p[b].bias = _mm512_sub_epi32 (zero, _mm512_slli_epi32 (sw, 7));
     }
+}
+
+static inline int32_t
+panel_load_i32 (const void *p)
+{
+  int32_t v;
+  memcpy (&v, p, sizeof v);
+  return v;
 }
 
 static inline __attribute__ ((always_inline)) void
 panel_cols (int                nc,
             const panel_block *p,
             int                nb,
-            const uint8_t     *a,
-            size_t             as,
-            int64_t            b0,
-            int32_t            bias[][PANEL_CHUNK],
-            float              da[][PANEL_CHUNK],
+            const uint8_t      ua[][PANEL_CHUNK][SM_QK8_0],
+            const float        da[][PANEL_CHUNK],
             float             *out,
             size_t             os,
+            __mmask16          rows,
             bool               first)
 {
   __m512 acc[PANEL_COLS];
 
 #pragma GCC unroll 8
   for (int c = 0; c < nc; c++)
-    acc[c] = first ? _mm512_setzero_ps () : _mm512_loadu_ps (out + (size_t) c * os);
+    acc[c] = first ? _mm512_setzero_ps () : _mm512_maskz_loadu_ps (rows, out + (size_t) c * os);
   for (int b = 0; b < nb; b++)
     {
-      __m512i q[8];
+      __m512i s[PANEL_COLS];
+#pragma GCC unroll 8
+      for (int c = 0; c < nc; c++)
+        s[c] = p[b].bias;
+      /* The k loop outside the token loop: nc independent chains. */
 #pragma GCC unroll 8
       for (int k = 0; k < 8; k++)
-        q[k] = _mm512_load_si512 (&p[b].q[k]);
+        {
+          const __m512i q = _mm512_load_si512 (&p[b].q[k]);
+#pragma GCC unroll 8
+          for (int c = 0; c < nc; c++)
+            s[c] = _mm512_dpbusd_epi32 (s[c], _mm512_set1_epi32 (panel_load_i32 (&ua[c][b][4 * k])),
+                                        q);
+        }
       const __m512 dw = p[b].d;
 #pragma GCC unroll 8
       for (int c = 0; c < nc; c++)
-        {
-          const uint8_t *y = a + (size_t) c * as + (size_t) (b0 + b) * sizeof (sm_block_q8_0)
-                             + sizeof (sm_half);
-          __m512i s = _mm512_set1_epi32 (bias[c][b]);
-#pragma GCC unroll 8
-          for (int k = 0; k < 8; k++)
-            {
-              int32_t v;
-              memcpy (&v, y + 4 * k, sizeof v);
-              s = _mm512_dpbusd_epi32 (s, q[k], _mm512_set1_epi32 (v));
-            }
-          acc[c] = _mm512_fmadd_ps (_mm512_cvtepi32_ps (s),
-                                    _mm512_mul_ps (dw, _mm512_set1_ps (da[c][b])), acc[c]);
-        }
+        acc[c] = _mm512_fmadd_ps (_mm512_cvtepi32_ps (s[c]),
+                                  _mm512_mul_ps (dw, _mm512_set1_ps (da[c][b])), acc[c]);
     }
 #pragma GCC unroll 8
   for (int c = 0; c < nc; c++)
-    _mm512_storeu_ps (out + (size_t) c * os, acc[c]);
+    _mm512_mask_storeu_ps (out + (size_t) c * os, rows, acc[c]);
 }
 
 static inline __attribute__ ((always_inline)) void
@@ -731,68 +750,70 @@ avx512_gemm (int             kind,
 {
   const uint8_t *wp = w, *ap = a;
   const int64_t nb = n / SM_QK8_0;
-  const int32_t k = kind == X86_TILE_Q8_0 ? 128 : 8;
-  int r = 0;
 
-  if (ws <= (size_t) INT32_MAX / PANEL_ROWS)
+  if (ws > (size_t) INT32_MAX / PANEL_ROWS)
     {
-      panel_block p[PANEL_CHUNK];
-      int32_t bias[PANEL_COLS][PANEL_CHUNK];
-      float da[PANEL_COLS][PANEL_CHUNK];
-
-      for (; r + PANEL_ROWS <= nr; r += PANEL_ROWS)
-        for (int64_t b0 = 0; b0 < nb; b0 += PANEL_CHUNK)
-          {
-            const int nbc = (int) (nb - b0 < PANEL_CHUNK ? nb - b0 : PANEL_CHUNK);
-            panel_pack (kind, p, wp + (size_t) r * ws, ws, b0, nbc);
-            for (int c0 = 0; c0 < nc; c0 += PANEL_COLS)
-              {
-                const int ncc = nc - c0 < PANEL_COLS ? nc - c0 : PANEL_COLS;
-                const uint8_t *ac = ap + (size_t) c0 * as;
-                float *oc = out + (size_t) c0 * os + r;
-                for (int c = 0; c < ncc; c++)
-                  for (int b = 0; b < nbc; b++)
-                    {
-                      const sm_block_q8_0 *y = (const sm_block_q8_0 *) (ac + (size_t) c * as)
-                                               + b0 + b;
-                      /* sum(a) = sum(a + 128) - 32 * 128, by psadbw against zero. */
-                      const __m256i s = _mm256_sad_epu8 (
-                          _mm256_xor_si256 (loadu256 (y->qs), _mm256_set1_epi8 ((char) 0x80)),
-                          _mm256_setzero_si256 ());
-                      const __m128i s2 = _mm_add_epi64 (_mm256_castsi256_si128 (s),
-                                                        _mm256_extracti128_si256 (s, 1));
-                      const int32_t sum = (int32_t) (_mm_cvtsi128_si64 (s2)
-                                                     + _mm_extract_epi64 (s2, 1))
-                                          - 32 * 128;
-                      bias[c][b] = -k * sum;
-                      da[c][b] = x86_h2f (y->d);
-                    }
-                const bool first = b0 == 0;
-                int c = 0;
-                if (ncc == PANEL_COLS)
-                  panel_cols (PANEL_COLS, p, nbc, ac, as, b0, bias, da, oc, os, first);
-                else
-                  {
-                    if (ncc - c >= 4)
-                      {
-                        panel_cols (4, p, nbc, ac, as, b0, bias, da, oc, os, first);
-                        c += 4;
-                      }
-                    if (ncc - c >= 2)
-                      {
-                        panel_cols (2, p, nbc, ac + (size_t) c * as, as, b0, bias + c, da + c,
-                                    oc + (size_t) c * os, os, first);
-                        c += 2;
-                      }
-                    if (ncc - c >= 1)
-                      panel_cols (1, p, nbc, ac + (size_t) c * as, as, b0, bias + c, da + c,
-                                  oc + (size_t) c * os, os, first);
-                  }
-              }
-          }
+      tail (n, w, ws, nr, a, as, nc, out, os);
+      return;
     }
-  if (r < nr)
-    tail (n, wp + (size_t) r * ws, ws, nr - r, a, as, nc, out + r, os);
+
+  const __m512i dstep = _mm512_mullo_epi32 (_mm512_setr_epi32 (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
+                                                               11, 12, 13, 14, 15),
+                                            _mm512_set1_epi32 ((int) sizeof (sm_block_q8_0)));
+  const __m256i flip = _mm256_set1_epi8 ((char) 0x80);
+  panel_block p[PANEL_CHUNK];
+  _Alignas (64) uint8_t ua[PANEL_COLS][PANEL_CHUNK][SM_QK8_0];
+  _Alignas (64) float da[PANEL_COLS][PANEL_CHUNK];
+
+  for (int r = 0; r < nr; r += PANEL_ROWS)
+    {
+      const __mmask16 rows = nr - r >= PANEL_ROWS ? (__mmask16) 0xFFFF
+                                                  : (__mmask16) ((1u << (nr - r)) - 1);
+      for (int64_t b0 = 0; b0 < nb; b0 += PANEL_CHUNK)
+        {
+          const int nbc = (int) (nb - b0 < PANEL_CHUNK ? nb - b0 : PANEL_CHUNK);
+          panel_pack (kind, p, wp + (size_t) r * ws, ws, rows, b0, nbc);
+          for (int c0 = 0; c0 < nc; c0 += PANEL_COLS)
+            {
+              const int ncc = nc - c0 < PANEL_COLS ? nc - c0 : PANEL_COLS;
+              /* The chunk of each token: bytes + 128 and the scales as floats. */
+              for (int c = 0; c < ncc; c++)
+                {
+                  const sm_block_q8_0 *y = (const sm_block_q8_0 *) (ap + (size_t) (c0 + c) * as)
+                                           + b0;
+                  int b = 0;
+                  for (; b + 16 <= nbc; b += 16)
+                    _mm512_store_ps (&da[c][b], _mm512_cvtph_ps (_mm512_cvtepi32_epi16 (
+                                                    _mm512_i32gather_epi32 (dstep, &y[b], 1))));
+                  for (; b < nbc; b++)
+                    da[c][b] = x86_h2f (y[b].d);
+                  for (b = 0; b < nbc; b++)
+                    _mm256_store_si256 ((__m256i *) ua[c][b],
+                                        _mm256_xor_si256 (loadu256 (y[b].qs), flip));
+                }
+              float *oc = out + (size_t) c0 * os + r;
+              const bool first = b0 == 0;
+              int c = 0;
+              if (ncc == PANEL_COLS)
+                {
+                  panel_cols (PANEL_COLS, p, nbc, ua, da, oc, os, rows, first);
+                  continue;
+                }
+              if (ncc - c >= 4)
+                {
+                  panel_cols (4, p, nbc, ua, da, oc, os, rows, first);
+                  c += 4;
+                }
+              if (ncc - c >= 2)
+                {
+                  panel_cols (2, p, nbc, ua + c, da + c, oc + (size_t) c * os, os, rows, first);
+                  c += 2;
+                }
+              if (ncc - c >= 1)
+                panel_cols (1, p, nbc, ua + c, da + c, oc + (size_t) c * os, os, rows, first);
+            }
+        }
+    }
 }
 
 static void
@@ -809,8 +830,8 @@ avx512_gemm_q4_0 (int64_t n, const void *w, size_t ws, int nr, const void *a, si
   avx512_gemm (X86_TILE_Q4_0, x86_gemm_q4_0, n, w, ws, nr, a, as, nc, out, os);
 }
 
-/* The 256-bit VNNI tiles of sm-quant-x86.h (4 rows x 4 columns) for what the 16-row panels
- * leave over; the panels for Q8_0 and Q4_0. */
+/* The 256-bit VNNI tiles of sm-quant-x86.h (4 rows x 4 columns) for the types without a panel;
+ * the panels for Q8_0 and Q4_0. */
 void
 sm_quant_fill_gemm_avx512 (sm_gemm_tile_fn gemm[SM_TYPE_COUNT])
 {
