@@ -15,6 +15,7 @@
 
 #include "smelt-a11y.h"
 #include "smelt-discover-page.h"
+#include "smelt-fit-badge.h"
 #include "smelt-secret.h"
 #include "smelt-wizard.h"
 
@@ -101,41 +102,6 @@ format_count (gint64 n)
   if (n >= 1000)
     return g_strdup_printf ("%.1fk", (double) n / 1e3);
   return g_strdup_printf ("%" G_GINT64_FORMAT, n);
-}
-
-static const char *
-fit_label (SmeltFit fit)
-{
-  switch (fit)
-    {
-    case SMELT_FIT_FULL_GPU:
-      return _("Full GPU");
-    case SMELT_FIT_PARTIAL_OFFLOAD:
-      return _("Partial offload");
-    case SMELT_FIT_CPU_ONLY:
-      return _("CPU only");
-    case SMELT_FIT_TOO_LARGE:
-    case SMELT_FIT_COUNT:
-    default:
-      return _("Too large");
-    }
-}
-
-static const char *
-fit_css (SmeltFit fit)
-{
-  switch (fit)
-    {
-    case SMELT_FIT_FULL_GPU:
-      return "success";
-    case SMELT_FIT_PARTIAL_OFFLOAD:
-    case SMELT_FIT_CPU_ONLY:
-      return "warning";
-    case SMELT_FIT_TOO_LARGE:
-    case SMELT_FIT_COUNT:
-    default:
-      return "error";
-    }
 }
 
 /* The endpoint the settings ask for, or NULL to let the client use $HF_ENDPOINT or the Hub. */
@@ -352,10 +318,7 @@ variant_row_new (SmeltDiscoverPage *self,
     }
   if (advice != NULL)
     {
-      badge = gtk_label_new (fit_label (advice->fit));
-      gtk_widget_set_valign (badge, GTK_ALIGN_CENTER);
-      gtk_widget_add_css_class (badge, "caption-heading");
-      gtk_widget_add_css_class (badge, fit_css (advice->fit));
+      badge = smelt_fit_badge_new (advice->fit);
       adw_action_row_add_suffix (ADW_ACTION_ROW (row), badge);
     }
 

@@ -12,6 +12,7 @@
 #include <glib/gi18n.h>
 
 #include "smelt-wizard.h"
+#include "smelt-fit-badge.h"
 
 #define SCHEMA_ID "io.github.smeltapp.Smelt"
 #define GB        1e9
@@ -191,41 +192,6 @@ static char *
 size_text (guint64 bytes)
 {
   return g_format_size (bytes);
-}
-
-static const char *
-fit_label (SmeltFit fit)
-{
-  switch (fit)
-    {
-    case SMELT_FIT_FULL_GPU:
-      return _("Full GPU");
-    case SMELT_FIT_PARTIAL_OFFLOAD:
-      return _("Partial offload");
-    case SMELT_FIT_CPU_ONLY:
-      return _("CPU only");
-    case SMELT_FIT_TOO_LARGE:
-    case SMELT_FIT_COUNT:
-    default:
-      return _("Too large");
-    }
-}
-
-static const char *
-fit_css (SmeltFit fit)
-{
-  switch (fit)
-    {
-    case SMELT_FIT_FULL_GPU:
-      return "success";
-    case SMELT_FIT_PARTIAL_OFFLOAD:
-    case SMELT_FIT_CPU_ONLY:
-      return "warning";
-    case SMELT_FIT_TOO_LARGE:
-    case SMELT_FIT_COUNT:
-    default:
-      return "error";
-    }
 }
 
 static GSettings *
@@ -484,10 +450,7 @@ variant_row_new (SmeltWizard    *self,
                                       _("Recommended for this computer"), -1);
       adw_action_row_add_suffix (ADW_ACTION_ROW (row), star);
     }
-  badge = gtk_label_new (fit_label (a->fit));
-  gtk_widget_set_valign (badge, GTK_ALIGN_CENTER);
-  gtk_widget_add_css_class (badge, "caption-heading");
-  gtk_widget_add_css_class (badge, fit_css (a->fit));
+  badge = smelt_fit_badge_new (a->fit);
   adw_action_row_add_suffix (ADW_ACTION_ROW (row), badge);
   return row;
 }
@@ -518,7 +481,7 @@ rebuild_pick (SmeltWizard *self)
       g_autoptr(GString) s = g_string_new (NULL);
 
       /* Translators: the recommendation's headline, e.g. "Q4_K_M (4.9 GB) · CPU only". */
-      g_string_printf (s, _("%s (%s) · %s"), pick->name, size, fit_label (pick->fit));
+      g_string_printf (s, _("%s (%s) · %s"), pick->name, size, smelt_fit_label (pick->fit));
       /* The advisor's first reason says why it is the pick; its row below lists them all. */
       if (pick->reasons->len > 0)
         g_string_append_printf (s, "\n%s", (const char *) g_ptr_array_index (pick->reasons, 0));
