@@ -734,6 +734,52 @@ smelt_hw_memory_bandwidth (void)
   return bw;
 }
 
+/* ---- probing the live machine off the main thread --------------------------------------------- */
+
+static void
+probe_live_thread (GTask        *task,
+                   gpointer      source_object,
+                   gpointer      task_data,
+                   GCancellable *cancellable)
+{
+  GError *error = NULL;
+  SmeltHwProfile *hw = smelt_hw_profile_probe (NULL, NULL, &error);
+
+  (void) source_object;
+  (void) task_data;
+  (void) cancellable;
+  if (hw == NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  if (hw->memory_bandwidth_bytes_per_second <= 0)
+    hw->memory_bandwidth_bytes_per_second = smelt_hw_memory_bandwidth ();
+  g_task_return_pointer (task, hw, (GDestroyNotify) smelt_hw_profile_free);
+}
+
+void
+smelt_hw_profile_probe_live_async (GCancellable        *cancellable,
+                                   GAsyncReadyCallback  callback,
+                                   gpointer             user_data)
+{
+  g_autoptr(GTask) task = g_task_new (NULL, cancellable, callback, user_data);
+
+  g_task_set_source_tag (task, smelt_hw_profile_probe_live_async);
+  /* A cancelled caller hears back at once, even while the worker is still probing. */
+  g_task_set_return_on_cancel (task, TRUE);
+  g_task_run_in_thread (task, probe_live_thread);
+}
+
+SmeltHwProfile *
+smelt_hw_profile_probe_live_finish (GAsyncResult  *result,
+                                    GError       **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, NULL), NULL);
+
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
 /* ---- JSON ------------------------------------------------------------------------------------ */
 
 JsonNode *

@@ -12,7 +12,7 @@
  */
 #pragma once
 
-#include <glib.h>
+#include <gio/gio.h>
 #include <json-glib/json-glib.h>
 
 G_BEGIN_DECLS
@@ -76,6 +76,15 @@ gboolean smelt_hw_profile_has_feature (const SmeltHwProfile *profile,
 SmeltHwProfile *smelt_hw_profile_probe (const char *root,
                                         const char *models_dir,
                                         GError    **error);
+
+/* The live machine as the window needs it, on a worker thread: smelt_hw_profile_probe ("",
+ * NULL) with the memory bandwidth filled in from smelt_hw_memory_bandwidth() (which may time
+ * the memory bus). A cancelled probe finishes with G_IO_ERROR_CANCELLED. */
+void            smelt_hw_profile_probe_live_async  (GCancellable        *cancellable,
+                                                    GAsyncReadyCallback  callback,
+                                                    gpointer             user_data);
+SmeltHwProfile *smelt_hw_profile_probe_live_finish (GAsyncResult        *result,
+                                                    GError             **error);
 
 /* Reads MemTotal/MemAvailable from root/proc/meminfo and caps them by the cgroup v2
  * memory.max (minus memory.current) or the v1 memory.limit_in_bytes of the process's cgroup

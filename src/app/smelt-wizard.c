@@ -1012,46 +1012,22 @@ smelt_wizard_get_free_bytes (SmeltWizard *self)
 
 /* ---- the probe ---- */
 
-/* Probing reads /proc and /sys, loads NVML and may time the memory bus: off the UI thread. */
-static void
-probe_thread (GTask        *task,
-              gpointer      source_object,
-              gpointer      task_data,
-              GCancellable *cancellable)
-{
-  GError *error = NULL;
-  SmeltHwProfile *hw = smelt_hw_profile_probe (NULL, NULL, &error);
-
-  (void) source_object;
-  (void) task_data;
-  (void) cancellable;
-  if (hw == NULL)
-    {
-      g_task_return_error (task, error);
-      return;
-    }
-  if (hw->memory_bandwidth_bytes_per_second <= 0)
-    hw->memory_bandwidth_bytes_per_second = smelt_hw_memory_bandwidth ();
-  g_task_return_pointer (task, hw, (GDestroyNotify) smelt_hw_profile_free);
-}
-
 static void
 probe_done_cb (GObject      *source,
                GAsyncResult *result,
                gpointer      user_data)
 {
   g_autoptr(GError) error = NULL;
-  SmeltHwProfile *hw = g_task_propagate_pointer (G_TASK (result), &error);
+  SmeltHwProfile *hw = smelt_hw_profile_probe_live_finish (result, &error);
   SmeltWizard *self;
 
   (void) source;
-  (void) user_data;
   if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     {
       g_clear_pointer (&hw, smelt_hw_profile_free);
       return;
     }
-  self = SMELT_WIZARD (g_task_get_task_data (G_TASK (result)));
+  self = SMELT_WIZARD (user_data);
   if (hw == NULL)
     {
       /* Plan from what the user enters: no GPU, RAM from the spin button. */
@@ -1116,12 +1092,8 @@ smelt_wizard_new (GtkWindow            *parent,
     }
   else
     {
-      g_autoptr(GTask) task = g_task_new (NULL, self->cancellable, probe_done_cb, NULL);
-
       show_hardware (self);
-      g_task_set_task_data (task, self, NULL);
-      g_task_set_return_on_cancel (task, TRUE);
-      g_task_run_in_thread (task, probe_thread);
+      smelt_hw_profile_probe_live_async (self->cancellable, probe_done_cb, self);
     }
   query_free_space (self);
   recompute (self);
