@@ -112,7 +112,7 @@ dispatch_init (void)
     {
       tables[SM_CPU_VARIANT_AVX512] = tables[SM_CPU_VARIANT_AVX2];
       sm_quant_fill_avx512 (tables[SM_CPU_VARIANT_AVX512].vec_dot,
-                            tables[SM_CPU_VARIANT_AVX512].act, avx512bf16);
+                            tables[SM_CPU_VARIANT_AVX512].act);
       sm_quant_fill_gemm_avx512 (tables[SM_CPU_VARIANT_AVX512].gemm);
       sm_gemm_fill_k4_avx512 (tables[SM_CPU_VARIANT_AVX512].gemm);
       /* F16/BF16: arch/sm-float-avx512.c (dots with prefetch, 16-row panels). */

@@ -153,8 +153,7 @@ void sm_quant_fill_ref (sm_vec_dot_fn    vec_dot[SM_TYPE_COUNT],
 void sm_quant_fill_avx2 (sm_vec_dot_fn    vec_dot[SM_TYPE_COUNT],
                          sm_activation_fn act[SM_TYPE_COUNT]);
 void sm_quant_fill_avx512 (sm_vec_dot_fn    vec_dot[SM_TYPE_COUNT],
-                           sm_activation_fn act[SM_TYPE_COUNT],
-                           bool             has_bf16);
+                           sm_activation_fn act[SM_TYPE_COUNT]);
 void sm_quant_fill_neon (sm_vec_dot_fn    vec_dot[SM_TYPE_COUNT],
                          sm_activation_fn act[SM_TYPE_COUNT]);
 

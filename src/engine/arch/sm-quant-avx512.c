@@ -15,98 +15,7 @@
 #define SM_X86_VNNI 1
 #include "sm-quant-x86.h"
 
-/* ---- Float types ---- */
-
-static inline __m512
-load_f16x16 (const uint16_t *p)
-{
-  return _mm512_cvtph_ps (_mm256_loadu_si256 ((const __m256i *) p));
-}
-
-static float
-avx512_dot_f16 (int64_t n, const void *w, const void *a)
-{
-  const uint16_t *x = w, *y = a;
-  __m512 s0 = _mm512_setzero_ps (), s1 = s0, s2 = s0, s3 = s0;
-  int64_t i = 0;
-
-  for (; i + 64 <= n; i += 64)
-    {
-      s0 = _mm512_fmadd_ps (load_f16x16 (x + i), load_f16x16 (y + i), s0);
-      s1 = _mm512_fmadd_ps (load_f16x16 (x + i + 16), load_f16x16 (y + i + 16), s1);
-      s2 = _mm512_fmadd_ps (load_f16x16 (x + i + 32), load_f16x16 (y + i + 32), s2);
-      s3 = _mm512_fmadd_ps (load_f16x16 (x + i + 48), load_f16x16 (y + i + 48), s3);
-    }
-  for (; i + 16 <= n; i += 16)
-    s0 = _mm512_fmadd_ps (load_f16x16 (x + i), load_f16x16 (y + i), s0);
-  if (i < n)
-    {
-      const __mmask16 m = (__mmask16) ((1u << (n - i)) - 1);
-      s1 = _mm512_fmadd_ps (_mm512_cvtph_ps (_mm256_maskz_loadu_epi16 (m, x + i)),
-                            _mm512_cvtph_ps (_mm256_maskz_loadu_epi16 (m, y + i)), s1);
-    }
-  return _mm512_reduce_add_ps (_mm512_add_ps (_mm512_add_ps (s0, s1), _mm512_add_ps (s2, s3)));
-}
-
-static inline __m512
-load_bf16x16 (const uint16_t *p)
-{
-  const __m512i v = _mm512_cvtepu16_epi32 (_mm256_loadu_si256 ((const __m256i *) p));
-  return _mm512_castsi512_ps (_mm512_slli_epi32 (v, 16));
-}
-
-/* Without avx512_bf16: widen by shifting, then FMA. */
-static float
-avx512_dot_bf16_shift (int64_t n, const void *w, const void *a)
-{
-  const uint16_t *x = w, *y = a;
-  __m512 s0 = _mm512_setzero_ps (), s1 = s0, s2 = s0, s3 = s0;
-  int64_t i = 0;
-
-  for (; i + 64 <= n; i += 64)
-    {
-      s0 = _mm512_fmadd_ps (load_bf16x16 (x + i), load_bf16x16 (y + i), s0);
-      s1 = _mm512_fmadd_ps (load_bf16x16 (x + i + 16), load_bf16x16 (y + i + 16), s1);
-      s2 = _mm512_fmadd_ps (load_bf16x16 (x + i + 32), load_bf16x16 (y + i + 32), s2);
-      s3 = _mm512_fmadd_ps (load_bf16x16 (x + i + 48), load_bf16x16 (y + i + 48), s3);
-    }
-  for (; i + 16 <= n; i += 16)
-    s0 = _mm512_fmadd_ps (load_bf16x16 (x + i), load_bf16x16 (y + i), s0);
-  float sum = _mm512_reduce_add_ps (_mm512_add_ps (_mm512_add_ps (s0, s1), _mm512_add_ps (s2, s3)));
-  for (; i < n; i++)
-    sum += sm_bf16_to_float (x[i]) * sm_bf16_to_float (y[i]);
-  return sum;
-}
-
-/* With avx512_bf16: vdpbf16ps multiplies 32 bf16 pairs and adds each adjacent pair of products
- * into one of 16 float lanes, so no widening is needed at all. (It treats bf16 subnormals as
- * zero; they are below 1e-38 and vanish in any real dot product.) */
-__attribute__ ((target ("avx512bf16"))) static float
-avx512_dot_bf16_dp (int64_t n, const void *w, const void *a)
-{
-  const uint16_t *x = w, *y = a;
-  __m512 s0 = _mm512_setzero_ps (), s1 = s0, s2 = s0, s3 = s0;
-  int64_t i = 0;
-
-#define LD(p) ((__m512bh) _mm512_loadu_si512 ((const void *) (p)))
-  for (; i + 128 <= n; i += 128)
-    {
-      s0 = _mm512_dpbf16_ps (s0, LD (x + i), LD (y + i));
-      s1 = _mm512_dpbf16_ps (s1, LD (x + i + 32), LD (y + i + 32));
-      s2 = _mm512_dpbf16_ps (s2, LD (x + i + 64), LD (y + i + 64));
-      s3 = _mm512_dpbf16_ps (s3, LD (x + i + 96), LD (y + i + 96));
-    }
-  for (; i + 32 <= n; i += 32)
-    s0 = _mm512_dpbf16_ps (s0, LD (x + i), LD (y + i));
-#undef LD
-  if (i < n)
-    {
-      const __mmask32 m = (__mmask32) ((1ull << (n - i)) - 1);
-      s1 = _mm512_dpbf16_ps (s1, (__m512bh) _mm512_maskz_loadu_epi16 (m, x + i),
-                             (__m512bh) _mm512_maskz_loadu_epi16 (m, y + i));
-    }
-  return _mm512_reduce_add_ps (_mm512_add_ps (_mm512_add_ps (s0, s1), _mm512_add_ps (s2, s3)));
-}
+/* F16/BF16 dots and panels are in sm-float-avx512.c. */
 
 /* ---- K-quants and IQ4_XS, 512 bits ----
  * The Q4_K/Q5_K byte of nibbles holds elements e and e + 32 of a 64-element chunk whose 64
@@ -588,14 +497,11 @@ avx512_dot_q5_1 (int64_t n, const void *w, const void *a)
 }
 
 void
-sm_quant_fill_avx512 (sm_vec_dot_fn vec_dot[SM_TYPE_COUNT], sm_activation_fn act[SM_TYPE_COUNT],
-                      bool has_bf16)
+sm_quant_fill_avx512 (sm_vec_dot_fn vec_dot[SM_TYPE_COUNT], sm_activation_fn act[SM_TYPE_COUNT])
 {
   x86_fill_common (vec_dot, act);
   /* F32 keeps the 256-bit kernel: with rows only 16-byte aligned, every 64-byte load splits a
    * cache line, and the 512-bit version measured ~13% slower here. */
-  vec_dot[SM_TYPE_F16] = avx512_dot_f16;
-  vec_dot[SM_TYPE_BF16] = has_bf16 ? avx512_dot_bf16_dp : avx512_dot_bf16_shift;
   vec_dot[SM_TYPE_Q8_0] = avx512_dot_q8_0;
   vec_dot[SM_TYPE_Q4_0] = avx512_dot_q4_0;
   vec_dot[SM_TYPE_IQ4_NL] = avx512_dot_iq4_nl;
