@@ -61,17 +61,22 @@ cpu_has_f16c (void)
 #endif
 
 #ifdef SM_AMX
-/* AMX with BF16 tiles, and Linux's permission for this process to use the tile registers
- * (arch_prctl ARCH_REQ_XCOMP_PERM = 0x1023 for XFEATURE_XTILEDATA = 18; refused by kernels
- * before 5.16 or without AMX support, and then the kernel is simply not installed). */
+/* CPUID.(7,0):EDX bits of the AMX features the kernels use. */
+#define SM_AMX_BF16_BIT 22
+#define SM_AMX_INT8_BIT 25
+
+/* AMX with the tile feature of EDX bit feature_bit (SM_AMX_BF16_BIT, SM_AMX_INT8_BIT), and
+ * Linux's permission for this process to use the tile registers (arch_prctl
+ * ARCH_REQ_XCOMP_PERM = 0x1023 for XFEATURE_XTILEDATA = 18; refused by kernels before 5.16 or
+ * without AMX support, and then the kernels are simply not installed). */
 static bool
-amx_bf16_usable (void)
+amx_usable (unsigned feature_bit)
 {
   unsigned eax, ebx, ecx, edx;
 
   if (!__get_cpuid_count (7, 0, &eax, &ebx, &ecx, &edx))
     return false;
-  if ((edx & (1u << 24)) == 0 || (edx & (1u << 22)) == 0) /* amx_tile, amx_bf16 */
+  if ((edx & (1u << 24)) == 0 || (edx & (1u << feature_bit)) == 0) /* amx_tile, the feature */
     return false;
   return syscall (SYS_arch_prctl, 0x1023, 18) == 0;
 }
@@ -122,7 +127,7 @@ dispatch_init (void)
       tables[SM_CPU_VARIANT_AVX512].gemm[SM_TYPE_F16] = sm_float_gemm_f16_avx512;
       tables[SM_CPU_VARIANT_AVX512].gemm[SM_TYPE_BF16] = sm_float_gemm_bf16_avx512;
 #ifdef SM_AMX
-      if (amx_bf16_usable ())
+      if (amx_usable (SM_AMX_BF16_BIT))
         tables[SM_CPU_VARIANT_AVX512].gemm[SM_TYPE_BF16] = sm_float_gemm_bf16_amx;
 #endif
       sm_gemv_fill_avx512 (tables[SM_CPU_VARIANT_AVX512].gemv);
