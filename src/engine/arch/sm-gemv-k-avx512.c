@@ -211,6 +211,7 @@ rows_pass (int kind, int R, const uint8_t *wp, size_t ws, int64_t kb0, int64_t k
   __m512 acc[GEMV_K_ROWS];
   __m128 accm[GEMV_K_ROWS];
 
+#pragma GCC unroll 4
   for (int i = 0; i < R; i++)
     {
       acc[i] = _mm512_setzero_ps ();
@@ -224,6 +225,7 @@ rows_pass (int kind, int R, const uint8_t *wp, size_t ws, int64_t kb0, int64_t k
       for (size_t o = 0; o < (size_t) R * bs; o += 64)
         _mm_prefetch ((const char *) (pf + o), _MM_HINT_T0);
       const size_t off = (size_t) (kb0 + b) * bs;
+#pragma GCC unroll 4
       for (int i = 0; i < R; i++)
         {
           const uint8_t *xb = wp + (size_t) i * ws + off;
@@ -235,6 +237,7 @@ rows_pass (int kind, int R, const uint8_t *wp, size_t ws, int64_t kb0, int64_t k
                                  acc[i], &accm[i]);
         }
     }
+#pragma GCC unroll 4
   for (int i = 0; i < R; i++)
     out[i] += _mm512_reduce_add_ps (acc[i]) - (kind == KIND_Q6_K ? 0.0f : hsum128 (accm[i]));
 }
