@@ -1,15 +1,15 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later
  *
  * sm-gemv-k-avx512.c: multi-row kernels for one activation row (generation, n = 1) of the
- * 256-element K formats Q6_K and Q4_K, AVX-512 BW + VNNI, reading the ggml block layout as it
+ * 256-element K formats Q6_K, Q4_K and Q5_K, AVX-512 BW + VNNI, reading the ggml block layout as it
  * is in the file (no repacking).
  *
  * Four rows go through each super-block together, so the activation block (Q8_K) is loaded
  * once for the four and the rows form one contiguous stretch that is prefetched linearly ahead
  * of the reads (the hardware prefetchers lose several slow streams at every 4 KiB page). The
  * per-super-block work that depends on the activations alone is done once per call for all
- * rows: the negated 16-element sums for the Q6_K -32 offset, the 32-element sums for the Q4_K
- * mins, and for Q4_K the activations reordered so that one zmm of nibbles (low nibbles of 64
+ * rows: the negated 16-element sums for the Q6_K -32 offset, the 32-element sums for the Q4_K/Q5_K
+ * mins, and for Q4_K/Q5_K the activations reordered so that one zmm of nibbles (low nibbles of 64
  * bytes = sub-blocks 4j and 4j + 2, high nibbles = 4j + 1 and 4j + 3) meets its activations in
  * one load. Per row and super-block: the codes are built with one vpternlogd per 64 (Q6_K: the
  * two high bits of both halves of a zmm moved into place by one variable shift), multiplied by
@@ -18,6 +18,7 @@
  * avx512 flags of meson.build; only called after sm-dispatch.c has checked the CPU.
  */
 #include <immintrin.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -40,6 +41,7 @@ enum
 {
   KIND_Q6_K,
   KIND_Q4_K,
+  KIND_Q5_K,
 };
 
 /* The activation work shared by all rows of a pass. */
@@ -52,7 +54,7 @@ typedef struct
 
 typedef struct
 {
-  __m512i m4, hmask, hshl, hshr;
+  __m512i m4, m10, hmask, hshl, hshr, h5[4];
   __m512i idx[4];
 } k_consts;
 
@@ -83,6 +85,15 @@ consts_init (int kind, k_consts *k)
   k->hmask = _mm512_inserti64x4 (_mm512_set1_epi8 (0x33), _mm256_set1_epi8 ((char) 0xCC), 1);
   k->hshl = _mm512_inserti64x4 (_mm512_set1_epi16 (4), _mm256_set1_epi16 (2), 1);
   k->hshr = _mm512_inserti64x4 (_mm512_setzero_si512 (), _mm256_set1_epi16 (2), 1);
+  /* Q5_K: the fifth bit of the low nibbles of 64-byte part j is bit 4j of qh[l] (bytes 0-31)
+   * and 4j + 2 (bytes 32-63), of the high nibbles 4j + 1 and 4j + 3; these shift counts
+   * (left for part 0: h5[0], h5[1]; right for part 1: h5[2], h5[3]) bring it to bit 4 of the
+   * broadcast qh. What 16-bit shifts carry across bytes never reaches bit 4. */
+  k->m10 = _mm512_set1_epi8 (0x10);
+  k->h5[0] = _mm512_inserti64x4 (_mm512_set1_epi16 (4), _mm256_set1_epi16 (2), 1);
+  k->h5[1] = _mm512_inserti64x4 (_mm512_set1_epi16 (3), _mm256_set1_epi16 (1), 1);
+  k->h5[2] = _mm512_inserti64x4 (_mm512_setzero_si512 (), _mm256_set1_epi16 (2), 1);
+  k->h5[3] = _mm512_inserti64x4 (_mm512_set1_epi16 (1), _mm256_set1_epi16 (3), 1);
   if (kind == KIND_Q6_K)
     for (int j = 0; j < 4; j++)
       k->idx[j] = runs_index (4 * j, 4 * j + 1, 4 * j + 2, 4 * j + 3);
@@ -106,6 +117,7 @@ prepare (int kind, const sm_block_q8_K *y, int64_t kn, act_prep *p)
             p->bs[b][s] = (int16_t) -y[b].bsums[s];
           continue;
         }
+      /* Q4_K and Q5_K. */
       for (int s = 0; s < 8; s++)
         p->bs[b][s] = (int16_t) (y[b].bsums[2 * s] + y[b].bsums[2 * s + 1]);
       for (int s = 8; s < 16; s++)
@@ -167,30 +179,48 @@ k4_unpack (const uint8_t *q, uint64_t *sc, uint64_t *mn)
   *mn = m_lo | ((uint64_t) m_hi << 32);
 }
 
-/* One Q4_K super-block of one row: the scaled dot added to acc, the min term to accm. */
+/* One Q4_K (bits5 false) or Q5_K super-block of one row at xb: the scaled dot added to acc,
+ * the min term to accm. Both block types start with d, dmin, scales[12]; Q5_K then has
+ * qh[32]. */
 static inline __attribute__ ((always_inline)) __m512
-block_q4_K (const sm_block_q4_K *x, const int8_t *yq, const int16_t *bs32, float yd,
-            const k_consts *k, __m512 acc, __m128 *accm)
+block_q4_5_K (const uint8_t *xb, bool bits5, const int8_t *yq, const int16_t *bs32, float yd,
+              const k_consts *k, __m512 acc, __m128 *accm)
 {
+  sm_half d, dmin;
+  memcpy (&d, xb, 2);
+  memcpy (&dmin, xb + 2, 2);
+  const uint8_t *qs = xb + 16 + (bits5 ? 32 : 0);
+  const __m512i hq = bits5 ? _mm512_broadcast_i64x4 (_mm256_loadu_si256 ((const __m256i *) (xb + 16)))
+                           : _mm512_setzero_si512 ();
   uint64_t sc, mn;
-  k4_unpack (x->scales, &sc, &mn);
+  k4_unpack (xb + 4, &sc, &mn);
   const __m512i scz = _mm512_castsi128_si512 (_mm_cvtepu8_epi16 (_mm_cvtsi64_si128 ((long long) sc)));
   const __m128i mt = _mm_madd_epi16 (_mm_cvtepu8_epi16 (_mm_cvtsi64_si128 ((long long) mn)),
                                      _mm_loadu_si128 ((const __m128i *) bs32));
-  *accm = _mm_fmadd_ps (_mm_cvtepi32_ps (mt), _mm_set1_ps (yd * h2f (x->dmin)), *accm);
+  *accm = _mm_fmadd_ps (_mm_cvtepi32_ps (mt), _mm_set1_ps (yd * h2f (dmin)), *accm);
   __m512i sumi = _mm512_setzero_si512 ();
 #pragma GCC unroll 2
   for (int j = 0; j < 2; j++)
     {
-      const __m512i q = _mm512_loadu_si512 (x->qs + 64 * j);
-      const __m512i lo = _mm512_and_si512 (q, k->m4);
-      const __m512i hi = _mm512_and_si512 (_mm512_srli_epi16 (q, 4), k->m4);
+      const __m512i q = _mm512_loadu_si512 (qs + 64 * j);
+      __m512i lo = _mm512_and_si512 (q, k->m4);
+      __m512i hi = _mm512_and_si512 (_mm512_srli_epi16 (q, 4), k->m4);
+      if (bits5)
+        {
+          /* lo | (bit & 0x10): vpternlogd a | (b & c) = 0xF8. */
+          const __m512i b0 = j == 0 ? _mm512_sllv_epi16 (hq, k->h5[0])
+                                    : _mm512_srlv_epi16 (hq, k->h5[2]);
+          const __m512i b1 = j == 0 ? _mm512_sllv_epi16 (hq, k->h5[1])
+                                    : _mm512_srlv_epi16 (hq, k->h5[3]);
+          lo = _mm512_ternarylogic_epi32 (lo, b0, k->m10, 0xF8);
+          hi = _mm512_ternarylogic_epi32 (hi, b1, k->m10, 0xF8);
+        }
       const __m512i p0 = _mm512_maddubs_epi16 (lo, _mm512_loadu_si512 (yq + 128 * j));
       const __m512i p1 = _mm512_maddubs_epi16 (hi, _mm512_loadu_si512 (yq + 128 * j + 64));
       sumi = _mm512_dpwssd_epi32 (sumi, p0, _mm512_permutexvar_epi16 (k->idx[2 * j], scz));
       sumi = _mm512_dpwssd_epi32 (sumi, p1, _mm512_permutexvar_epi16 (k->idx[2 * j + 1], scz));
     }
-  return _mm512_fmadd_ps (_mm512_cvtepi32_ps (sumi), _mm512_set1_ps (yd * h2f (x->d)), acc);
+  return _mm512_fmadd_ps (_mm512_cvtepi32_ps (sumi), _mm512_set1_ps (yd * h2f (d)), acc);
 }
 
 static inline float
@@ -207,7 +237,9 @@ static inline __attribute__ ((always_inline)) void
 rows_pass (int kind, int R, const uint8_t *wp, size_t ws, int64_t kb0, int64_t kn,
            const sm_block_q8_K *yk, const act_prep *p, const k_consts *k, float *out)
 {
-  const size_t bs = kind == KIND_Q6_K ? sizeof (sm_block_q6_K) : sizeof (sm_block_q4_K);
+  const size_t bs = kind == KIND_Q6_K   ? sizeof (sm_block_q6_K)
+                    : kind == KIND_Q4_K ? sizeof (sm_block_q4_K)
+                                        : sizeof (sm_block_q5_K);
   __m512 acc[GEMV_K_ROWS];
   __m128 accm[GEMV_K_ROWS];
 
@@ -233,8 +265,8 @@ rows_pass (int kind, int R, const uint8_t *wp, size_t ws, int64_t kb0, int64_t k
             acc[i] = block_q6_K ((const sm_block_q6_K *) xb, yk[b].qs, p->bs[b], p->yd[b], k,
                                  acc[i]);
           else
-            acc[i] = block_q4_K ((const sm_block_q4_K *) xb, p->q[b], p->bs[b], p->yd[b], k,
-                                 acc[i], &accm[i]);
+            acc[i] = block_q4_5_K (xb, kind == KIND_Q5_K, p->q[b], p->bs[b], p->yd[b], k,
+                                   acc[i], &accm[i]);
         }
     }
 #pragma GCC unroll 4
@@ -248,7 +280,6 @@ gemv_k (int kind, int64_t n, const void *w, size_t ws, int64_t nr, const void *a
   const int64_t nb = n / SM_QK_K;
   const sm_block_q8_K *y = a;
   const uint8_t *wp = w;
-  const size_t bs = kind == KIND_Q6_K ? sizeof (sm_block_q6_K) : sizeof (sm_block_q4_K);
   act_prep p __attribute__ ((aligned (64)));
   k_consts k;
 
@@ -266,7 +297,6 @@ gemv_k (int kind, int64_t n, const void *w, size_t ws, int64_t nr, const void *a
       for (; r0 < nr; r0++)
         rows_pass (kind, 1, wp + (size_t) r0 * ws, ws, kb0, kn, y + kb0, &p, &k, out + r0);
     }
-  (void) bs;
 }
 
 static void
@@ -281,9 +311,16 @@ avx512_gemv_q4_K (int64_t n, const void *w, size_t ws, int64_t nr, const void *a
   gemv_k (KIND_Q4_K, n, w, ws, nr, a, out);
 }
 
+static void
+avx512_gemv_q5_K (int64_t n, const void *w, size_t ws, int64_t nr, const void *a, float *out)
+{
+  gemv_k (KIND_Q5_K, n, w, ws, nr, a, out);
+}
+
 void
 sm_gemv_fill_k_avx512 (sm_gemv_fn gemv[SM_TYPE_COUNT])
 {
   gemv[SM_TYPE_Q6_K] = avx512_gemv_q6_K;
   gemv[SM_TYPE_Q4_K] = avx512_gemv_q4_K;
+  gemv[SM_TYPE_Q5_K] = avx512_gemv_q5_K;
 }
