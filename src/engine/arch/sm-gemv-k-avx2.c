@@ -1,17 +1,18 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later
  *
- * sm-gemv-k-avx2.c: multi-row kernels for one activation row (generation, n = 1) of Q6_K and
- * Q4_K, AVX2 + FMA + F16C (no VNNI, no AVX-VNNI assumed), reading the ggml block layout as it
- * is in the file. The 256-bit counterpart of sm-gemv-k-avx512.c: four rows go through each
- * super-block together (activation loads shared, the four rows prefetched linearly as one
- * stretch), and the activation work is done once per call for all rows: the negated 16-element
+ * sm-gemv-k-avx2.c: multi-row kernels for one activation row (generation, n = 1) of Q6_K,
+ * Q4_K and Q5_K, AVX2 + FMA + F16C (no VNNI, no AVX-VNNI assumed), reading the ggml block
+ * layout as it is in the file. The 256-bit counterpart of sm-gemv-k-avx512.c: four rows go
+ * through each super-block together (activation loads shared, the four rows prefetched
+ * linearly as one stretch), and the activation work is done once per call for all rows: the negated 16-element
  * sums for the Q6_K -32 offset (taken with the scales times 32 in one vpmaddwd), the 32-element
- * sums for the Q4_K mins. Per 32 codes: vpmaddubsw, one vpshufb placing the 16-bit sub-block
+ * sums for the Q4_K/Q5_K mins. Per 32 codes: vpmaddubsw, one vpshufb placing the 16-bit sub-block
  * scales, vpmaddwd and an add; one int -> float conversion and one FMA per super-block and row.
  * Compiled with the avx2 flags of meson.build; only called after sm-dispatch.c has checked the
  * CPU.
  */
 #include <immintrin.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -31,6 +32,7 @@ enum
 {
   KIND_Q6_K,
   KIND_Q4_K,
+  KIND_Q5_K,
 };
 
 typedef struct
@@ -141,27 +143,44 @@ word_broadcast_ctl (int k)
   return _mm256_set1_epi16 ((short) ((2 * k) | ((2 * k + 1) << 8)));
 }
 
-/* One Q4_K super-block of one row: the scaled dot added to acc, the min term to accm. */
+/* One Q4_K (bits5 false) or Q5_K super-block of one row at xb: the scaled dot added to acc,
+ * the min term to accm. Both block types start with d, dmin, scales[12]; Q5_K then has
+ * qh[32]. */
 static inline __attribute__ ((always_inline)) __m256
-block_q4_K (const sm_block_q4_K *x, const int8_t *q8, const int16_t *bs32, float yd, __m256 acc,
-            __m128 *accm)
+block_q4_5_K (const uint8_t *xb, bool bits5, const int8_t *q8, const int16_t *bs32, float yd,
+              __m256 acc, __m128 *accm)
 {
   const __m256i m4 = _mm256_set1_epi8 (0x0F);
+  const __m256i m10 = _mm256_set1_epi8 (0x10);
+  sm_half d, dmin;
+  memcpy (&d, xb, 2);
+  memcpy (&dmin, xb + 2, 2);
+  const uint8_t *qs = xb + 16 + (bits5 ? 32 : 0);
+  /* Q5_K: bit 2j of qh[l] is the fifth bit of element 64j + l, bit 2j + 1 that of
+   * 64j + 32 + l; hb is shifted right by 2 per 64 elements, and its bits 0 and 1 are moved to
+   * bit 4 (what 16-bit shifts carry across bytes is masked off). */
+  __m256i hb = bits5 ? loadu256 (xb + 16) : _mm256_setzero_si256 ();
   uint64_t sc, mn;
-  k4_unpack (x->scales, &sc, &mn);
+  k4_unpack (xb + 4, &sc, &mn);
   const __m256i scales
       = _mm256_broadcastsi128_si256 (_mm_cvtepu8_epi16 (_mm_cvtsi64_si128 ((long long) sc)));
   const __m128i mt = _mm_madd_epi16 (_mm_cvtepu8_epi16 (_mm_cvtsi64_si128 ((long long) mn)),
                                      _mm_loadu_si128 ((const __m128i *) bs32));
-  *accm = _mm_fmadd_ps (_mm_cvtepi32_ps (mt), _mm_set1_ps (yd * h2f (x->dmin)), *accm);
+  *accm = _mm_fmadd_ps (_mm_cvtepi32_ps (mt), _mm_set1_ps (yd * h2f (dmin)), *accm);
   __m256i sumi = _mm256_setzero_si256 ();
 #pragma GCC unroll 4
   for (int j = 0; j < 4; j++)
     {
       /* 64 elements: low nibbles sub-block 2j, high nibbles 2j + 1. */
-      const __m256i q = loadu256 (x->qs + 32 * j);
-      const __m256i lo = _mm256_and_si256 (q, m4);
-      const __m256i hi = _mm256_and_si256 (_mm256_srli_epi16 (q, 4), m4);
+      const __m256i q = loadu256 (qs + 32 * j);
+      __m256i lo = _mm256_and_si256 (q, m4);
+      __m256i hi = _mm256_and_si256 (_mm256_srli_epi16 (q, 4), m4);
+      if (bits5)
+        {
+          lo = _mm256_or_si256 (lo, _mm256_and_si256 (_mm256_slli_epi16 (hb, 4), m10));
+          hi = _mm256_or_si256 (hi, _mm256_and_si256 (_mm256_slli_epi16 (hb, 3), m10));
+          hb = _mm256_srli_epi16 (hb, 2);
+        }
       const __m256i p0 = _mm256_maddubs_epi16 (lo, loadu256 (q8 + 64 * j));
       const __m256i p1 = _mm256_maddubs_epi16 (hi, loadu256 (q8 + 64 * j + 32));
       const __m256i s0 = _mm256_shuffle_epi8 (scales, word_broadcast_ctl (2 * j));
@@ -169,7 +188,7 @@ block_q4_K (const sm_block_q4_K *x, const int8_t *q8, const int16_t *bs32, float
       sumi = _mm256_add_epi32 (
           sumi, _mm256_add_epi32 (_mm256_madd_epi16 (p0, s0), _mm256_madd_epi16 (p1, s1)));
     }
-  return _mm256_fmadd_ps (_mm256_set1_ps (yd * h2f (x->d)), _mm256_cvtepi32_ps (sumi), acc);
+  return _mm256_fmadd_ps (_mm256_set1_ps (yd * h2f (d)), _mm256_cvtepi32_ps (sumi), acc);
 }
 
 static inline float
@@ -192,7 +211,9 @@ static inline __attribute__ ((always_inline)) void
 rows_pass (int kind, int R, const uint8_t *wp, size_t ws, int64_t kb0, int64_t kn,
            const sm_block_q8_K *yk, const act_prep *p, float *out)
 {
-  const size_t bs = kind == KIND_Q6_K ? sizeof (sm_block_q6_K) : sizeof (sm_block_q4_K);
+  const size_t bs = kind == KIND_Q6_K   ? sizeof (sm_block_q6_K)
+                    : kind == KIND_Q4_K ? sizeof (sm_block_q4_K)
+                                        : sizeof (sm_block_q5_K);
   __m256 acc[GEMV_K_ROWS];
   __m128 accm[GEMV_K_ROWS];
 
@@ -217,8 +238,8 @@ rows_pass (int kind, int R, const uint8_t *wp, size_t ws, int64_t kb0, int64_t k
           if (kind == KIND_Q6_K)
             acc[i] = block_q6_K ((const sm_block_q6_K *) xb, yk[b].qs, p->bs[b], p->yd[b], acc[i]);
           else
-            acc[i] = block_q4_K ((const sm_block_q4_K *) xb, yk[b].qs, p->bs[b], p->yd[b], acc[i],
-                                 &accm[i]);
+            acc[i] = block_q4_5_K (xb, kind == KIND_Q5_K, yk[b].qs, p->bs[b], p->yd[b], acc[i],
+                                   &accm[i]);
         }
     }
 #pragma GCC unroll 4
@@ -260,9 +281,16 @@ avx2_gemv_q4_K (int64_t n, const void *w, size_t ws, int64_t nr, const void *a, 
   gemv_k (KIND_Q4_K, n, w, ws, nr, a, out);
 }
 
+static void
+avx2_gemv_q5_K (int64_t n, const void *w, size_t ws, int64_t nr, const void *a, float *out)
+{
+  gemv_k (KIND_Q5_K, n, w, ws, nr, a, out);
+}
+
 void
 sm_gemv_fill_k_avx2 (sm_gemv_fn gemv[SM_TYPE_COUNT])
 {
   gemv[SM_TYPE_Q6_K] = avx2_gemv_q6_K;
   gemv[SM_TYPE_Q4_K] = avx2_gemv_q4_K;
+  gemv[SM_TYPE_Q5_K] = avx2_gemv_q5_K;
 }

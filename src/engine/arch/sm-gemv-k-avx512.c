@@ -69,7 +69,8 @@ static inline __m512i
 runs_index (int a, int b, int c, int d)
 {
   return _mm512_inserti64x4 (
-      _mm512_castsi256_si512 (_mm256_set_m128i (_mm_set1_epi16 ((short) b), _mm_set1_epi16 ((short) a))),
+      _mm512_castsi256_si512 (
+          _mm256_set_m128i (_mm_set1_epi16 ((short) b), _mm_set1_epi16 ((short) a))),
       _mm256_set_m128i (_mm_set1_epi16 ((short) d), _mm_set1_epi16 ((short) c)), 1);
 }
 
@@ -190,11 +191,13 @@ block_q4_5_K (const uint8_t *xb, bool bits5, const int8_t *yq, const int16_t *bs
   memcpy (&d, xb, 2);
   memcpy (&dmin, xb + 2, 2);
   const uint8_t *qs = xb + 16 + (bits5 ? 32 : 0);
-  const __m512i hq = bits5 ? _mm512_broadcast_i64x4 (_mm256_loadu_si256 ((const __m256i *) (xb + 16)))
-                           : _mm512_setzero_si512 ();
+  const __m512i hq
+      = bits5 ? _mm512_broadcast_i64x4 (_mm256_loadu_si256 ((const __m256i *) (xb + 16)))
+              : _mm512_setzero_si512 ();
   uint64_t sc, mn;
   k4_unpack (xb + 4, &sc, &mn);
-  const __m512i scz = _mm512_castsi128_si512 (_mm_cvtepu8_epi16 (_mm_cvtsi64_si128 ((long long) sc)));
+  const __m512i scz
+      = _mm512_castsi128_si512 (_mm_cvtepu8_epi16 (_mm_cvtsi64_si128 ((long long) sc)));
   const __m128i mt = _mm_madd_epi16 (_mm_cvtepu8_epi16 (_mm_cvtsi64_si128 ((long long) mn)),
                                      _mm_loadu_si128 ((const __m128i *) bs32));
   *accm = _mm_fmadd_ps (_mm_cvtepi32_ps (mt), _mm_set1_ps (yd * h2f (dmin)), *accm);
