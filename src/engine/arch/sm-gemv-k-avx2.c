@@ -4,10 +4,11 @@
  * Q4_K and Q5_K, AVX2 + FMA + F16C (no VNNI, no AVX-VNNI assumed), reading the ggml block
  * layout as it is in the file. The 256-bit counterpart of sm-gemv-k-avx512.c: four rows go
  * through each super-block together (activation loads shared, the four rows prefetched
- * linearly as one stretch), and the activation work is done once per call for all rows: the negated 16-element
- * sums for the Q6_K -32 offset (taken with the scales times 32 in one vpmaddwd), the 32-element
- * sums for the Q4_K/Q5_K mins. Per 32 codes: vpmaddubsw, one vpshufb placing the 16-bit sub-block
- * scales, vpmaddwd and an add; one int -> float conversion and one FMA per super-block and row.
+ * linearly as one stretch), and the activation work is done once per call for all rows: the
+ * negated 16-element sums for the Q6_K -32 offset (taken with the scales times 32 in one
+ * vpmaddwd), the 32-element sums for the Q4_K/Q5_K mins. Per 32 codes: vpmaddubsw, one
+ * vpshufb placing the 16-bit sub-block scales, vpmaddwd and an add; one int -> float
+ * conversion and one FMA per super-block and row.
  * Compiled with the avx2 flags of meson.build; only called after sm-dispatch.c has checked the
  * CPU.
  */
