@@ -17,6 +17,18 @@ float sm_float_dot_f16_avx512 (int64_t n, const void *w, const void *a);
 float sm_float_dot_bf16_avx512 (int64_t n, const void *w, const void *a);
 float sm_float_dot_bf16_avx512bf16 (int64_t n, const void *w, const void *a);
 
+/* Generation (sm_gemv_fn): four rows per pass against one activation row. */
+void sm_float_gemv_f16_avx512 (int64_t n, const void *w, size_t ws, int64_t nr, const void *a,
+                               float *out);
+void sm_float_gemv_bf16_avx512 (int64_t n, const void *w, size_t ws, int64_t nr, const void *a,
+                                float *out);
+void sm_float_gemv_bf16_avx512bf16 (int64_t n, const void *w, size_t ws, int64_t nr,
+                                    const void *a, float *out);
+void sm_float_gemv_f16_avx2 (int64_t n, const void *w, size_t ws, int64_t nr, const void *a,
+                             float *out);
+void sm_float_gemv_bf16_avx2 (int64_t n, const void *w, size_t ws, int64_t nr, const void *a,
+                              float *out);
+
 void sm_float_gemm_f16_avx512 (int64_t n, const void *w, size_t ws, int nr, const void *a,
                                size_t as, int nc, float *out, size_t os);
 void sm_float_gemm_bf16_avx512 (int64_t n, const void *w, size_t ws, int nr, const void *a,
@@ -30,3 +42,6 @@ void sm_float_gemm_bf16_avx2 (int64_t n, const void *w, size_t ws, int nr, const
  * arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) granted). */
 void sm_float_gemm_bf16_amx (int64_t n, const void *w, size_t ws, int nr, const void *a,
                              size_t as, int nc, float *out, size_t os);
+/* F16 on the same AMX-BF16 tiles, each F16 value split exactly into two BF16 parts. */
+void sm_float_gemm_f16_amx (int64_t n, const void *w, size_t ws, int nr, const void *a,
+                            size_t as, int nc, float *out, size_t os);
