@@ -838,19 +838,84 @@ amx_split_a (const uint8_t *a,
     }                                                                                         \
   while (0)
 
+/* The tile instructions name their registers in the instruction: one case per accumulator. */
+static inline void
+amx_c_load (int g, const void *p, long stride)
+{
+  switch (g)
+    {
+    case 0: AMX_LOAD (0, p, stride); break;
+    case 1: AMX_LOAD (1, p, stride); break;
+    case 2: AMX_LOAD (2, p, stride); break;
+    default: AMX_LOAD (3, p, stride); break;
+    }
+}
+
+static inline void
+amx_c_store (int g, void *p, long stride)
+{
+  switch (g)
+    {
+    case 0: AMX_STORE (0, p, stride); break;
+    case 1: AMX_STORE (1, p, stride); break;
+    case 2: AMX_STORE (2, p, stride); break;
+    default: AMX_STORE (3, p, stride); break;
+    }
+}
+
+static inline void
+amx_c_zero (int g)
+{
+  switch (g)
+    {
+    case 0: AMX_ZERO (0); break;
+    case 1: AMX_ZERO (1); break;
+    case 2: AMX_ZERO (2); break;
+    default: AMX_ZERO (3); break;
+    }
+}
+
+static inline void
+amx_dp_split (int g)
+{
+  switch (g)
+    {
+    case 0: AMX_DP_SPLIT (0); break;
+    case 1: AMX_DP_SPLIT (1); break;
+    case 2: AMX_DP_SPLIT (2); break;
+    default: AMX_DP_SPLIT (3); break;
+    }
+}
+
+/* Steps per chunk: the split activations of 64 tokens over a chunk take 4 x 4 x 2 KiB. */
+#define F16_AMX_STEPS 4
+
+/* Splitting the activations costs about as much per element as the four tile products of a
+ * 16-row block, so it is done once per call for all the rows it is given (sm-model.c hands F16
+ * tiles its whole chunk of rows): per 64 tokens and 128 elements, the activations are split
+ * once, then every 16-row block packs its weights, takes its partial sums from the output (zero
+ * for the first chunk), adds the chunk's products and puts them back. A full 16 x 16 partial
+ * sum goes straight between the output and the tile (rows of 16 floats, os apart); a partial one
+ * through cbuf, with masked loads and stores, so nothing outside the nr x nc tile is touched. */
 void
 sm_float_gemm_f16_amx (int64_t n, const void *w, size_t ws, int nr, const void *a, size_t as,
                        int nc, float *out, size_t os)
 {
-  _Alignas (64) uint32_t phi[AMX_STEPS * 256];
-  _Alignas (64) uint32_t plo[AMX_STEPS * 256];
-  _Alignas (64) uint16_t shi[16 * 32];
-  _Alignas (64) uint16_t slo[16 * 32];
+  _Alignas (64) uint32_t phi[F16_AMX_STEPS * 256];
+  _Alignas (64) uint32_t plo[F16_AMX_STEPS * 256];
+  _Alignas (64) uint16_t ahi[4][F16_AMX_STEPS][16 * 32];
+  _Alignas (64) uint16_t alo[4][F16_AMX_STEPS][16 * 32];
   _Alignas (64) float cbuf[16 * 16];
   _Alignas (64) amx_config cfg;
   const uint8_t *wb = w, *ab = a;
   const int64_t nsteps = (n + 31) / 32;
 
+  if (n == 0)
+    {
+      for (int c = 0; c < nc; c++)
+        memset (out + (size_t) c * os, 0, (size_t) nr * sizeof *out);
+      return;
+    }
   memset (&cfg, 0, sizeof cfg);
   cfg.palette = 1;
   for (int t = 0; t < 8; t++)
@@ -860,67 +925,69 @@ sm_float_gemm_f16_amx (int64_t n, const void *w, size_t ws, int nr, const void *
     }
   __asm__ volatile ("ldtilecfg %0" ::"m"(cfg) : "memory");
 
-  for (int r0 = 0; r0 < nr; r0 += 16)
+  for (int cb = 0; cb < nc; cb += 64)
     {
-      const int nrp = nr - r0 < 16 ? nr - r0 : 16;
-      const __mmask16 mrow = mask16 (nrp);
-      const uint8_t *wr = wb + (size_t) r0 * ws;
-      float *o = out + r0;
+      const int left = nc - cb;
+      const int ng = left >= 64 ? 4 : (left + 15) / 16;
+      int nt[4];
+      for (int g = 0; g < 4; g++)
+        nt[g] = left - 16 * g >= 16 ? 16 : (left - 16 * g > 0 ? left - 16 * g : 0);
+      const uint8_t *ag = ab + (size_t) cb * as;
 
-      for (int cb = 0; cb < nc; cb += 64)
+      for (int64_t s0 = 0; s0 < nsteps; s0 += F16_AMX_STEPS)
         {
-          const int left = nc - cb;
-          const int ng = left >= 64 ? 4 : (left + 15) / 16;
-          int nt[4];
-          for (int g = 0; g < 4; g++)
-            nt[g] = left - 16 * g >= 16 ? 16 : (left - 16 * g > 0 ? left - 16 * g : 0);
-          const uint8_t *ag = ab + (size_t) cb * as;
+          const int sc = nsteps - s0 < F16_AMX_STEPS ? (int) (nsteps - s0) : F16_AMX_STEPS;
+          const bool first = s0 == 0;
 
-          AMX_ZERO (0);
-          AMX_ZERO (1);
-          AMX_ZERO (2);
-          AMX_ZERO (3);
-          for (int64_t s0 = 0; s0 < nsteps; s0 += AMX_STEPS)
+          for (int g = 0; g < ng; g++)
+            for (int s = 0; s < sc; s++)
+              amx_split_a (ag + (size_t) (16 * g) * as, as, nt[g], 32 * (s0 + s), n, ahi[g][s],
+                           alo[g][s]);
+          for (int r0 = 0; r0 < nr; r0 += 16)
             {
-              const int sc = nsteps - s0 < AMX_STEPS ? (int) (nsteps - s0) : AMX_STEPS;
-              amx_pack_f16 (wr, ws, nrp, n, s0, sc, phi, plo);
+              const int nrp = nr - r0 < 16 ? nr - r0 : 16;
+              const __mmask16 mrow = mask16 (nrp);
+              float *o = out + r0 + (size_t) cb * os;
+
+              for (int g = 0; g < ng; g++)
+                {
+                  float *og = o + (size_t) (16 * g) * os;
+                  if (first)
+                    amx_c_zero (g);
+                  else if (nrp == 16 && nt[g] == 16)
+                    amx_c_load (g, og, (long) (os * sizeof (float)));
+                  else
+                    {
+                      for (int t = 0; t < 16; t++)
+                        _mm512_store_ps (cbuf + 16 * t,
+                                         t < nt[g] ? _mm512_maskz_loadu_ps (mrow, og + (size_t) t * os)
+                                                   : _mm512_setzero_ps ());
+                      amx_c_load (g, cbuf, 64);
+                    }
+                }
+              amx_pack_f16 (wb + (size_t) r0 * ws, ws, nrp, n, s0, sc, phi, plo);
               for (int s = 0; s < sc; s++)
                 {
-                  const int64_t e = 32 * (s0 + s);
-
                   AMX_LOAD (4, phi + 256 * s, 64);
                   AMX_LOAD (5, plo + 256 * s, 64);
                   for (int g = 0; g < ng; g++)
                     {
-                      amx_split_a (ag + (size_t) (16 * g) * as, as, nt[g], e, n, shi, slo);
-                      AMX_LOAD (6, shi, 64);
-                      AMX_LOAD (7, slo, 64);
-                      switch (g)
-                        {
-                        case 0: AMX_DP_SPLIT (0); break;
-                        case 1: AMX_DP_SPLIT (1); break;
-                        case 2: AMX_DP_SPLIT (2); break;
-                        default: AMX_DP_SPLIT (3); break;
-                        }
+                      AMX_LOAD (6, ahi[g][s], 64);
+                      AMX_LOAD (7, alo[g][s], 64);
+                      amx_dp_split (g);
                     }
                 }
-            }
-          AMX_STORE (0, cbuf, 64);
-          amx_flush (cbuf, nt[0], mrow, o + (size_t) cb * os, os);
-          if (ng > 1)
-            {
-              AMX_STORE (1, cbuf, 64);
-              amx_flush (cbuf, nt[1], mrow, o + (size_t) (cb + 16) * os, os);
-            }
-          if (ng > 2)
-            {
-              AMX_STORE (2, cbuf, 64);
-              amx_flush (cbuf, nt[2], mrow, o + (size_t) (cb + 32) * os, os);
-            }
-          if (ng > 3)
-            {
-              AMX_STORE (3, cbuf, 64);
-              amx_flush (cbuf, nt[3], mrow, o + (size_t) (cb + 48) * os, os);
+              for (int g = 0; g < ng; g++)
+                {
+                  float *og = o + (size_t) (16 * g) * os;
+                  if (nrp == 16 && nt[g] == 16)
+                    amx_c_store (g, og, (long) (os * sizeof (float)));
+                  else
+                    {
+                      amx_c_store (g, cbuf, 64);
+                      amx_flush (cbuf, nt[g], mrow, og, os);
+                    }
+                }
             }
         }
     }
