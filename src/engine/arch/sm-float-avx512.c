@@ -790,7 +790,14 @@ amx_pack_f16 (const uint8_t *w,
       for (int r = 0; r < 16; r++)
         {
           if (r < nr)
-            f16_split32 ((const uint16_t *) (w + (size_t) r * ws) + e, m, &vh[r], &vl[r]);
+            {
+              /* The same 64 bytes of the row one chunk ahead (it is read from memory once per
+               * 64 tokens, 16 rows at a time; address as an integer, may pass the row). */
+              _mm_prefetch ((const char *) ((uintptr_t) (w + (size_t) r * ws)
+                                            + (uintptr_t) (2 * (e + 32 * AMX_STEPS))),
+                            _MM_HINT_T0);
+              f16_split32 ((const uint16_t *) (w + (size_t) r * ws) + e, m, &vh[r], &vl[r]);
+            }
           else
             vh[r] = vl[r] = _mm512_setzero_si512 ();
         }
