@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later
  *
- * sm-float-avx2.c: the prompt tiles of F16 and BF16 for the avx2 variant (AVX2 + FMA + F16C):
+ * sm-float-avx2.c: the prompt tiles and one-token kernels (sm_gemv_fn, at the end) of F16 and
+ * BF16 for the avx2 variant (AVX2 + FMA + F16C):
  * the float panels of sm-float-avx512.c at half the width. 8 weight rows become a panel in
  * which one ymm holds the same element of the 8 rows (vcvtph2ps, or a 16-bit shift for BF16;
  * both exact), built once per 128-element chunk by an 8 x 8 in-register transpose and reused by

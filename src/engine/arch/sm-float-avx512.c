@@ -12,6 +12,8 @@
  * row on purpose: rows of a matrix are contiguous, so it fetches the next row; a prefetch never
  * faults, and the address is formed as an integer, never as an out-of-object pointer.
  *
+ * Generation (sm_gemv_fn): four rows per pass against the one activation row, see below.
+ *
  * Tiles (prompts, sm_gemm_tile_fn): 16 weight rows become a panel of floats in which one zmm
  * holds the same element of all 16 rows (F16 through vcvtph2ps, BF16 by a 16-bit shift: both
  * exact); a 16 x 16 in-register transpose builds it once per 128-element chunk of the rows, and
@@ -734,9 +736,9 @@ sm_float_gemm_bf16_amx (int64_t n, const void *w, size_t ws, int nr, const void 
  * are normal BF16 numbers or zero: F16's smallest magnitude, 2^-24, is far above BF16's
  * smallest normal 2^-126, so AMX's flushing of BF16 subnormal inputs never applies, and every
  * product of two parts is exact in float (at least 2^-48, a normal float). The weights are split
- * while the panel is packed and the activations (F16) per 16 tokens and 32 elements just before
- * use, and tdpbf16ps adds hi.a_hi + lo.a_hi + hi.a_lo + lo.a_lo: the exact products, summed
- * in float, as the FMA panels do. The element order inside a 32-element step does not matter
+ * while the panel is packed and the activations (F16) once per call (see below), and tdpbf16ps
+ * adds hi.a_hi + lo.a_hi + hi.a_lo + lo.a_lo: the exact products, summed in float, as the FMA
+ * panels do. The element order inside a 32-element step does not matter
  * as long as weights and activations share it: dword j holds elements j (low half) and j + 16
  * (high half), which is what two vcvtph2ps of 16 elements give with one shift and one merge.
  * Tiles: 0-3 accumulators (64 tokens), 4-5 the weight parts, 6-7 the activation parts. */

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later
  *
  * sm-float-kernels.h: the F16 and BF16 kernels of arch/sm-float-avx512.c (per-row dot products
- * with a prefetch ahead of the row, 16-row panels and AMX tiles for sm_gemm_tile) and of
- * arch/sm-float-avx2.c (8-row panels), which sm-dispatch.c installs into the avx512 and avx2
- * tables. Signatures are sm_vec_dot_fn and sm_gemm_tile_fn; the
+ * with a prefetch ahead of the row, four-row one-token kernels, 16-row panels and AMX tiles for
+ * sm_gemm_tile) and of arch/sm-float-avx2.c (four-row one-token kernels, 8-row panels), which
+ * sm-dispatch.c installs into the avx512 and avx2 tables. Signatures are sm_vec_dot_fn,
+ * sm_gemv_fn and sm_gemm_tile_fn; the
  * activations are the F16 / BF16 rows of sm_quant_activation_row. Only declared on x86 builds
  * with the SIMD kernels; only called after the CPU was checked (the `_avx512bf16` ones need
  * avx512_bf16 as well).
