@@ -42,7 +42,10 @@ rng_normal (rng *r)
   return sqrt (-2 * log (u)) * cos (6.283185307179586 * v);
 }
 
-/* kind 0: N(0, 1); 1: N(0, 0.02) with outliers; 2: N(0, 1e3); 3: zero; 4: N(0, 1e-3). */
+/* kind 0: N(0, 1); 1: N(0, 0.02) with outliers; 2: N(0, 1e3); 3: zero; 4: N(0, 1e-3);
+ * the float types (F16, BF16) also get 5: random signs and exponents over all of F16's range,
+ * 2^-26 (below its smallest subnormal) to just under its largest finite value 65504, and 6:
+ * magnitudes 2^-140 .. 2^-100 (BF16 subnormals and the smallest normals; zero in F16). */
 static void
 fill (float *x, int64_t n, int kind, guint64 seed)
 {
@@ -50,6 +53,12 @@ fill (float *x, int64_t n, int kind, guint64 seed)
   for (int64_t i = 0; i < n; i++)
     {
       double v = rng_normal (&r);
+      if (kind == 5 || kind == 6)
+        {
+          const int e = kind == 5 ? -26 + (int) (rng_uniform (&r) * 42)
+                                  : -140 + (int) (rng_uniform (&r) * 41);
+          v = ldexp (1.0 + 0.99 * rng_uniform (&r), e) * (rng_uniform (&r) < 0.5 ? -1 : 1);
+        }
       switch (kind)
         {
         case 1: v *= 0.02 * (i % 97 == 13 ? 50 : 1); break;
@@ -90,13 +99,16 @@ test_gemv (gconstpointer data)
   g_assert_nonnull (ref);
   g_assert_nonnull (act);
   /* 1, 3 and 5 blocks (partial groups of four), a long row, and for the 32-element formats one
-   * longer than a pass of 256 blocks with a partial group at its end. */
-  const int64_t lengths[] = { blk, 3 * blk, 5 * blk, blk == 32 ? 129 * 32 : 17 * blk,
-                              blk == 32 ? 302 * 32 : 2 * blk };
+   * longer than a pass of 256 blocks with a partial group at its end; the float types (block
+   * of 1) get rows with every tail of the 16-, 32- and 64-element steps. */
+  const bool is_float = blk == 1;
+  const int64_t lengths[] = { blk, 3 * blk, is_float ? 59 : 5 * blk,
+                              blk == 32 ? 129 * 32 : is_float ? 4096 + 125 : 17 * blk,
+                              blk == 32 ? 302 * 32 : is_float ? 2048 : 2 * blk };
   const int nrs[] = { 1, 2, 3, 4, 5, 7, 8, 9, 16, 21, 37 };
 
   for (gsize li = 0; li < G_N_ELEMENTS (lengths); li++)
-    for (int kind = 0; kind < 5; kind++)
+    for (int kind = 0; kind < (is_float ? 7 : 5); kind++)
       {
         const int64_t n = lengths[li];
         const size_t ws = (sm_type_row_size (t, n) + 31) / 16 * 16;
@@ -108,7 +120,7 @@ test_gemv (gconstpointer data)
         float expect[ROWS];
         double mag[ROWS];
 
-        fill (x, n, kind == 3 ? 0 : (kind + 1) % 5, 77 + li);
+        fill (x, n, kind == 3 ? 0 : kind >= 5 ? kind : (kind + 1) % 5, 77 + li);
         act (x, a, n);
         g_assert_true (sm_dequantize_row (at, a, ad, n));
         for (int i = 0; i < ROWS; i++)
