@@ -290,6 +290,103 @@ test_gemv_hostile (gconstpointer data)
       }
 }
 
+/* IQ4_XS kernels on hostile bytes no quantizer writes: every 6-bit scale at its extremes
+ * (-32 and 31) or random, random codes, large and tiny f16 super-scales, and Q8_K activations
+ * made only of -128 and 127 (or random bytes), with their bsums recomputed. Each kernel must
+ * match the reference dot within rounding, for odd row counts and several lengths. */
+static void
+test_gemv_iq4_xs_hostile (gconstpointer data)
+{
+  const sm_cpu_variant v = (sm_cpu_variant) GPOINTER_TO_INT (data);
+  enum { ROWS = 13, BLK = 136, QBLK = 4 + 256 + 32 };
+
+  if (!sm_cpu_variant_supported (v))
+    {
+      g_test_skip ("this CPU lacks the variant");
+      return;
+    }
+  sm_gemv_fn g = sm_dispatch_gemv_variant (SM_TYPE_IQ4_XS, v);
+  if (g == NULL)
+    {
+      g_test_skip ("no IQ4_XS kernel in this variant");
+      return;
+    }
+  sm_vec_dot_fn ref = sm_dispatch_vec_dot_variant (SM_TYPE_IQ4_XS, SM_CPU_VARIANT_REF);
+  g_assert_cmpuint (sm_type_row_size (SM_TYPE_IQ4_XS, 256), ==, BLK);
+  g_assert_cmpuint (sm_type_row_size (SM_TYPE_Q8_K, 256), ==, QBLK);
+  const guint16 d_choices[] = { 0x3c00 /* 1 */, 0x7bff /* 65504 */, 0xfbff /* -65504 */,
+                                0x0001 /* smallest subnormal */, 0xb800 /* -0.5 */ };
+  rng r = { 12345 };
+
+  for (int nsb = 1; nsb <= 33; nsb += 16)
+    for (int mode = 0; mode < 4; mode++)
+      {
+        const int64_t n = 256 * (int64_t) nsb;
+        const size_t ws = (size_t) nsb * BLK + 5; /* rows not aligned to anything */
+        g_autofree guint8 *w = g_malloc0 (ws * ROWS);
+        g_autofree guint8 *a = g_malloc0 ((size_t) nsb * QBLK);
+        g_autofree float *wd = g_new (float, n);
+        g_autofree float *ad = g_new (float, n);
+
+        for (int s = 0; s < nsb; s++)
+          {
+            guint8 *q = a + (size_t) s * QBLK;
+            const float d = mode == 3 ? 1e-3f : 1.0f / 127;
+            int8_t qs[256];
+            int16_t bsums[16] = { 0 };
+            memcpy (q, &d, 4);
+            for (int e = 0; e < 256; e++)
+              {
+                const guint64 x = (guint64) (rng_uniform (&r) * 4096);
+                qs[e] = (int8_t) (mode == 2 ? (int) (x & 255) - 128 : (x & 1) ? 127 : -128);
+                bsums[e / 16] = (int16_t) (bsums[e / 16] + qs[e]);
+              }
+            memcpy (q + 4, qs, 256);
+            memcpy (q + 260, bsums, 32);
+          }
+        for (int i = 0; i < ROWS; i++)
+          for (int s = 0; s < nsb; s++)
+            {
+              guint8 *b = w + (size_t) i * ws + (size_t) s * BLK;
+              for (int k = 0; k < BLK; k++)
+                b[k] = (guint8) (rng_uniform (&r) * 256);
+              /* mode 0: all scales 31; mode 1: all -32; else random bits. */
+              if (mode == 0)
+                memset (b + 2, 0xFF, 6);
+              else if (mode == 1)
+                memset (b + 2, 0x00, 6);
+              const guint16 d = mode == 3 ? d_choices[(i + s) % G_N_ELEMENTS (d_choices)]
+                                          : (i % 2 ? 0x3c00 : 0xb800);
+              memcpy (b, &d, 2);
+            }
+        g_assert_true (sm_dequantize_row (SM_TYPE_Q8_K, a, ad, n));
+
+        for (int nr = 1; nr <= ROWS; nr += 2)
+          {
+            float out[ROWS + 1];
+            for (int e = 0; e <= ROWS; e++)
+              out[e] = NAN;
+            g (n, w, ws, nr, a, out);
+            g_assert_true (isnan (out[nr]));
+            for (int i = 0; i < nr; i++)
+              {
+                const float expect = ref (n, w + (size_t) i * ws, a);
+                double mag = 0;
+                g_assert_true (sm_dequantize_row (SM_TYPE_IQ4_XS, w + (size_t) i * ws, wd, n));
+                for (int64_t e = 0; e < n; e++)
+                  mag += fabs ((double) wd[e] * ad[e]);
+                if (!(fabs ((double) out[i] - expect) <= 2e-5 * mag + 1e-30))
+                  {
+                    g_test_fail_printf ("iq4_xs gemv (%s) hostile mode %d, n=%" G_GINT64_FORMAT
+                                        ", %d rows, row %d: %.9g, ref %.9g",
+                                        sm_cpu_variant_name (v), mode, n, nr, i, out[i], expect);
+                    return;
+                  }
+              }
+          }
+      }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -313,5 +410,11 @@ main (int argc, char **argv)
                                               sm_type_get_traits (hostile_types[i])->name);
         g_test_add_data_func (p, &hcases[v][i], test_gemv_hostile);
       }
+  for (int v = 0; v < SM_CPU_VARIANT_COUNT; v++)
+    {
+      g_autofree char *p = g_strdup_printf ("/quant/gemv/hostile/%s/iq4_xs",
+                                            sm_cpu_variant_name (v));
+      g_test_add_data_func (p, GINT_TO_POINTER (v), test_gemv_iq4_xs_hostile);
+    }
   return g_test_run ();
 }
