@@ -1,21 +1,23 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later
  *
  * sm-gemv-k-avx512.c: multi-row kernels for one activation row (generation, n = 1) of the
- * 256-element K formats Q6_K, Q4_K and Q5_K, AVX-512 BW + VNNI, reading the ggml block layout as it
- * is in the file (no repacking).
+ * 256-element K formats Q6_K, Q4_K and Q5_K, AVX-512 BW + VNNI, reading the ggml block layout
+ * as it is in the file (no repacking).
  *
  * Four rows go through each super-block together, so the activation block (Q8_K) is loaded
  * once for the four and the rows form one contiguous stretch that is prefetched linearly ahead
  * of the reads (the hardware prefetchers lose several slow streams at every 4 KiB page). The
  * per-super-block work that depends on the activations alone is done once per call for all
- * rows: the negated 16-element sums for the Q6_K -32 offset, the 32-element sums for the Q4_K/Q5_K
- * mins, and for Q4_K/Q5_K the activations reordered so that one zmm of nibbles (low nibbles of 64
- * bytes = sub-blocks 4j and 4j + 2, high nibbles = 4j + 1 and 4j + 3) meets its activations in
- * one load. Per row and super-block: the codes are built with one vpternlogd per 64 (Q6_K: the
- * two high bits of both halves of a zmm moved into place by one variable shift), multiplied by
+ * rows: the negated 16-element sums for the Q6_K -32 offset, the 32-element sums for the
+ * Q4_K/Q5_K mins, and for Q4_K/Q5_K the activations reordered so that one zmm of nibbles (low
+ * nibbles of 64 bytes = sub-blocks 4j and 4j + 2, high nibbles = 4j + 1 and 4j + 3) meets its
+ * activations in one load. Per row and super-block: Q6_K's codes are one vpternlogd bit-select
+ * per 64 (the two high bits of both halves of a zmm moved into place by one variable shift),
+ * Q5_K's fifth bits are merged by one variable shift and one vpternlogd; the codes go through
  * vpmaddubsw, and the 16-bit sub-block scales are applied and accumulated by one vpdpwssd per
- * 64 codes; one int -> float conversion and one FMA per super-block and row. Compiled with the
- * avx512 flags of meson.build; only called after sm-dispatch.c has checked the CPU.
+ * 64 codes (the scale vector one vpermw); one int -> float conversion and one FMA per
+ * super-block and row. Compiled with the avx512 flags of meson.build; only called after
+ * sm-dispatch.c has checked the CPU.
  */
 #include <immintrin.h>
 #include <stdbool.h>
@@ -48,8 +50,8 @@ enum
 typedef struct
 {
   float   yd[GEMV_K_KB];
-  int16_t bs[GEMV_K_KB][16];               /* Q6_K: -bsums; Q4_K: 32-element sums (8 used) */
-  int8_t  q[GEMV_K_KB][SM_QK_K];           /* Q4_K: reordered activations */
+  int16_t bs[GEMV_K_KB][16];     /* Q6_K: -bsums; Q4_K/Q5_K: 32-element sums (8 used) */
+  int8_t  q[GEMV_K_KB][SM_QK_K]; /* Q4_K/Q5_K: reordered activations */
 } act_prep;
 
 typedef struct
