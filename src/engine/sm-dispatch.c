@@ -110,6 +110,7 @@ dispatch_init (void)
       tables[SM_CPU_VARIANT_AVX2].gemm[SM_TYPE_BF16] = sm_float_gemm_bf16_avx2;
       sm_gemm_fill_k4_avx2 (tables[SM_CPU_VARIANT_AVX2].gemm);
       sm_gemv_fill_avx2 (tables[SM_CPU_VARIANT_AVX2].gemv);
+      sm_gemv_fill_k_avx2 (tables[SM_CPU_VARIANT_AVX2].gemv);
       tables[SM_CPU_VARIANT_AVX2].gemv[SM_TYPE_F16] = sm_float_gemv_f16_avx2;
       tables[SM_CPU_VARIANT_AVX2].gemv[SM_TYPE_BF16] = sm_float_gemv_bf16_avx2;
       tables[SM_CPU_VARIANT_AVX2].gemm[SM_TYPE_Q6_K] = sm_gemm_q6_K_avx2;
@@ -136,6 +137,7 @@ dispatch_init (void)
         }
 #endif
       sm_gemv_fill_avx512 (tables[SM_CPU_VARIANT_AVX512].gemv);
+      sm_gemv_fill_k_avx512 (tables[SM_CPU_VARIANT_AVX512].gemv);
       /* F16/BF16 one-token products: four rows per pass (arch/sm-float-avx512.c). */
       tables[SM_CPU_VARIANT_AVX512].gemv[SM_TYPE_F16] = sm_float_gemv_f16_avx512;
       tables[SM_CPU_VARIANT_AVX512].gemv[SM_TYPE_BF16]
