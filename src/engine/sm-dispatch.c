@@ -134,6 +134,15 @@ dispatch_init (void)
       tables[SM_CPU_VARIANT_AVX512].gemm[SM_TYPE_Q6_K] = sm_gemm_q6_K_avx512;
       tables[SM_CPU_VARIANT_AVX512].gemm[SM_TYPE_IQ4_XS] = sm_gemm_iq4_xs_avx512;
       tables[SM_CPU_VARIANT_AVX512].gemm[SM_TYPE_IQ4_NL] = sm_gemm_iq4_nl_avx512;
+#ifdef SM_AMX
+      /* Q8_0/Q4_0/IQ4_NL prompt tiles on AMX-INT8: arch/sm-gemm-amx8.c. */
+      if (amx_usable (SM_AMX_INT8_BIT))
+        {
+          tables[SM_CPU_VARIANT_AVX512].gemm[SM_TYPE_Q8_0] = sm_gemm_q8_0_amx;
+          tables[SM_CPU_VARIANT_AVX512].gemm[SM_TYPE_Q4_0] = sm_gemm_q4_0_amx;
+          tables[SM_CPU_VARIANT_AVX512].gemm[SM_TYPE_IQ4_NL] = sm_gemm_iq4_nl_amx;
+        }
+#endif
     }
 #else
   (void) avx2;
