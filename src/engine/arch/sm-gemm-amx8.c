@@ -13,8 +13,11 @@
  * table), with their scales as floats, once per chunk of blocks and shared by every group of 16
  * tokens. After each block the int32 tile is stored, and every token row is converted to float,
  * multiplied by the 16 weight scales times the token's activation scale and added into that
- * token's accumulator register; two blocks are in flight (two C tiles) so the tile unit works
- * while the vector unit flushes. The sums in a block are exact, so the result differs from the
+ * token's accumulator register. The blocks go in pairs (two C tiles), and the tiles of the next
+ * pair are computed and stored before the sums of the previous pair are flushed, so the tile
+ * unit works while the vector unit flushes and the vector loads do not wait on fresh tile
+ * stores; the activation scales of a group are converted 16 blocks at a time (a gather of the
+ * f16 words, vcvtph2ps). The sums in a block are exact, so the result differs from the
  * reference dot only by float rounding. Each call loads its tile configuration and releases the
  * tiles before it returns; the tile instructions are inline assembly with a memory clobber, as
  * in arch/sm-float-avx512.c.
@@ -142,14 +145,14 @@ pack (weight_kind    kind,
     }
 }
 
-/* acc[t] += float (c[t]) * wsc * as[t] for the 16 token rows of the stored C tile. */
-#define FLUSH(cbuf, wsc, as)                                                                  \
+/* acc[t] += float (c[t]) * wsc * asc[t][s] for the 16 token rows of the stored C tile. */
+#define FLUSH(cbuf, wsc, s)                                                                  \
   do                                                                                          \
     {                                                                                         \
       SM_UNROLL                                                                               \
       for (int t = 0; t < 16; t++)                                                            \
         acc[t] = _mm512_fmadd_ps (_mm512_cvtepi32_ps (_mm512_load_si512 ((cbuf) + 16 * t)),   \
-                                  _mm512_mul_ps ((wsc), _mm512_set1_ps ((as)[t])), acc[t]);   \
+                                  _mm512_mul_ps ((wsc), _mm512_set1_ps (asc[t][s])), acc[t]); \
     }                                                                                         \
   while (0)
 
@@ -168,59 +171,77 @@ group (const uint8_t *a,
        float         *out,
        size_t         os)
 {
-  _Alignas (64) int32_t c0[256], c1[256];
-  _Alignas (64) float asc[AMX8_CHUNK][16];
+  _Alignas (64) int32_t cb[4][256];
+  _Alignas (64) float asc[16][AMX8_CHUNK];
   __m512 acc[16];
   const size_t abs = sizeof (sm_block_q8_0);
 
+  /* The activation scales asc[t][s] of the group's tokens, 16 blocks at a time. */
+  const __m512i sidx = _mm512_mullo_epi32 (_mm512_setr_epi32 (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
+                                                              11, 12, 13, 14, 15),
+                                           _mm512_set1_epi32 ((int) abs));
   for (int t = 0; t < 16; t++)
-    for (int s = 0; s < nb; s++)
+    for (int s = 0; s < nb; s += 16)
       {
-        float v = 0.0f;
+        __m512 v = _mm512_setzero_ps ();
         if (t < nt)
           {
-            uint16_t d;
-            memcpy (&d, a + (size_t) t * as + (size_t) (b0 + s) * abs, 2);
-            v = _cvtsh_ss (d);
+            const __mmask16 m = nb - s >= 16 ? (__mmask16) 0xffff
+                                             : (__mmask16) ((1u << (nb - s)) - 1);
+            const __m512i d = _mm512_mask_i32gather_epi32 (
+                _mm512_setzero_si512 (), m, sidx,
+                a + (size_t) t * as + (size_t) (b0 + s) * abs, 1);
+            v = _mm512_cvtph_ps (_mm512_cvtepi32_epi16 (d));
           }
-        asc[s][t] = v;
+        _mm512_store_ps (&asc[t][s], v);
       }
   if (nt < 16)
     {
-      memset (c0 + 16 * nt, 0, sizeof (int32_t) * 16 * (size_t) (16 - nt));
-      memset (c1 + 16 * nt, 0, sizeof (int32_t) * 16 * (size_t) (16 - nt));
+      memset (cb[0] + 16 * nt, 0, sizeof (int32_t) * 16 * (size_t) (16 - nt));
+      memset (cb[1] + 16 * nt, 0, sizeof (int32_t) * 16 * (size_t) (16 - nt));
+      memset (cb[2] + 16 * nt, 0, sizeof (int32_t) * 16 * (size_t) (16 - nt));
+      memset (cb[3] + 16 * nt, 0, sizeof (int32_t) * 16 * (size_t) (16 - nt));
     }
   for (int t = 0; t < 16; t++)
     acc[t] = _mm512_setzero_ps ();
 
+  /* Pairs of blocks: the tiles of pair k + 1 are computed and stored before the stored sums
+   * of pair k are flushed, so the vector loads never wait on the tile stores just issued. */
   const uint8_t *ab = a + (size_t) b0 * abs + 2;
-  int s = 0;
-  for (; s + 2 <= nb; s += 2)
+  const int np = (nb + 1) / 2;
+  for (int k = 0; k <= np; k++)
     {
-      T_ZERO (0);
-      T_ZERO (1);
-      T_LOAD (2, ab + (size_t) s * abs, as);
-      T_LOAD (4, panel + 512 * s, 64);
-      T_DP (0, 2, 4);
-      T_LOAD (3, ab + (size_t) (s + 1) * abs, as);
-      T_LOAD (5, panel + 512 * (s + 1), 64);
-      T_DP (1, 3, 5);
-      T_STORE (0, c0, 64);
-      T_STORE (1, c1, 64);
-      const __m512 w0 = _mm512_load_ps (scales + 16 * s);
-      const __m512 w1 = _mm512_load_ps (scales + 16 * (s + 1));
-      FLUSH (c0, w0, asc[s]);
-      FLUSH (c1, w1, asc[s + 1]);
-    }
-  if (s < nb)
-    {
-      T_ZERO (0);
-      T_LOAD (2, ab + (size_t) s * abs, as);
-      T_LOAD (4, panel + 512 * s, 64);
-      T_DP (0, 2, 4);
-      T_STORE (0, c0, 64);
-      const __m512 w0 = _mm512_load_ps (scales + 16 * s);
-      FLUSH (c0, w0, asc[s]);
+      if (k < np)
+        {
+          const int s = 2 * k;
+          int32_t *d0 = cb[2 * (k & 1)], *d1 = cb[2 * (k & 1) + 1];
+          T_ZERO (0);
+          T_LOAD (2, ab + (size_t) s * abs, as);
+          T_LOAD (4, panel + 512 * s, 64);
+          T_DP (0, 2, 4);
+          if (s + 1 < nb)
+            {
+              T_ZERO (1);
+              T_LOAD (3, ab + (size_t) (s + 1) * abs, as);
+              T_LOAD (5, panel + 512 * (s + 1), 64);
+              T_DP (1, 3, 5);
+            }
+          T_STORE (0, d0, 64);
+          if (s + 1 < nb)
+            T_STORE (1, d1, 64);
+        }
+      if (k > 0)
+        {
+          const int s = 2 * (k - 1);
+          const int32_t *d0 = cb[2 * ((k - 1) & 1)], *d1 = cb[2 * ((k - 1) & 1) + 1];
+          const __m512 w0 = _mm512_load_ps (scales + 16 * s);
+          FLUSH (d0, w0, s);
+          if (s + 1 < nb)
+            {
+              const __m512 w1 = _mm512_load_ps (scales + 16 * (s + 1));
+              FLUSH (d1, w1, s + 1);
+            }
+        }
     }
   for (int t = 0; t < nt; t++)
     {
