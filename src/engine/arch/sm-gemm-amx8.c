@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later
  *
  * sm-gemm-amx8.c: prompt tiles (sm_gemm_tile_fn) of the Q8_0, Q4_0 and IQ4_NL weights on AMX-INT8
- * (amx_tile + amx_int8), compiled with the avx512 flags and installed by sm-dispatch.c only
- * where the CPU has AMX-INT8 and Linux gave this process the tile registers.
+ * (amx_tile + amx_int8), compiled with the avx512 flags. sm-dispatch.c installs the Q8_0 one
+ * where the CPU has AMX-INT8 and Linux gave this process the tile registers; the Q4_0 and IQ4_NL
+ * ones are tested but not installed, as they measured slower than the VNNI panels on whole
+ * prompts (benchmarks/NOTES.md, branch amx8).
  *
  * One tdpbssd multiplies a 16 x 64-byte tile A by a 16 x 64-byte tile B in the VNNI layout and
  * adds the 16 x 16 int32 sums into tile C. Here K is one 32-element block (the weight block and
