@@ -856,6 +856,15 @@ matmul_rows (void    *data,
                j->out + begin);
       return;
     }
+  if (j->gemm != NULL && w->type == SM_TYPE_F16)
+    {
+      /* F16 tiles take the whole chunk of rows in one call: the AMX kernel splits each
+       * activation into two BF16 parts once per call and shares them across its 16-row blocks
+       * (arch/sm-float-avx512.c); the float panels walk their blocks themselves. */
+      j->gemm (w->n_in, wdata + (size_t) begin * w->row_size, w->row_size, (int) (end - begin),
+               j->act, j->act_stride, j->n, j->out + begin, (size_t) j->out_stride);
+      return;
+    }
   for (int64_t r0 = begin; r0 < end; r0 += SM_MATMUL_BLOCK)
     {
       int64_t r1 = r0 + SM_MATMUL_BLOCK < end ? r0 + SM_MATMUL_BLOCK : end;

@@ -1037,6 +1037,125 @@ test_gemm_wide (gconstpointer data)
 }
 
 #if defined(__x86_64__)
+/* A random finite F16 bit pattern: kind 0 any exponent (subnormals, zero and 65504 included),
+ * 1 subnormals and the smallest normals only, 2 magnitudes around 1. */
+static guint16
+hostile_f16 (rng *r, int kind)
+{
+  const guint16 sign = rng_uniform (r) < 0.5 ? 0x8000 : 0;
+  const guint16 mant = (guint16) (rng_uniform (r) * 1024);
+  int e;
+
+  switch (kind)
+    {
+    case 0: e = (int) (rng_uniform (r) * 31); break;  /* 0 .. 30: never inf or NaN */
+    case 1: e = (int) (rng_uniform (r) * 2); break;
+    default: e = 13 + (int) (rng_uniform (r) * 4); break;
+    }
+  return (guint16) (sign | (e << 10) | mant);
+}
+
+/* F16 tiles on AMX through the exact BF16 split (sm_float_gemm_f16_amx, what the dispatch takes
+ * for F16 where AMX-BF16 is usable) against a double-precision dot of the same F16 values, on
+ * every finite F16 value class, with the FMA panel it replaces on the same data: each within
+ * 2e-5 of the sum of |products|, and the split's total error no more than twice the panel's
+ * (both sum exact products in float). Row counts 1, 7, 16, 21 (two blocks), batches of 1 .. 70
+ * tokens around the 16- and 64-token tiles, odd element strides. */
+static void
+test_gemm_f16_split (void)
+{
+  sm_gemm_tile_fn amx = sm_dispatch_gemm_tile_variant (SM_TYPE_F16, SM_CPU_VARIANT_AVX512);
+  enum { ROWS = 21, COLS = 70 };
+  const int64_t lengths[] = { 1, 31, 33, 301 };
+  const int nrs[] = { 1, 7, 16, 21 }, ncs[] = { 1, 2, 15, 16, 17, 40, 70 };
+  double err_amx = 0, err_fma = 0;
+  rng r = { 97531 };
+
+  if (!sm_cpu_variant_supported (SM_CPU_VARIANT_AVX512) || amx == NULL
+      || amx == sm_float_gemm_f16_avx512)
+    {
+      g_test_skip ("no AMX-BF16 here (or the process may not use the tiles)");
+      return;
+    }
+  for (gsize li = 0; li < G_N_ELEMENTS (lengths); li++)
+    for (int kind = 0; kind < 4; kind++)
+      {
+        const int64_t n = lengths[li];
+        const size_t ws = 2 * (size_t) (n + 7), as = 2 * (size_t) (n + 3);
+        g_autofree guint16 *w = g_new0 (guint16, ws / 2 * ROWS);
+        g_autofree guint16 *a = g_new0 (guint16, as / 2 * COLS);
+        g_autofree double *expect = g_new (double, ROWS * COLS);
+        g_autofree double *mag = g_new (double, ROWS * COLS);
+        g_autofree float *o1 = g_new (float, COLS * (ROWS + 5));
+        g_autofree float *o2 = g_new (float, COLS * (ROWS + 5));
+
+        /* kind 3: weights of every class against activations around 1, the others alike. */
+        for (int i = 0; i < ROWS; i++)
+          for (int64_t e = 0; e < n; e++)
+            w[i * ws / 2 + e] = hostile_f16 (&r, kind == 3 ? 0 : kind);
+        for (int c = 0; c < COLS; c++)
+          for (int64_t e = 0; e < n; e++)
+            a[c * as / 2 + e] = hostile_f16 (&r, kind == 3 ? 2 : kind);
+        for (int c = 0; c < COLS; c++)
+          for (int i = 0; i < ROWS; i++)
+            {
+              double s = 0, m = 0;
+              for (int64_t e = 0; e < n; e++)
+                {
+                  const double p = (double) sm_half_to_float (w[i * ws / 2 + e])
+                                   * sm_half_to_float (a[c * as / 2 + e]);
+                  s += p;
+                  m += fabs (p);
+                }
+              expect[c * ROWS + i] = s;
+              mag[c * ROWS + i] = m;
+            }
+        for (gsize ri = 0; ri < G_N_ELEMENTS (nrs); ri++)
+          for (gsize ci = 0; ci < G_N_ELEMENTS (ncs); ci++)
+            {
+              const int nr = nrs[ri], nc = ncs[ci];
+              const size_t os = (size_t) nr + 5;
+              for (size_t e = 0; e < COLS * (ROWS + 5); e++)
+                o1[e] = o2[e] = NAN;
+              amx (n, w, ws, nr, a, as, nc, o1, os);
+              sm_float_gemm_f16_avx512 (n, w, ws, nr, a, as, nc, o2, os);
+              for (int c = 0; c < COLS; c++)
+                for (size_t i = 0; i < os; i++)
+                  {
+                    const float v1 = o1[c * os + i], v2 = o2[c * os + i];
+                    if (c >= nc || (int) i >= nr)
+                      {
+                        if (!isnan (v1))
+                          {
+                            g_test_fail_printf ("f16 amx %dx%d wrote outside the tile at "
+                                                "(%zu, %d)", nr, nc, i, c);
+                            return;
+                          }
+                        continue;
+                      }
+                    const double x = expect[c * ROWS + i], m = mag[c * ROWS + i];
+                    const double d1 = fabs ((double) v1 - x), d2 = fabs ((double) v2 - x);
+                    if (!(d1 <= 2e-5 * m) || !(d2 <= 2e-5 * m))
+                      {
+                        g_test_fail_printf ("f16 %dx%d, n=%" G_GINT64_FORMAT ", data %d, (%zu, %d):"
+                                            " amx %.9g, panel %.9g, exact %.9g (sum |p| %.3g)",
+                                            nr, nc, n, kind, i, c, v1, v2, x, m);
+                        return;
+                      }
+                    if (m > 0)
+                      {
+                        err_amx += d1 / m;
+                        err_fma += d2 / m;
+                      }
+                  }
+            }
+      }
+  g_test_message ("relative error, summed: amx split %.4g, fma panel %.4g", err_amx, err_fma);
+  g_assert_cmpfloat (err_amx, <=, 2 * err_fma + 1e-12);
+}
+#endif
+
+#if defined(__x86_64__)
 /* ---- The AMX-INT8 tiles of Q8_0/Q4_0/IQ4_NL against the reference dot ----
  *
  * Raw blocks (any byte, so Q8_0 weights and activations reach -128 and 127), over lengths of
@@ -1211,6 +1330,12 @@ main (int argc, char **argv)
                                           sm_float_gemm_bf16_avx512 };
   g_test_add_data_func ("/quant/gemm/avx512/bf16-no-amx", &bf16_panel, test_gemm);
   g_test_add_data_func ("/quant/gemm-wide/avx512/bf16-no-amx", &bf16_panel, test_gemm_wide);
+  /* The F16 float panel, which CPUs with AMX (F16 by the exact split) skip. */
+  static const kernel_case f16_panel = { SM_TYPE_F16, SM_CPU_VARIANT_AVX512, NULL,
+                                         sm_float_gemm_f16_avx512 };
+  g_test_add_data_func ("/quant/gemm/avx512/f16-no-amx", &f16_panel, test_gemm);
+  g_test_add_data_func ("/quant/gemm-wide/avx512/f16-no-amx", &f16_panel, test_gemm_wide);
+  g_test_add_func ("/quant/gemm-split/avx512/f16-amx", test_gemm_f16_split);
   static const kernel_case wide_f16 = { SM_TYPE_F16, SM_CPU_VARIANT_AVX512, NULL, NULL };
   static const kernel_case wide_bf16 = { SM_TYPE_BF16, SM_CPU_VARIANT_AVX512, NULL, NULL };
   g_test_add_data_func ("/quant/gemm-wide/avx512/f16", &wide_f16, test_gemm_wide);

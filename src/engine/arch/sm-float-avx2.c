@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later
  *
- * sm-float-avx2.c: the prompt tiles of F16 and BF16 for the avx2 variant (AVX2 + FMA + F16C):
+ * sm-float-avx2.c: the prompt tiles and one-token kernels (sm_gemv_fn, at the end) of F16 and
+ * BF16 for the avx2 variant (AVX2 + FMA + F16C):
  * the float panels of sm-float-avx512.c at half the width. 8 weight rows become a panel in
  * which one ymm holds the same element of the 8 rows (vcvtph2ps, or a 16-bit shift for BF16;
  * both exact), built once per 128-element chunk by an 8 x 8 in-register transpose and reused by
@@ -202,4 +203,99 @@ sm_float_gemm_bf16_avx2 (int64_t n, const void *w, size_t ws, int nr, const void
                          int nc, float *out, size_t os)
 {
   gemm8 (PANEL_BF16, n, w, ws, nr, a, as, nc, out, os);
+}
+
+/* ---- Generation: several rows against one activation row (sm_gemv_fn) ----
+ * The scheme of sm-float-avx512.c at half the width: four rows at a time, each 16 activation
+ * elements widened once (F16 by vcvtph2ps, BF16 by a shift) and used by the four rows, two
+ * accumulators per row, and the next four rows prefetched at the same offset (one line of each
+ * per 64 bytes consumed of each; addresses as integers, a prefetch never faults). The last
+ * partial 16 elements go through load8's zero-padded copy. */
+
+#define GEMV_ROWS 4
+
+static inline __attribute__ ((always_inline)) void
+gemv_rows8 (panel_kind      kind,
+            int             g,
+            int64_t         n,
+            const uint8_t  *w,
+            size_t          ws,
+            const uint16_t *y,
+            float          *out)
+{
+  __m256 acc0[GEMV_ROWS], acc1[GEMV_ROWS];
+  const uintptr_t next = (uintptr_t) w + GEMV_ROWS * ws;
+  int64_t i = 0;
+
+  for (int r = 0; r < g; r++)
+    acc0[r] = acc1[r] = _mm256_setzero_ps ();
+  for (; i + 16 <= n; i += 16)
+    {
+      if ((i & 31) == 0)
+        for (int r = 0; r < GEMV_ROWS; r++)
+          _mm_prefetch ((const char *) (next + (uintptr_t) r * ws + (uintptr_t) (2 * i)),
+                        _MM_HINT_T0);
+      const __m256 y0 = load8 (kind, y + i, 8);
+      const __m256 y1 = load8 (kind, y + i + 8, 8);
+      SM_UNROLL
+      for (int r = 0; r < g; r++)
+        {
+          const uint16_t *x = (const uint16_t *) (w + (size_t) r * ws) + i;
+          acc0[r] = _mm256_fmadd_ps (load8 (kind, x, 8), y0, acc0[r]);
+          acc1[r] = _mm256_fmadd_ps (load8 (kind, x + 8, 8), y1, acc1[r]);
+        }
+    }
+  for (; i < n; i += 8)
+    {
+      const __m256 y0 = load8 (kind, y + i, n - i);
+      for (int r = 0; r < g; r++)
+        acc0[r] = _mm256_fmadd_ps (load8 (kind, (const uint16_t *) (w + (size_t) r * ws) + i,
+                                          n - i),
+                                   y0, acc0[r]);
+    }
+  for (int r = 0; r < g; r++)
+    {
+      const __m256 s = _mm256_add_ps (acc0[r], acc1[r]);
+      __m128 t = _mm_add_ps (_mm256_castps256_ps128 (s), _mm256_extractf128_ps (s, 1));
+      t = _mm_add_ps (t, _mm_movehl_ps (t, t));
+      t = _mm_add_ss (t, _mm_movehdup_ps (t));
+      out[r] = _mm_cvtss_f32 (t);
+    }
+}
+
+static inline __attribute__ ((always_inline)) void
+gemv8 (panel_kind  kind,
+       int64_t     n,
+       const void *w,
+       size_t      ws,
+       int64_t     nr,
+       const void *a,
+       float      *out)
+{
+  const uint8_t *wb = w;
+  int64_t r0 = 0;
+
+  for (; r0 + GEMV_ROWS <= nr; r0 += GEMV_ROWS)
+    gemv_rows8 (kind, GEMV_ROWS, n, wb + (size_t) r0 * ws, ws, a, out + r0);
+  switch (nr - r0)
+    {
+    case 3: gemv_rows8 (kind, 3, n, wb + (size_t) r0 * ws, ws, a, out + r0); break;
+    case 2: gemv_rows8 (kind, 2, n, wb + (size_t) r0 * ws, ws, a, out + r0); break;
+    case 1: gemv_rows8 (kind, 1, n, wb + (size_t) r0 * ws, ws, a, out + r0); break;
+    default: break;
+    }
+}
+
+void
+sm_float_gemv_f16_avx2 (int64_t n, const void *w, size_t ws, int64_t nr, const void *a,
+                        float *out)
+{
+  gemv8 (PANEL_F16, n, w, ws, nr, a, out);
+}
+
+void
+sm_float_gemv_bf16_avx2 (int64_t n, const void *w, size_t ws, int64_t nr, const void *a,
+                         float *out)
+{
+  gemv8 (PANEL_BF16, n, w, ws, nr, a, out);
 }

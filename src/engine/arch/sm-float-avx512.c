@@ -12,6 +12,8 @@
  * row on purpose: rows of a matrix are contiguous, so it fetches the next row; a prefetch never
  * faults, and the address is formed as an integer, never as an out-of-object pointer.
  *
+ * Generation (sm_gemv_fn): four rows per pass against the one activation row, see below.
+ *
  * Tiles (prompts, sm_gemm_tile_fn): 16 weight rows become a panel of floats in which one zmm
  * holds the same element of all 16 rows (F16 through vcvtph2ps, BF16 by a 16-bit shift: both
  * exact); a 16 x 16 in-register transpose builds it once per 128-element chunk of the rows, and
@@ -356,6 +358,185 @@ sm_float_gemm_bf16_avx512 (int64_t n, const void *w, size_t ws, int nr, const vo
   gemm_f32 (PANEL_BF16, n, w, ws, nr, a, as, nc, out, os);
 }
 
+/* ---- Generation: several rows against one activation row (sm_gemv_fn) ----
+ * Four rows at a time: each 16 (F16) or 32 (BF16) activation elements are loaded (and for F16
+ * converted) once and serve the four rows, so the F16 product costs one conversion per 16
+ * weights instead of two. Two accumulators per row (eight independent chains). While the four
+ * rows are read, the next four rows are prefetched at the same offset: one cache line of each
+ * per 64 bytes consumed of each, a group of rows ahead (the hardware prefetchers stop at every
+ * 4 KiB page; addresses are formed as integers and may pass the matrix, a prefetch never
+ * faults). The activation row is the one sm_quant_activation_row made (F16 for F16 weights,
+ * BF16 for BF16), as for the per-row dots. */
+
+#define GEMV_ROWS 4
+
+static inline void
+prefetch_next_group (uintptr_t next,
+                     size_t    ws,
+                     int64_t   byte)
+{
+  for (int r = 0; r < GEMV_ROWS; r++)
+    _mm_prefetch ((const char *) (next + (uintptr_t) r * ws + (uintptr_t) byte), _MM_HINT_T0);
+}
+
+/* g (<= GEMV_ROWS, constant after inlining) rows of widened elements (F16 by vcvtph2ps, BF16
+ * by a shift) against the activations y, FMA in float. */
+static inline __attribute__ ((always_inline)) void
+gemv_rows_cvt (panel_kind      kind,
+               int             g,
+               int64_t         n,
+               const uint8_t  *w,
+               size_t          ws,
+               const uint16_t *y,
+               float          *out)
+{
+  __m512 acc0[GEMV_ROWS], acc1[GEMV_ROWS];
+  const uintptr_t next = (uintptr_t) w + GEMV_ROWS * ws;
+  int64_t i = 0;
+
+  SM_UNROLL
+  for (int r = 0; r < g; r++)
+    acc0[r] = acc1[r] = _mm512_setzero_ps ();
+  for (; i + 32 <= n; i += 32)
+    {
+      prefetch_next_group (next, ws, 2 * i);
+      const __m512 y0 = load_as_f32 (kind, y + i, 0xffff);
+      const __m512 y1 = load_as_f32 (kind, y + i + 16, 0xffff);
+      SM_UNROLL
+      for (int r = 0; r < g; r++)
+        {
+          const uint16_t *x = (const uint16_t *) (w + (size_t) r * ws) + i;
+          acc0[r] = _mm512_fmadd_ps (load_as_f32 (kind, x, 0xffff), y0, acc0[r]);
+          acc1[r] = _mm512_fmadd_ps (load_as_f32 (kind, x + 16, 0xffff), y1, acc1[r]);
+        }
+    }
+  if (i < n)
+    {
+      const __mmask16 m0 = mask16 (n - i);
+      const __mmask16 m1 = n - i > 16 ? mask16 (n - i - 16) : 0;
+      const __m512 y0 = load_as_f32 (kind, y + i, m0);
+      const __m512 y1 = load_as_f32 (kind, y + i + 16, m1);
+      SM_UNROLL
+      for (int r = 0; r < g; r++)
+        {
+          const uint16_t *x = (const uint16_t *) (w + (size_t) r * ws) + i;
+          acc0[r] = _mm512_fmadd_ps (load_as_f32 (kind, x, m0), y0, acc0[r]);
+          acc1[r] = _mm512_fmadd_ps (load_as_f32 (kind, x + 16, m1), y1, acc1[r]);
+        }
+    }
+  SM_UNROLL
+  for (int r = 0; r < g; r++)
+    out[r] = _mm512_reduce_add_ps (_mm512_add_ps (acc0[r], acc1[r]));
+}
+
+static inline __attribute__ ((always_inline)) void
+gemv_cvt (panel_kind  kind,
+          int64_t     n,
+          const void *w,
+          size_t      ws,
+          int64_t     nr,
+          const void *a,
+          float      *out)
+{
+  const uint8_t *wb = w;
+  int64_t r0 = 0;
+
+  for (; r0 + GEMV_ROWS <= nr; r0 += GEMV_ROWS)
+    gemv_rows_cvt (kind, GEMV_ROWS, n, wb + (size_t) r0 * ws, ws, a, out + r0);
+  switch (nr - r0)
+    {
+    case 3: gemv_rows_cvt (kind, 3, n, wb + (size_t) r0 * ws, ws, a, out + r0); break;
+    case 2: gemv_rows_cvt (kind, 2, n, wb + (size_t) r0 * ws, ws, a, out + r0); break;
+    case 1: gemv_rows_cvt (kind, 1, n, wb + (size_t) r0 * ws, ws, a, out + r0); break;
+    default: break;
+    }
+}
+
+void
+sm_float_gemv_f16_avx512 (int64_t n, const void *w, size_t ws, int64_t nr, const void *a,
+                          float *out)
+{
+  gemv_cvt (PANEL_F16, n, w, ws, nr, a, out);
+}
+
+void
+sm_float_gemv_bf16_avx512 (int64_t n, const void *w, size_t ws, int64_t nr, const void *a,
+                           float *out)
+{
+  gemv_cvt (PANEL_BF16, n, w, ws, nr, a, out);
+}
+
+/* With avx512_bf16: g rows by vdpbf16ps, 64 elements per step (bf16 subnormals count as zero,
+ * as in sm_float_dot_bf16_avx512bf16). */
+static inline __attribute__ ((always_inline, target ("avx512bf16"))) void
+gemv_rows_dp (int             g,
+              int64_t         n,
+              const uint8_t  *w,
+              size_t          ws,
+              const uint16_t *y,
+              float          *out)
+{
+  __m512 acc0[GEMV_ROWS], acc1[GEMV_ROWS];
+  const uintptr_t next = (uintptr_t) w + GEMV_ROWS * ws;
+  int64_t i = 0;
+
+  SM_UNROLL
+  for (int r = 0; r < g; r++)
+    acc0[r] = acc1[r] = _mm512_setzero_ps ();
+  for (; i + 64 <= n; i += 64)
+    {
+      prefetch_next_group (next, ws, 2 * i);
+      prefetch_next_group (next, ws, 2 * i + 64);
+      const __m512bh y0 = (__m512bh) _mm512_loadu_si512 ((const void *) (y + i));
+      const __m512bh y1 = (__m512bh) _mm512_loadu_si512 ((const void *) (y + i + 32));
+      SM_UNROLL
+      for (int r = 0; r < g; r++)
+        {
+          const uint16_t *x = (const uint16_t *) (w + (size_t) r * ws) + i;
+          acc0[r] = _mm512_dpbf16_ps (acc0[r], (__m512bh) _mm512_loadu_si512 ((const void *) x), y0);
+          acc1[r] = _mm512_dpbf16_ps (acc1[r], (__m512bh) _mm512_loadu_si512 ((const void *) (x + 32)),
+                                      y1);
+        }
+    }
+  if (i < n)
+    {
+      const int64_t left = n - i;
+      const __mmask32 m0 = left >= 32 ? (__mmask32) 0xffffffffu : (__mmask32) ((1u << left) - 1);
+      const __mmask32 m1 = left <= 32 ? 0 : (__mmask32) ((1u << (left - 32)) - 1);
+      const __m512bh y0 = (__m512bh) _mm512_maskz_loadu_epi16 (m0, y + i);
+      const __m512bh y1 = (__m512bh) _mm512_maskz_loadu_epi16 (m1, y + i + 32);
+      SM_UNROLL
+      for (int r = 0; r < g; r++)
+        {
+          const uint16_t *x = (const uint16_t *) (w + (size_t) r * ws) + i;
+          acc0[r] = _mm512_dpbf16_ps (acc0[r], (__m512bh) _mm512_maskz_loadu_epi16 (m0, x), y0);
+          acc1[r] = _mm512_dpbf16_ps (acc1[r], (__m512bh) _mm512_maskz_loadu_epi16 (m1, x + 32),
+                                      y1);
+        }
+    }
+  SM_UNROLL
+  for (int r = 0; r < g; r++)
+    out[r] = _mm512_reduce_add_ps (_mm512_add_ps (acc0[r], acc1[r]));
+}
+
+__attribute__ ((target ("avx512bf16"))) void
+sm_float_gemv_bf16_avx512bf16 (int64_t n, const void *w, size_t ws, int64_t nr, const void *a,
+                               float *out)
+{
+  const uint8_t *wb = w;
+  int64_t r0 = 0;
+
+  for (; r0 + GEMV_ROWS <= nr; r0 += GEMV_ROWS)
+    gemv_rows_dp (GEMV_ROWS, n, wb + (size_t) r0 * ws, ws, a, out + r0);
+  switch (nr - r0)
+    {
+    case 3: gemv_rows_dp (3, n, wb + (size_t) r0 * ws, ws, a, out + r0); break;
+    case 2: gemv_rows_dp (2, n, wb + (size_t) r0 * ws, ws, a, out + r0); break;
+    case 1: gemv_rows_dp (1, n, wb + (size_t) r0 * ws, ws, a, out + r0); break;
+    default: break;
+    }
+}
+
 /* ---- BF16 on AMX (amx_tile + amx_bf16) ----
  * One tdpbf16ps multiplies a 16 x 32 tile of activations (16 tokens, 32 elements, straight
  * from the activation rows) by a 32 x 16 tile of weights and adds the 16 x 16 products into a
@@ -543,6 +724,279 @@ sm_float_gemm_bf16_amx (int64_t n, const void *w, size_t ws, int nr, const void 
             {
               AMX_STORE (3, cbuf, 64);
               amx_flush (cbuf, nt[3], mrow, o + (size_t) (cb + 48) * os, os);
+            }
+        }
+    }
+  __asm__ volatile ("tilerelease" ::: "memory");
+}
+
+/* ---- F16 on AMX (amx_tile + amx_bf16), by an exact split ----
+ * Every F16 value v is hi + lo exactly, with hi = v with its significand cut to BF16's 8 bits
+ * and lo = v - hi (at most 3 significant bits, so a BF16 too; F16 subnormals included). Both
+ * are normal BF16 numbers or zero: F16's smallest magnitude, 2^-24, is far above BF16's
+ * smallest normal 2^-126, so AMX's flushing of BF16 subnormal inputs never applies, and every
+ * product of two parts is exact in float (at least 2^-48, a normal float). The weights are split
+ * while the panel is packed and the activations (F16) once per call (see below), and tdpbf16ps
+ * adds hi.a_hi + lo.a_hi + hi.a_lo + lo.a_lo: the exact products, summed in float, as the FMA
+ * panels do. The element order inside a 32-element step does not matter
+ * as long as weights and activations share it: dword j holds elements j (low half) and j + 16
+ * (high half), which is what two vcvtph2ps of 16 elements give with one shift and one merge.
+ * Tiles: 0-3 accumulators (64 tokens), 4-5 the weight parts, 6-7 the activation parts. */
+
+/* 32 F16 at p (mask m; lanes off are zero) as the hi and lo BF16 parts, element j and j + 16
+ * in dword j. */
+static inline void
+f16_split32 (const uint16_t *p,
+             __mmask32       m,
+             __m512i        *hi,
+             __m512i        *lo)
+{
+  const __m512i h = _mm512_maskz_loadu_epi16 (m, p);
+  const __m512 f0 = _mm512_cvtph_ps (_mm512_castsi512_si256 (h));
+  const __m512 f1 = _mm512_cvtph_ps (_mm512_extracti64x4_epi64 (h, 1));
+  const __m512i top = _mm512_set1_epi32 ((int) 0xffff0000u);
+  const __m512i h0 = _mm512_and_si512 (_mm512_castps_si512 (f0), top);
+  const __m512i h1 = _mm512_and_si512 (_mm512_castps_si512 (f1), top);
+  /* Exact, and the low 16 bits of each difference are zero (at most 3 significant bits). */
+  const __m512i l0 = _mm512_castps_si512 (_mm512_sub_ps (f0, _mm512_castsi512_ps (h0)));
+  const __m512i l1 = _mm512_castps_si512 (_mm512_sub_ps (f1, _mm512_castsi512_ps (h1)));
+
+  *hi = _mm512_or_si512 (_mm512_srli_epi32 (h0, 16), h1);
+  *lo = _mm512_or_si512 (_mm512_srli_epi32 (l0, 16), l1);
+}
+
+static inline __mmask32
+mask32 (int64_t k)
+{
+  return k >= 32 ? (__mmask32) 0xffffffffu : (__mmask32) ((1u << k) - 1);
+}
+
+/* Steps [s0, s0 + sc) of rows 0..nr-1 as hi and lo weight tiles (tile s, row j, dword r = the
+ * pair j of row r; zero past n and for rows >= nr). */
+static inline void
+amx_pack_f16 (const uint8_t *w,
+              size_t         ws,
+              int            nr,
+              int64_t        n,
+              int64_t        s0,
+              int            sc,
+              uint32_t      *phi,
+              uint32_t      *plo)
+{
+  for (int s = 0; s < sc; s++)
+    {
+      const int64_t e = 32 * (s0 + s);
+      const __mmask32 m = mask32 (n - e);
+      __m512i vh[16], vl[16];
+      SM_UNROLL
+      for (int r = 0; r < 16; r++)
+        {
+          if (r < nr)
+            {
+              /* The same 64 bytes of the row one chunk ahead (it is read from memory once per
+               * 64 tokens, 16 rows at a time; address as an integer, may pass the row). */
+              _mm_prefetch ((const char *) ((uintptr_t) (w + (size_t) r * ws)
+                                            + (uintptr_t) (2 * (e + 32 * AMX_STEPS))),
+                            _MM_HINT_T0);
+              f16_split32 ((const uint16_t *) (w + (size_t) r * ws) + e, m, &vh[r], &vl[r]);
+            }
+          else
+            vh[r] = vl[r] = _mm512_setzero_si512 ();
+        }
+      transpose16 (vh);
+      transpose16 (vl);
+      SM_UNROLL
+      for (int j = 0; j < 16; j++)
+        {
+          _mm512_store_si512 ((__m512i *) (phi + 256 * s + 16 * j), vh[j]);
+          _mm512_store_si512 ((__m512i *) (plo + 256 * s + 16 * j), vl[j]);
+        }
+    }
+}
+
+/* The hi and lo activation tiles of tokens [0, nt) at element e (zero past the batch and n). */
+static inline void
+amx_split_a (const uint8_t *a,
+             size_t         as,
+             int            nt,
+             int64_t        e,
+             int64_t        n,
+             uint16_t      *shi,
+             uint16_t      *slo)
+{
+  const __mmask32 m = mask32 (n - e);
+
+  for (int t = 0; t < 16; t++)
+    {
+      __m512i hi = _mm512_setzero_si512 (), lo = hi;
+      if (t < nt)
+        f16_split32 ((const uint16_t *) (a + (size_t) t * as) + e, m, &hi, &lo);
+      _mm512_store_si512 ((__m512i *) (shi + 32 * t), hi);
+      _mm512_store_si512 ((__m512i *) (slo + 32 * t), lo);
+    }
+}
+
+/* Accumulator c += activations (6: hi, 7: lo) . weights (4: hi, 5: lo), all four products. */
+#define AMX_DP_SPLIT(c)                                                                       \
+  do                                                                                          \
+    {                                                                                         \
+      AMX_DP (c, 6, 4);                                                                       \
+      AMX_DP (c, 6, 5);                                                                       \
+      AMX_DP (c, 7, 4);                                                                       \
+      AMX_DP (c, 7, 5);                                                                       \
+    }                                                                                         \
+  while (0)
+
+/* The tile instructions name their registers in the instruction: one case per accumulator. */
+static inline void
+amx_c_load (int g, const void *p, long stride)
+{
+  switch (g)
+    {
+    case 0: AMX_LOAD (0, p, stride); break;
+    case 1: AMX_LOAD (1, p, stride); break;
+    case 2: AMX_LOAD (2, p, stride); break;
+    default: AMX_LOAD (3, p, stride); break;
+    }
+}
+
+static inline void
+amx_c_store (int g, void *p, long stride)
+{
+  switch (g)
+    {
+    case 0: AMX_STORE (0, p, stride); break;
+    case 1: AMX_STORE (1, p, stride); break;
+    case 2: AMX_STORE (2, p, stride); break;
+    default: AMX_STORE (3, p, stride); break;
+    }
+}
+
+static inline void
+amx_c_zero (int g)
+{
+  switch (g)
+    {
+    case 0: AMX_ZERO (0); break;
+    case 1: AMX_ZERO (1); break;
+    case 2: AMX_ZERO (2); break;
+    default: AMX_ZERO (3); break;
+    }
+}
+
+static inline void
+amx_dp_split (int g)
+{
+  switch (g)
+    {
+    case 0: AMX_DP_SPLIT (0); break;
+    case 1: AMX_DP_SPLIT (1); break;
+    case 2: AMX_DP_SPLIT (2); break;
+    default: AMX_DP_SPLIT (3); break;
+    }
+}
+
+/* Steps per chunk: the split activations of 64 tokens over a chunk take 4 x 4 x 2 KiB. */
+#define F16_AMX_STEPS 4
+
+/* Splitting the activations costs about as much per element as the four tile products of a
+ * 16-row block, so it is done once per call for all the rows it is given (sm-model.c hands F16
+ * tiles its whole chunk of rows): per 64 tokens and 128 elements, the activations are split
+ * once, then every 16-row block packs its weights, takes its partial sums from the output (zero
+ * for the first chunk), adds the chunk's products and puts them back. A full 16 x 16 partial
+ * sum goes straight between the output and the tile (rows of 16 floats, os apart); a partial one
+ * through cbuf, with masked loads and stores, so nothing outside the nr x nc tile is touched. */
+void
+sm_float_gemm_f16_amx (int64_t n, const void *w, size_t ws, int nr, const void *a, size_t as,
+                       int nc, float *out, size_t os)
+{
+  _Alignas (64) uint32_t phi[F16_AMX_STEPS * 256];
+  _Alignas (64) uint32_t plo[F16_AMX_STEPS * 256];
+  _Alignas (64) uint16_t ahi[4][F16_AMX_STEPS][16 * 32];
+  _Alignas (64) uint16_t alo[4][F16_AMX_STEPS][16 * 32];
+  _Alignas (64) float cbuf[16 * 16];
+  _Alignas (64) amx_config cfg;
+  const uint8_t *wb = w, *ab = a;
+  const int64_t nsteps = (n + 31) / 32;
+
+  if (n == 0)
+    {
+      for (int c = 0; c < nc; c++)
+        memset (out + (size_t) c * os, 0, (size_t) nr * sizeof *out);
+      return;
+    }
+  memset (&cfg, 0, sizeof cfg);
+  cfg.palette = 1;
+  for (int t = 0; t < 8; t++)
+    {
+      cfg.colsb[t] = 64;
+      cfg.rows[t] = 16;
+    }
+  __asm__ volatile ("ldtilecfg %0" ::"m"(cfg) : "memory");
+
+  for (int cb = 0; cb < nc; cb += 64)
+    {
+      const int left = nc - cb;
+      const int ng = left >= 64 ? 4 : (left + 15) / 16;
+      int nt[4];
+      for (int g = 0; g < 4; g++)
+        nt[g] = left - 16 * g >= 16 ? 16 : (left - 16 * g > 0 ? left - 16 * g : 0);
+      const uint8_t *ag = ab + (size_t) cb * as;
+
+      for (int64_t s0 = 0; s0 < nsteps; s0 += F16_AMX_STEPS)
+        {
+          const int sc = nsteps - s0 < F16_AMX_STEPS ? (int) (nsteps - s0) : F16_AMX_STEPS;
+          const bool first = s0 == 0;
+
+          for (int g = 0; g < ng; g++)
+            for (int s = 0; s < sc; s++)
+              amx_split_a (ag + (size_t) (16 * g) * as, as, nt[g], 32 * (s0 + s), n, ahi[g][s],
+                           alo[g][s]);
+          for (int r0 = 0; r0 < nr; r0 += 16)
+            {
+              const int nrp = nr - r0 < 16 ? nr - r0 : 16;
+              const __mmask16 mrow = mask16 (nrp);
+              float *o = out + r0 + (size_t) cb * os;
+
+              for (int g = 0; g < ng; g++)
+                {
+                  float *og = o + (size_t) (16 * g) * os;
+                  if (first)
+                    amx_c_zero (g);
+                  else if (nrp == 16 && nt[g] == 16)
+                    amx_c_load (g, og, (long) (os * sizeof (float)));
+                  else
+                    {
+                      for (int t = 0; t < 16; t++)
+                        _mm512_store_ps (cbuf + 16 * t,
+                                         t < nt[g] ? _mm512_maskz_loadu_ps (mrow, og + (size_t) t * os)
+                                                   : _mm512_setzero_ps ());
+                      amx_c_load (g, cbuf, 64);
+                    }
+                }
+              amx_pack_f16 (wb + (size_t) r0 * ws, ws, nrp, n, s0, sc, phi, plo);
+              for (int s = 0; s < sc; s++)
+                {
+                  AMX_LOAD (4, phi + 256 * s, 64);
+                  AMX_LOAD (5, plo + 256 * s, 64);
+                  for (int g = 0; g < ng; g++)
+                    {
+                      AMX_LOAD (6, ahi[g][s], 64);
+                      AMX_LOAD (7, alo[g][s], 64);
+                      amx_dp_split (g);
+                    }
+                }
+              for (int g = 0; g < ng; g++)
+                {
+                  float *og = o + (size_t) (16 * g) * os;
+                  if (nrp == 16 && nt[g] == 16)
+                    amx_c_store (g, og, (long) (os * sizeof (float)));
+                  else
+                    {
+                      amx_c_store (g, cbuf, 64);
+                      amx_flush (cbuf, nt[g], mrow, og, os);
+                    }
+                }
             }
         }
     }

@@ -222,10 +222,155 @@ avx2_gemv_iq4_nl (int64_t n, const void *w, size_t ws, int64_t nr, const void *a
   gemv_32 (KIND_IQ4_NL, n, w, ws, nr, a, out);
 }
 
+/* IQ4_XS against a Q8_K row, two rows per pass. A 32-byte load of a row's codes holds two
+ * sub-blocks (one per 128-bit lane, first 16 elements in the low nibbles); vpshufb gives the
+ * signed levels, whose signs move onto the activations (vpsignb) while the magnitudes of the
+ * activations are the unsigned operand of vpmaddubsw: |a| <= 128 (vpabsb of -128 is 0x80,
+ * read unsigned) times |level| <= 127 keeps a pair within int16, so no code is ever saturated.
+ * The activations and their magnitudes are permuted once per call so that lane L of a load
+ * holds the elements of the sub-block of that lane. The 6-bit scales are decoded with variable
+ * shifts into int16 pairs and applied by the vpmaddwd that widens the products to int32; one
+ * int32 -> float conversion and one FMA per super-block per row. */
+
+/* Super-blocks of activations prepared per pass over the rows (8192 elements). */
+#define GEMV_XS_KS 32
+
+static inline uint64_t
+load_u64 (const uint8_t *p)
+{
+  uint64_t v;
+  memcpy (&v, p, sizeof v);
+  return v;
+}
+
+/* The eight sub-block scales of a super-block with header hdr (its first 8 bytes), as int16
+ * pairs: dword lane sb = scale | scale << 16. */
+static inline __m256i
+xs_scales (uint64_t hdr)
+{
+  const __m256i vh = _mm256_set1_epi32 ((int) (uint32_t) hdr);
+  const __m256i vl = _mm256_set1_epi32 ((int) (uint32_t) (hdr >> 32));
+  const __m256i sc = _mm256_sub_epi32 (
+      _mm256_or_si256 (
+          _mm256_and_si256 (_mm256_srlv_epi32 (vl, _mm256_setr_epi32 (0, 4, 8, 12, 16, 20, 24, 28)),
+                            _mm256_set1_epi32 (15)),
+          _mm256_and_si256 (
+              _mm256_srlv_epi32 (vh, _mm256_setr_epi32 (12, 14, 16, 18, 20, 22, 24, 26)),
+              _mm256_set1_epi32 (48))),
+      _mm256_set1_epi32 (32));
+  return _mm256_or_si256 (_mm256_and_si256 (sc, _mm256_set1_epi32 (0xFFFF)),
+                          _mm256_slli_epi32 (sc, 16));
+}
+
+/* 32 code bytes (sub-blocks 2k, 2k + 1) of one row against the permuted activations ya/yb
+ * (with magnitudes aa/ab), scaled by the int16 pairs sc: int32 lanes. */
+static inline __attribute__ ((always_inline)) __m256i
+xs_chunk (const uint8_t *q, __m256i lut, __m256i m4, __m256i ya, __m256i yb, __m256i aa,
+          __m256i ab, __m256i sc)
+{
+  const __m256i v = _mm256_loadu_si256 ((const __m256i *) q);
+  const __m256i lo = _mm256_shuffle_epi8 (lut, _mm256_and_si256 (v, m4));
+  const __m256i hi = _mm256_shuffle_epi8 (lut, _mm256_and_si256 (_mm256_srli_epi16 (v, 4), m4));
+  const __m256i plo = _mm256_maddubs_epi16 (aa, _mm256_sign_epi8 (lo, ya));
+  const __m256i phi = _mm256_maddubs_epi16 (ab, _mm256_sign_epi8 (hi, yb));
+  return _mm256_add_epi32 (_mm256_madd_epi16 (plo, sc), _mm256_madd_epi16 (phi, sc));
+}
+
+static void
+avx2_gemv_iq4_xs (int64_t n, const void *w, size_t ws, int64_t nr, const void *a, float *out)
+{
+  const size_t bs = sizeof (sm_block_iq4_xs);
+  const int64_t nsb = n / SM_QK_K;
+  const sm_block_q8_K *y = a;
+  const uint8_t *wp = w;
+  /* Per super-block, chunk k (sub-blocks 2k, 2k + 1): 32 bytes of their first 16 elements
+   * (one sub-block per lane), then 32 bytes of their last 16; the same for the magnitudes. */
+  int8_t yq[GEMV_XS_KS][256] __attribute__ ((aligned (32)));
+  int8_t ym[GEMV_XS_KS][256] __attribute__ ((aligned (32)));
+  float dy[GEMV_XS_KS];
+  const __m256i lut = _mm256_broadcastsi128_si256 (_mm_loadu_si128 ((const __m128i *) sm_kvalues_iq4nl));
+  const __m256i m4 = _mm256_set1_epi8 (0x0F);
+  __m256i sel[4];
+
+  for (int k = 0; k < 4; k++)
+    sel[k] = _mm256_setr_epi32 (2 * k, 2 * k, 2 * k, 2 * k, 2 * k + 1, 2 * k + 1, 2 * k + 1,
+                                2 * k + 1);
+  for (int64_t r = 0; r < nr; r++)
+    out[r] = 0.0f;
+
+  for (int64_t s0 = 0; s0 < nsb; s0 += GEMV_XS_KS)
+    {
+      const int64_t kn = nsb - s0 < GEMV_XS_KS ? nsb - s0 : GEMV_XS_KS;
+
+      for (int64_t i = 0; i < kn; i++)
+        {
+          const sm_block_q8_K *yb = y + s0 + i;
+          dy[i] = yb->d;
+          for (int k = 0; k < 4; k++)
+            for (int l = 0; l < 2; l++)
+              {
+                memcpy (yq[i] + 64 * k + 16 * l, yb->qs + 32 * (2 * k + l), 16);
+                memcpy (yq[i] + 64 * k + 32 + 16 * l, yb->qs + 32 * (2 * k + l) + 16, 16);
+              }
+          for (int k = 0; k < 256; k += 32)
+            _mm256_store_si256 ((__m256i *) (ym[i] + k),
+                                _mm256_abs_epi8 (_mm256_load_si256 ((const __m256i *) (yq[i] + k))));
+        }
+
+      for (int64_t r0 = 0; r0 < nr; r0 += 2)
+        {
+          /* A last odd row is computed twice and kept once. */
+          const uint8_t *r_0 = wp + (size_t) r0 * ws + (size_t) s0 * bs;
+          const uint8_t *r_1 = r0 + 1 < nr ? r_0 + ws : r_0;
+          __m256 acc0 = _mm256_setzero_ps (), acc1 = acc0;
+
+          for (int64_t i = 0; i < kn; i++)
+            {
+              const size_t off = (size_t) i * bs;
+              const uintptr_t pf = (uintptr_t) r_0 + 2 * off + SM_GEMV_PREFETCH;
+              for (size_t k = 0; k < 2 * bs; k += 64)
+                _mm_prefetch ((const char *) (pf + k), _MM_HINT_T0);
+
+              const uint64_t h0 = load_u64 (r_0 + off), h1 = load_u64 (r_1 + off);
+              const __m256i sc0 = xs_scales (h0), sc1 = xs_scales (h1);
+              __m256i s0v = _mm256_setzero_si256 (), s1v = s0v;
+              for (int k = 0; k < 4; k++)
+                {
+                  const __m256i ya = _mm256_load_si256 ((const __m256i *) (yq[i] + 64 * k));
+                  const __m256i yb = _mm256_load_si256 ((const __m256i *) (yq[i] + 64 * k + 32));
+                  const __m256i aa = _mm256_load_si256 ((const __m256i *) (ym[i] + 64 * k));
+                  const __m256i ab = _mm256_load_si256 ((const __m256i *) (ym[i] + 64 * k + 32));
+                  s0v = _mm256_add_epi32 (
+                      s0v, xs_chunk (r_0 + off + 8 + 32 * k, lut, m4, ya, yb, aa, ab,
+                                     _mm256_permutevar8x32_epi32 (sc0, sel[k])));
+                  s1v = _mm256_add_epi32 (
+                      s1v, xs_chunk (r_1 + off + 8 + 32 * k, lut, m4, ya, yb, aa, ab,
+                                     _mm256_permutevar8x32_epi32 (sc1, sel[k])));
+                }
+              sm_half d0, d1;
+              memcpy (&d0, r_0 + off, sizeof d0);
+              memcpy (&d1, r_1 + off, sizeof d1);
+              acc0 = _mm256_fmadd_ps (_mm256_cvtepi32_ps (s0v), _mm256_set1_ps (h2f (d0) * dy[i]),
+                                      acc0);
+              acc1 = _mm256_fmadd_ps (_mm256_cvtepi32_ps (s1v), _mm256_set1_ps (h2f (d1) * dy[i]),
+                                      acc1);
+            }
+
+          float l0[8], l1[8];
+          _mm256_storeu_ps (l0, acc0);
+          _mm256_storeu_ps (l1, acc1);
+          out[r0] += ((l0[0] + l0[1]) + (l0[2] + l0[3])) + ((l0[4] + l0[5]) + (l0[6] + l0[7]));
+          if (r0 + 1 < nr)
+            out[r0 + 1] += ((l1[0] + l1[1]) + (l1[2] + l1[3])) + ((l1[4] + l1[5]) + (l1[6] + l1[7]));
+        }
+    }
+}
+
 void
 sm_gemv_fill_avx2 (sm_gemv_fn gemv[SM_TYPE_COUNT])
 {
   gemv[SM_TYPE_Q8_0] = avx2_gemv_q8_0;
   gemv[SM_TYPE_Q4_0] = avx2_gemv_q4_0;
   gemv[SM_TYPE_IQ4_NL] = avx2_gemv_iq4_nl;
+  gemv[SM_TYPE_IQ4_XS] = avx2_gemv_iq4_xs;
 }

@@ -245,10 +245,162 @@ avx512_gemv_iq4_nl (int64_t n, const void *w, size_t ws, int64_t nr, const void 
   gemv_32 (KIND_IQ4_NL, n, w, ws, nr, a, out);
 }
 
+/* IQ4_XS (256-element super-blocks of 136 bytes: f16 d, 2 high bits and 4 low bits of eight
+ * 6-bit sub-block scales, 128 bytes of nibbles) against a Q8_K row, four rows per pass. A
+ * row's 128 code bytes are two 64-byte loads, one sub-block of 32 elements per 128-bit lane
+ * (its first 16 elements in the low nibbles); the levels + 128 come from one vpshufb per
+ * nibble half, and vpdpbusd multiplies them by the activations, which are permuted once per
+ * call so that lane L of a load holds the elements of sub-block L (GEMV_XS_PREP below). The
+ * four rows' partial sums are transposed into lanes (sub-block, row), so the offset
+ * 128 * sum(activation sub-block) and the sub-block scale are one subtraction and one vpmulld
+ * per half super-block for all four rows; the scales are decoded from the four rows' 8-byte
+ * headers with variable shifts. One int32 -> float conversion and one FMA per super-block
+ * for the four rows. */
+
+/* Super-blocks of activations prepared per pass over the rows (8192 elements). */
+#define GEMV_XS_KS 32
+
+static inline __attribute__ ((always_inline)) __m512i
+xs_half (const uint8_t *q, __m512i lut, __m512i m4, __m512i ya, __m512i yb)
+{
+  const __m512i v = _mm512_loadu_si512 ((const void *) q);
+  const __m512i lo = _mm512_shuffle_epi8 (lut, _mm512_and_si512 (v, m4));
+  const __m512i hi = _mm512_shuffle_epi8 (lut, _mm512_and_si512 (_mm512_srli_epi16 (v, 4), m4));
+  return _mm512_dpbusd_epi32 (_mm512_dpbusd_epi32 (_mm512_setzero_si512 (), lo, ya), hi, yb);
+}
+
+static inline uint64_t
+load_u64 (const uint8_t *p)
+{
+  uint64_t v;
+  memcpy (&v, p, sizeof v);
+  return v;
+}
+
+static void
+avx512_gemv_iq4_xs (int64_t n, const void *w, size_t ws, int64_t nr, const void *a, float *out)
+{
+  const size_t bs = sizeof (sm_block_iq4_xs);
+  const int64_t nsb = n / SM_QK_K;
+  const sm_block_q8_K *y = a;
+  const uint8_t *wp = w;
+  /* Per super-block: the 256 activation codes permuted (half h: 64 bytes of the first 16
+   * elements of sub-blocks 4h..4h+3, then 64 bytes of their last 16), the offsets
+   * 128 * sum(sub-block) in lanes (sub-block, row), and the activation scale. */
+  int8_t yq[GEMV_XS_KS][256] __attribute__ ((aligned (64)));
+  int32_t oy[GEMV_XS_KS][32] __attribute__ ((aligned (64)));
+  float dy[GEMV_XS_KS];
+  uint8_t t[16];
+
+  for (int k = 0; k < 16; k++)
+    t[k] = (uint8_t) (sm_kvalues_iq4nl[k] + 128);
+  const __m512i lut = _mm512_broadcast_i32x4 (_mm_loadu_si128 ((const __m128i *) t));
+  const __m512i m4 = _mm512_set1_epi8 (0x0F);
+  /* Lanes (L, row) of a 128-bit lane L: dword 2 * row (d, scales_h) or 2 * row + 1
+   * (scales_l) of the four rows' headers. */
+  const __m512i idx_h = _mm512_setr_epi32 (0, 2, 4, 6, 0, 2, 4, 6, 0, 2, 4, 6, 0, 2, 4, 6);
+  const __m512i idx_l = _mm512_setr_epi32 (1, 3, 5, 7, 1, 3, 5, 7, 1, 3, 5, 7, 1, 3, 5, 7);
+  /* Shift counts of sub-block 4h + L: low nibble at 4 * sb of scales_l, high bits at
+   * 16 + 2 * sb of the first dword, brought to bits 4-5. */
+  const __m512i sl0 = _mm512_setr_epi32 (0, 0, 0, 0, 4, 4, 4, 4, 8, 8, 8, 8, 12, 12, 12, 12);
+  const __m512i sl1 = _mm512_add_epi32 (sl0, _mm512_set1_epi32 (16));
+  const __m512i sh0 = _mm512_setr_epi32 (12, 12, 12, 12, 14, 14, 14, 14, 16, 16, 16, 16, 18, 18,
+                                         18, 18);
+  const __m512i sh1 = _mm512_add_epi32 (sh0, _mm512_set1_epi32 (8));
+  const __m512i m15 = _mm512_set1_epi32 (15), m48 = _mm512_set1_epi32 (48);
+  const __m512i c32 = _mm512_set1_epi32 (32);
+
+  for (int64_t r = 0; r < nr; r++)
+    out[r] = 0.0f;
+
+  for (int64_t s0 = 0; s0 < nsb; s0 += GEMV_XS_KS)
+    {
+      const int64_t kn = nsb - s0 < GEMV_XS_KS ? nsb - s0 : GEMV_XS_KS;
+
+      for (int64_t i = 0; i < kn; i++)
+        {
+          const sm_block_q8_K *yb = y + s0 + i;
+          dy[i] = yb->d;
+          for (int sb = 0; sb < 8; sb++)
+            {
+              const int h = sb / 4, l = sb % 4;
+              memcpy (yq[i] + 128 * h + 16 * l, yb->qs + 32 * sb, 16);
+              memcpy (yq[i] + 128 * h + 64 + 16 * l, yb->qs + 32 * sb + 16, 16);
+              const int32_t o = 128 * (yb->bsums[2 * sb] + yb->bsums[2 * sb + 1]);
+              for (int k = 0; k < 4; k++)
+                oy[i][16 * h + 4 * l + k] = o;
+            }
+        }
+
+      for (int64_t r0 = 0; r0 < nr; r0 += 4)
+        {
+          /* A last group of fewer than four rows repeats its last row and keeps only the
+           * rows that exist. */
+          const uint8_t *rows[4];
+          for (int i = 0; i < 4; i++)
+            {
+              const int64_t ri = r0 + i < nr ? r0 + i : nr - 1;
+              rows[i] = wp + (size_t) ri * ws + (size_t) s0 * bs;
+            }
+          __m512 acc = _mm512_setzero_ps ();
+
+          for (int64_t i = 0; i < kn; i++)
+            {
+              const size_t off = (size_t) i * bs;
+              /* Linear prefetch of the four rows' stretch, as gemv_32 does. */
+              const uintptr_t pf = (uintptr_t) rows[0] + 4 * off + SM_GEMV_PREFETCH;
+              for (size_t k = 0; k < 4 * bs; k += 64)
+                _mm_prefetch ((const char *) (pf + k), _MM_HINT_T0);
+
+              const __m512i ya0 = _mm512_load_si512 ((const void *) yq[i]);
+              const __m512i yb0 = _mm512_load_si512 ((const void *) (yq[i] + 64));
+              const __m512i ya1 = _mm512_load_si512 ((const void *) (yq[i] + 128));
+              const __m512i yb1 = _mm512_load_si512 ((const void *) (yq[i] + 192));
+              __m512i p0[4], p1[4];
+              for (int r = 0; r < 4; r++)
+                {
+                  const uint8_t *q = rows[r] + off + 8;
+                  p0[r] = xs_half (q, lut, m4, ya0, yb0);
+                  p1[r] = xs_half (q + 64, lut, m4, ya1, yb1);
+                }
+              const __m512i t0 = _mm512_sub_epi32 (transpose_sum4 (p0[0], p0[1], p0[2], p0[3]),
+                                                   _mm512_load_si512 ((const void *) oy[i]));
+              const __m512i t1 = _mm512_sub_epi32 (transpose_sum4 (p1[0], p1[1], p1[2], p1[3]),
+                                                   _mm512_load_si512 ((const void *) (oy[i] + 16)));
+
+              const __m256i hdr = _mm256_setr_epi64x (
+                  (long long) load_u64 (rows[0] + off), (long long) load_u64 (rows[1] + off),
+                  (long long) load_u64 (rows[2] + off), (long long) load_u64 (rows[3] + off));
+              const __m512i vh = _mm512_permutexvar_epi32 (idx_h, _mm512_castsi256_si512 (hdr));
+              const __m512i vl = _mm512_permutexvar_epi32 (idx_l, _mm512_castsi256_si512 (hdr));
+              const __m512i sc0 = _mm512_sub_epi32 (
+                  _mm512_or_si512 (_mm512_and_si512 (_mm512_srlv_epi32 (vl, sl0), m15),
+                                   _mm512_and_si512 (_mm512_srlv_epi32 (vh, sh0), m48)),
+                  c32);
+              const __m512i sc1 = _mm512_sub_epi32 (
+                  _mm512_or_si512 (_mm512_and_si512 (_mm512_srlv_epi32 (vl, sl1), m15),
+                                   _mm512_and_si512 (_mm512_srlv_epi32 (vh, sh1), m48)),
+                  c32);
+              const __m512i isum = _mm512_add_epi32 (_mm512_mullo_epi32 (t0, sc0),
+                                                     _mm512_mullo_epi32 (t1, sc1));
+              const __m512 dx = _mm512_cvtph_ps (_mm512_cvtepi32_epi16 (vh));
+              acc = _mm512_fmadd_ps (_mm512_cvtepi32_ps (isum),
+                                     _mm512_mul_ps (dx, _mm512_set1_ps (dy[i])), acc);
+            }
+
+          float lanes[16];
+          _mm512_storeu_ps (lanes, acc);
+          for (int i = 0; i < 4 && r0 + i < nr; i++)
+            out[r0 + i] += (lanes[i] + lanes[4 + i]) + (lanes[8 + i] + lanes[12 + i]);
+        }
+    }
+}
+
 void
 sm_gemv_fill_avx512 (sm_gemv_fn gemv[SM_TYPE_COUNT])
 {
   gemv[SM_TYPE_Q8_0] = avx512_gemv_q8_0;
   gemv[SM_TYPE_Q4_0] = avx512_gemv_q4_0;
   gemv[SM_TYPE_IQ4_NL] = avx512_gemv_iq4_nl;
+  gemv[SM_TYPE_IQ4_XS] = avx512_gemv_iq4_xs;
 }
