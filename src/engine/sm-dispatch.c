@@ -145,6 +145,13 @@ dispatch_init (void)
       tables[SM_CPU_VARIANT_AVX512].gemm[SM_TYPE_Q6_K] = sm_gemm_q6_K_avx512;
       tables[SM_CPU_VARIANT_AVX512].gemm[SM_TYPE_IQ4_XS] = sm_gemm_iq4_xs_avx512;
       tables[SM_CPU_VARIANT_AVX512].gemm[SM_TYPE_IQ4_NL] = sm_gemm_iq4_nl_avx512;
+#ifdef SM_AMX
+      /* Q8_0 prompt tiles on AMX-INT8 (arch/sm-gemm-amx8.c). Its Q4_0 and IQ4_NL twins are
+       * tested but not installed: with their weights unpacked per call they measured slower
+       * than the VNNI panels on whole prompts (benchmarks/NOTES.md, branch amx8). */
+      if (amx_usable (SM_AMX_INT8_BIT))
+        tables[SM_CPU_VARIANT_AVX512].gemm[SM_TYPE_Q8_0] = sm_gemm_q8_0_amx;
+#endif
     }
 #else
   (void) avx2;

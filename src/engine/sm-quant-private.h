@@ -171,6 +171,15 @@ void sm_gemm_iq4_xs_avx512 (int64_t n, const void *w, size_t ws, int nr, const v
                             size_t as, int nc, float *out, size_t os);
 void sm_gemm_iq4_nl_avx512 (int64_t n, const void *w, size_t ws, int nr, const void *a,
                             size_t as, int nc, float *out, size_t os);
+/* The AMX-INT8 tiles of Q8_0, Q4_0 and IQ4_NL (arch/sm-gemm-amx8.c): only for CPUs with
+ * amx_tile + amx_int8 whose process was granted the tile registers (sm-dispatch.c installs the
+ * Q8_0 one there; the other two are only tested). */
+void sm_gemm_q8_0_amx (int64_t n, const void *w, size_t ws, int nr, const void *a, size_t as,
+                       int nc, float *out, size_t os);
+void sm_gemm_q4_0_amx (int64_t n, const void *w, size_t ws, int nr, const void *a, size_t as,
+                       int nc, float *out, size_t os);
+void sm_gemm_iq4_nl_amx (int64_t n, const void *w, size_t ws, int nr, const void *a, size_t as,
+                         int nc, float *out, size_t os);
 /* Their 4-row AVX2 tiles (arch/sm-gemm-k6-avx2.c). */
 void sm_gemm_q6_K_avx2 (int64_t n, const void *w, size_t ws, int nr, const void *a, size_t as,
                         int nc, float *out, size_t os);

@@ -1155,6 +1155,138 @@ test_gemm_f16_split (void)
 }
 #endif
 
+#if defined(__x86_64__)
+/* ---- The AMX-INT8 tiles of Q8_0/Q4_0/IQ4_NL against the reference dot ----
+ *
+ * Raw blocks (any byte, so Q8_0 weights and activations reach -128 and 127), over lengths of
+ * one block, a few blocks and past the kernel's 64-block chunk, with unaligned row strides;
+ * every nr of {1, 7, 16, 23} against every nc of {1, 2, 15, 16, 17, 40} (partial and whole
+ * 16-token groups). Three kinds of data: random bytes with small scales, extremes (all -128 or
+ * all 127, the byte or nibble that maps furthest from zero) with the largest f16 scale, and
+ * random bytes with random scales of both signs. Outside the tile the output must stay
+ * untouched. Skipped where the CPU lacks AMX-INT8 (the dispatch then does not install the Q8_0
+ * one). */
+typedef struct
+{
+  sm_type         type;
+  sm_gemm_tile_fn kernel;
+} amx8_case;
+
+static void
+amx8_block (sm_type t, guint8 *blk, int kind, int salt, rng *r)
+{
+  const size_t bsz = t == SM_TYPE_Q8_0 ? 34 : 18;
+  float d = (float) (0.002 + 0.01 * rng_uniform (r));
+
+  if (kind == 1)
+    d = 65504.0f;
+  else if (kind == 2)
+    d = (float) ((rng_uniform (r) - 0.5) * 8);
+  const guint16 h = sm_fp32_to_fp16 (d);
+  memcpy (blk, &h, 2);
+  for (size_t i = 2; i < bsz; i++)
+    {
+      if (kind != 1)
+        blk[i] = (guint8) (rng_uniform (r) * 256);
+      else if (t == SM_TYPE_Q8_0)
+        blk[i] = salt % 2 ? 0x80 : 0x7f;
+      else
+        blk[i] = salt % 2 ? 0x00 : 0xff;  /* q4_0: -8 / 7; iq4_nl: -127 / 113 */
+    }
+}
+
+static void
+test_gemm_amx8 (gconstpointer data)
+{
+  const amx8_case *cs = data;
+  const sm_type t = cs->type;
+  enum { ROWS = 23, COLS = 40 };
+  const int64_t lengths[] = { 32, 96, 2048 + 96, 4096 };
+  const int nrs[] = { 1, 7, 16, 23 }, ncs[] = { 1, 2, 15, 16, 17, 40 };
+  rng r = { 777 + (guint64) t };
+
+  /* The dispatch installs the Q8_0 one exactly when AMX-INT8 is usable. */
+  if (sm_dispatch_gemm_tile_variant (SM_TYPE_Q8_0, SM_CPU_VARIANT_AVX512) != sm_gemm_q8_0_amx)
+    {
+      g_test_skip ("this CPU lacks AMX-INT8 (or Linux refused the tile registers)");
+      return;
+    }
+  sm_vec_dot_fn ref = sm_dispatch_vec_dot_variant (t, SM_CPU_VARIANT_REF);
+  for (gsize li = 0; li < G_N_ELEMENTS (lengths); li++)
+    for (int kind = 0; kind < 3; kind++)
+      {
+        const int64_t n = lengths[li], nb = n / 32;
+        const size_t wbs = t == SM_TYPE_Q8_0 ? 34 : 18;
+        /* Strides that are no multiple of 4 or of a cache line (the reference reads its blocks as
+         * structs, so they stay even). */
+        const size_t ws = wbs * (size_t) nb + 6, as = 34 * (size_t) nb + 14;
+        g_autofree guint8 *w = g_malloc0 (ws * ROWS);
+        g_autofree guint8 *a = g_malloc0 (as * COLS);
+        g_autofree float *wd = g_new (float, n * ROWS);
+        g_autofree float *ad = g_new (float, n * COLS);
+        g_autofree float *expect = g_new (float, ROWS * COLS);
+        g_autofree double *mag = g_new0 (double, ROWS * COLS);
+        const size_t os = ROWS + 3;
+        g_autofree float *out = g_new (float, COLS * os);
+
+        for (int i = 0; i < ROWS; i++)
+          {
+            for (int64_t b = 0; b < nb; b++)
+              amx8_block (t, w + i * ws + b * wbs, kind, i + (int) b, &r);
+            g_assert_true (sm_dequantize_row (t, w + i * ws, wd + i * n, n));
+          }
+        for (int c = 0; c < COLS; c++)
+          {
+            for (int64_t b = 0; b < nb; b++)
+              amx8_block (SM_TYPE_Q8_0, a + c * as + b * 34, kind, c, &r);
+            g_assert_true (sm_dequantize_row (SM_TYPE_Q8_0, a + c * as, ad + c * n, n));
+          }
+        for (int c = 0; c < COLS; c++)
+          for (int i = 0; i < ROWS; i++)
+            {
+              expect[c * ROWS + i] = ref (n, w + i * ws, a + c * as);
+              for (int64_t e = 0; e < n; e++)
+                mag[c * ROWS + i] += fabs ((double) wd[i * n + e] * ad[c * n + e]);
+            }
+        for (gsize ri = 0; ri < G_N_ELEMENTS (nrs); ri++)
+          for (gsize ci = 0; ci < G_N_ELEMENTS (ncs); ci++)
+            {
+              const int nr = nrs[ri], nc = ncs[ci];
+              for (size_t e = 0; e < COLS * os; e++)
+                out[e] = NAN;
+              cs->kernel (n, w, ws, nr, a, as, nc, out, os);
+              for (int c = 0; c < COLS; c++)
+                for (size_t i = 0; i < os; i++)
+                  {
+                    const float v = out[c * os + i];
+                    if (c >= nc || (int) i >= nr)
+                      {
+                        if (!isnan (v))
+                          {
+                            g_test_fail_printf ("%s AMX tile %dx%d wrote outside the tile at "
+                                                "(%zu, %d)", sm_type_get_traits (t)->name, nr,
+                                                nc, i, c);
+                            return;
+                          }
+                        continue;
+                      }
+                    const double want = expect[c * ROWS + i];
+                    const double tol = 2e-6 * mag[c * ROWS + i] + 1e-30;
+                    if (!(fabs ((double) v - want) <= tol))
+                      {
+                        g_test_fail_printf ("%s AMX tile %dx%d, n=%" G_GINT64_FORMAT
+                                            ", data %d, (%zu, %d): %.9g, ref %.9g (tolerance "
+                                            "%.3g)", sm_type_get_traits (t)->name, nr, nc, n,
+                                            kind, i, c, v, want, tol);
+                        return;
+                      }
+                  }
+            }
+      }
+}
+
+#endif
+
 int
 main (int argc, char **argv)
 {
@@ -1215,6 +1347,21 @@ main (int argc, char **argv)
   static const kernel_case wide_bf16_avx2 = { SM_TYPE_BF16, SM_CPU_VARIANT_AVX2, NULL, NULL };
   g_test_add_data_func ("/quant/gemm-wide/avx2/f16", &wide_f16_avx2, test_gemm_wide);
   g_test_add_data_func ("/quant/gemm-wide/avx2/bf16", &wide_bf16_avx2, test_gemm_wide);
+  /* The AMX-INT8 tiles (skipped without AMX-INT8), and the VNNI panels they replace there. */
+  static const amx8_case amx8[] = { { SM_TYPE_Q8_0, sm_gemm_q8_0_amx },
+                                    { SM_TYPE_Q4_0, sm_gemm_q4_0_amx },
+                                    { SM_TYPE_IQ4_NL, sm_gemm_iq4_nl_amx } };
+  for (gsize i = 0; i < G_N_ELEMENTS (amx8); i++)
+    {
+      g_autofree char *p = g_strdup_printf ("/quant/gemm-amx8/%s",
+                                            sm_type_get_traits (amx8[i].type)->name);
+      g_test_add_data_func (p, &amx8[i], test_gemm_amx8);
+    }
+  static sm_gemm_tile_fn vnni[SM_TYPE_COUNT];
+  sm_quant_fill_gemm_avx512 (vnni);
+  static kernel_case vnni_q8_0;
+  vnni_q8_0 = (kernel_case) { SM_TYPE_Q8_0, SM_CPU_VARIANT_AVX512, NULL, vnni[SM_TYPE_Q8_0] };
+  g_test_add_data_func ("/quant/gemm/avx512/q8_0-no-amx", &vnni_q8_0, test_gemm);
 #endif
 
   return g_test_run ();
