@@ -110,6 +110,7 @@ dispatch_init (void)
       tables[SM_CPU_VARIANT_AVX2].gemm[SM_TYPE_BF16] = sm_float_gemm_bf16_avx2;
       sm_gemm_fill_k4_avx2 (tables[SM_CPU_VARIANT_AVX2].gemm);
       sm_gemv_fill_avx2 (tables[SM_CPU_VARIANT_AVX2].gemv);
+      sm_gemv_fill_k_avx2 (tables[SM_CPU_VARIANT_AVX2].gemv);
       tables[SM_CPU_VARIANT_AVX2].gemm[SM_TYPE_Q6_K] = sm_gemm_q6_K_avx2;
       tables[SM_CPU_VARIANT_AVX2].gemm[SM_TYPE_IQ4_XS] = sm_gemm_iq4_xs_avx2;
     }
@@ -131,6 +132,7 @@ dispatch_init (void)
         tables[SM_CPU_VARIANT_AVX512].gemm[SM_TYPE_BF16] = sm_float_gemm_bf16_amx;
 #endif
       sm_gemv_fill_avx512 (tables[SM_CPU_VARIANT_AVX512].gemv);
+      sm_gemv_fill_k_avx512 (tables[SM_CPU_VARIANT_AVX512].gemv);
       tables[SM_CPU_VARIANT_AVX512].gemm[SM_TYPE_Q6_K] = sm_gemm_q6_K_avx512;
       tables[SM_CPU_VARIANT_AVX512].gemm[SM_TYPE_IQ4_XS] = sm_gemm_iq4_xs_avx512;
       tables[SM_CPU_VARIANT_AVX512].gemm[SM_TYPE_IQ4_NL] = sm_gemm_iq4_nl_avx512;

@@ -10,3 +10,7 @@
 
 void sm_gemv_fill_avx2 (sm_gemv_fn gemv[SM_TYPE_COUNT]);
 void sm_gemv_fill_avx512 (sm_gemv_fn gemv[SM_TYPE_COUNT]);
+
+/* Q6_K and Q4_K: arch/sm-gemv-k-*.c. */
+void sm_gemv_fill_k_avx2 (sm_gemv_fn gemv[SM_TYPE_COUNT]);
+void sm_gemv_fill_k_avx512 (sm_gemv_fn gemv[SM_TYPE_COUNT]);

@@ -4,7 +4,9 @@
  * sm-model.c) against the reference dot product of every row: every CPU variant this machine
  * has, every type with an encoder, row counts that leave every group tail (1 .. 37 rows), row
  * lengths with partial groups of blocks and more blocks than one pass prepares, padded row
- * strides, and no write past the last row.
+ * strides, and no write past the last row. For the K types, hostile blocks written byte by byte
+ * (random or all-ones codes and scale bytes, the largest and smallest f16 super-scales, negative
+ * ones) against hand-made Q8_K rows of all -128, all 127, alternating and random codes.
  */
 #include <glib.h>
 #include <math.h>
@@ -12,6 +14,7 @@
 
 #include "sm-dispatch.h"
 #include "sm-quant.h"
+#include "sm-quant-blocks.h"
 #include "sm-types.h"
 
 typedef struct
@@ -166,6 +169,127 @@ test_gemv (gconstpointer data)
       }
 }
 
+/* K types with a multi-row kernel: raw blocks, every code and scale byte allowed. */
+static const sm_type hostile_types[] = { SM_TYPE_Q4_K, SM_TYPE_Q5_K, SM_TYPE_Q6_K };
+
+/* Superscales written into the blocks: 1, -1, the largest finite f16, the smallest
+ * subnormal, 2^-10. */
+static const sm_half hostile_d[] = { 0x3C00, 0xBC00, 0x7BFF, 0x0001, 0x1400 };
+
+static void
+hostile_block (sm_type t, guint8 *b, rng *r, int mode, int bi)
+{
+  const size_t bs = sm_type_row_size (t, SM_QK_K);
+  for (size_t k = 0; k < bs; k++)
+    b[k] = mode == 0 ? (guint8) (rng_uniform (r) * 256) : 0xFF;
+  const sm_half d = hostile_d[(bi + mode) % G_N_ELEMENTS (hostile_d)];
+  const sm_half dm = hostile_d[(bi + 2 * mode + 1) % G_N_ELEMENTS (hostile_d)];
+  if (t == SM_TYPE_Q6_K)
+    {
+      sm_block_q6_K *x = (sm_block_q6_K *) b;
+      x->d = d;
+      if (mode == 2)
+        memset (x->scales, 0x80, sizeof x->scales); /* -128 */
+    }
+  else
+    {
+      /* Q4_K and Q5_K both begin with d, dmin. */
+      memcpy (b, &d, 2);
+      memcpy (b + 2, &dm, 2);
+    }
+}
+
+static void
+hostile_activation (guint8 *a, int64_t nb, rng *r, int mode)
+{
+  for (int64_t i = 0; i < nb; i++)
+    {
+      sm_block_q8_K *y = (sm_block_q8_K *) (a + i * sizeof (sm_block_q8_K));
+      y->d = mode == 3 ? 1e-3f : 1.0f;
+      for (int k = 0; k < SM_QK_K; k++)
+        y->qs[k] = (int8_t) (mode == 0   ? -128
+                             : mode == 1 ? 127
+                             : mode == 2 ? (k & 1 ? 127 : -128)
+                                         : (int) (rng_uniform (r) * 256) - 128);
+      for (int s = 0; s < SM_QK_K / 16; s++)
+        {
+          int sum = 0;
+          for (int k = 0; k < 16; k++)
+            sum += y->qs[16 * s + k];
+          y->bsums[s] = (int16_t) sum;
+        }
+    }
+}
+
+static void
+test_gemv_hostile (gconstpointer data)
+{
+  const gemv_case *gc = data;
+  const sm_type t = gc->type;
+  enum { ROWS = 13 };
+
+  if (!sm_cpu_variant_supported (gc->variant))
+    {
+      g_test_skip ("this CPU lacks the variant");
+      return;
+    }
+  sm_gemv_fn g = sm_dispatch_gemv_variant (t, gc->variant);
+  sm_vec_dot_fn ref = sm_dispatch_vec_dot_variant (t, SM_CPU_VARIANT_REF);
+  g_assert_cmpint (sm_quant_vec_dot_type (t), ==, SM_TYPE_Q8_K);
+  if (g == NULL)
+    {
+      g_test_skip ("no multi-row kernel for this type in this variant");
+      return;
+    }
+  const int64_t n = 33 * SM_QK_K; /* more super-blocks than one pass prepares */
+  const int64_t nb = n / SM_QK_K;
+  const size_t ws = sm_type_row_size (t, n);
+  g_autofree guint8 *w = g_malloc0 (ws * ROWS);
+  g_autofree guint8 *a = g_malloc0 (nb * sizeof (sm_block_q8_K));
+  g_autofree float *wd = g_new (float, n);
+  rng r = { 4242 };
+
+  for (int wmode = 0; wmode < 3; wmode++)
+    for (int amode = 0; amode < 4; amode++)
+      {
+        hostile_activation (a, nb, &r, amode);
+        for (int i = 0; i < ROWS; i++)
+          for (int64_t bi = 0; bi < nb; bi++)
+            hostile_block (t, w + i * ws + bi * sm_type_row_size (t, SM_QK_K), &r, wmode,
+                           (int) bi + i);
+        const int nrs[] = { 1, 3, 4, 5, ROWS };
+        for (gsize ri = 0; ri < G_N_ELEMENTS (nrs); ri++)
+          {
+            float out[ROWS + 1];
+            for (gsize e = 0; e < G_N_ELEMENTS (out); e++)
+              out[e] = NAN;
+            g (n, w, ws, nrs[ri], a, out);
+            g_assert_true (isnan (out[nrs[ri]]));
+            for (int i = 0; i < nrs[ri]; i++)
+              {
+                const float expect = ref (n, w + i * ws, a);
+                g_assert_true (sm_dequantize_row (t, w + i * ws, wd, n));
+                double mag = 0;
+                for (int64_t e = 0; e < n; e++)
+                  {
+                    const sm_block_q8_K *y
+                        = (const sm_block_q8_K *) (a + (e / SM_QK_K) * sizeof (sm_block_q8_K));
+                    mag += fabs ((double) wd[e] * y->d * y->qs[e % SM_QK_K]);
+                  }
+                if (!(fabs ((double) out[i] - expect) <= 2e-5 * mag + 1e-30))
+                  {
+                    g_test_fail_printf ("%s gemv (%s) hostile w %d a %d, %d rows, row %d: %.9g, "
+                                        "ref %.9g (magnitude %.3g)",
+                                        sm_type_get_traits (t)->name,
+                                        sm_cpu_variant_name (gc->variant), wmode, amode,
+                                        nrs[ri], i, out[i], expect, mag);
+                    return;
+                  }
+              }
+          }
+      }
+}
+
 /* IQ4_XS kernels on hostile bytes no quantizer writes: every 6-bit scale at its extremes
  * (-32 and 31) or random, random codes, large and tiny f16 super-scales, and Q8_K activations
  * made only of -128 and 127 (or random bytes), with their bsums recomputed. Each kernel must
@@ -276,6 +400,15 @@ main (int argc, char **argv)
         g_autofree char *p = g_strdup_printf ("/quant/gemv/%s/%s", sm_cpu_variant_name (v),
                                               sm_type_get_traits (gemv_types[i])->name);
         g_test_add_data_func (p, &cases[v][i], test_gemv);
+      }
+  static gemv_case hcases[SM_CPU_VARIANT_COUNT][G_N_ELEMENTS (hostile_types)];
+  for (int v = 0; v < SM_CPU_VARIANT_COUNT; v++)
+    for (gsize i = 0; i < G_N_ELEMENTS (hostile_types); i++)
+      {
+        hcases[v][i] = (gemv_case) { hostile_types[i], v };
+        g_autofree char *p = g_strdup_printf ("/quant/gemv-hostile/%s/%s", sm_cpu_variant_name (v),
+                                              sm_type_get_traits (hostile_types[i])->name);
+        g_test_add_data_func (p, &hcases[v][i], test_gemv_hostile);
       }
   for (int v = 0; v < SM_CPU_VARIANT_COUNT; v++)
     {

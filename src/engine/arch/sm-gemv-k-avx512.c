@@ -1,0 +1,329 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later
+ *
+ * sm-gemv-k-avx512.c: multi-row kernels for one activation row (generation, n = 1) of the
+ * 256-element K formats Q6_K, Q4_K and Q5_K, AVX-512 BW + VNNI, reading the ggml block layout as it
+ * is in the file (no repacking).
+ *
+ * Four rows go through each super-block together, so the activation block (Q8_K) is loaded
+ * once for the four and the rows form one contiguous stretch that is prefetched linearly ahead
+ * of the reads (the hardware prefetchers lose several slow streams at every 4 KiB page). The
+ * per-super-block work that depends on the activations alone is done once per call for all
+ * rows: the negated 16-element sums for the Q6_K -32 offset, the 32-element sums for the Q4_K/Q5_K
+ * mins, and for Q4_K/Q5_K the activations reordered so that one zmm of nibbles (low nibbles of 64
+ * bytes = sub-blocks 4j and 4j + 2, high nibbles = 4j + 1 and 4j + 3) meets its activations in
+ * one load. Per row and super-block: the codes are built with one vpternlogd per 64 (Q6_K: the
+ * two high bits of both halves of a zmm moved into place by one variable shift), multiplied by
+ * vpmaddubsw, and the 16-bit sub-block scales are applied and accumulated by one vpdpwssd per
+ * 64 codes; one int -> float conversion and one FMA per super-block and row. Compiled with the
+ * avx512 flags of meson.build; only called after sm-dispatch.c has checked the CPU.
+ */
+#include <immintrin.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "sm-gemv-private.h"
+#include "sm-quant-private.h"
+
+/* Super-blocks of activation prepared per pass over the rows (8192 elements). */
+#define GEMV_K_KB 32
+
+/* Rows per pass. */
+#define GEMV_K_ROWS 4
+
+/* How far ahead of the rows being read they are prefetched (bytes; as sm-gemv-avx512.c). */
+#define GEMV_K_PREFETCH 8192
+
+/* vpternlogd immediate for c ? a : b (bitwise select by the third operand). */
+#define SEL_CAB 0xE4
+
+enum
+{
+  KIND_Q6_K,
+  KIND_Q4_K,
+  KIND_Q5_K,
+};
+
+/* The activation work shared by all rows of a pass. */
+typedef struct
+{
+  float   yd[GEMV_K_KB];
+  int16_t bs[GEMV_K_KB][16];               /* Q6_K: -bsums; Q4_K: 32-element sums (8 used) */
+  int8_t  q[GEMV_K_KB][SM_QK_K];           /* Q4_K: reordered activations */
+} act_prep;
+
+typedef struct
+{
+  __m512i m4, m10, hmask, hshl, hshr, h5[4];
+  __m512i idx[4];
+} k_consts;
+
+static inline float
+h2f (sm_half h)
+{
+  return _cvtsh_ss (h);
+}
+
+/* Index vector for vpermw: four runs of 8 lanes taking int16 lanes a, b, c, d. */
+static inline __m512i
+runs_index (int a, int b, int c, int d)
+{
+  return _mm512_inserti64x4 (
+      _mm512_castsi256_si512 (
+          _mm256_set_m128i (_mm_set1_epi16 ((short) b), _mm_set1_epi16 ((short) a))),
+      _mm256_set_m128i (_mm_set1_epi16 ((short) d), _mm_set1_epi16 ((short) c)), 1);
+}
+
+static inline void
+consts_init (int kind, k_consts *k)
+{
+  k->m4 = _mm512_set1_epi8 (0x0F);
+  /* Q6_K: the 32 qh bytes of a half are broadcast to both 256-bit halves of a zmm; the low
+   * half (elements 0..31 and 64..95 of the 128) keeps bits 0, 1, 4, 5, the high half (32..63,
+   * 96..127) bits 2, 3, 6, 7. Shifting the low half left by 4 and the high half by 2 puts the
+   * pair of the first 64 elements at bits 4-5; shifting by 0 and right by 2 that of the second
+   * 64. Bits 0-3 (and what a 16-bit shift leaks there) are replaced by the nibble. */
+  k->hmask = _mm512_inserti64x4 (_mm512_set1_epi8 (0x33), _mm256_set1_epi8 ((char) 0xCC), 1);
+  k->hshl = _mm512_inserti64x4 (_mm512_set1_epi16 (4), _mm256_set1_epi16 (2), 1);
+  k->hshr = _mm512_inserti64x4 (_mm512_setzero_si512 (), _mm256_set1_epi16 (2), 1);
+  /* Q5_K: the fifth bit of the low nibbles of 64-byte part j is bit 4j of qh[l] (bytes 0-31)
+   * and 4j + 2 (bytes 32-63), of the high nibbles 4j + 1 and 4j + 3; these shift counts
+   * (left for part 0: h5[0], h5[1]; right for part 1: h5[2], h5[3]) bring it to bit 4 of the
+   * broadcast qh. What 16-bit shifts carry across bytes never reaches bit 4. */
+  k->m10 = _mm512_set1_epi8 (0x10);
+  k->h5[0] = _mm512_inserti64x4 (_mm512_set1_epi16 (4), _mm256_set1_epi16 (2), 1);
+  k->h5[1] = _mm512_inserti64x4 (_mm512_set1_epi16 (3), _mm256_set1_epi16 (1), 1);
+  k->h5[2] = _mm512_inserti64x4 (_mm512_setzero_si512 (), _mm256_set1_epi16 (2), 1);
+  k->h5[3] = _mm512_inserti64x4 (_mm512_set1_epi16 (1), _mm256_set1_epi16 (3), 1);
+  if (kind == KIND_Q6_K)
+    for (int j = 0; j < 4; j++)
+      k->idx[j] = runs_index (4 * j, 4 * j + 1, 4 * j + 2, 4 * j + 3);
+  else
+    for (int j = 0; j < 2; j++)
+      {
+        k->idx[2 * j] = runs_index (4 * j, 4 * j, 4 * j + 2, 4 * j + 2);
+        k->idx[2 * j + 1] = runs_index (4 * j + 1, 4 * j + 1, 4 * j + 3, 4 * j + 3);
+      }
+}
+
+static void
+prepare (int kind, const sm_block_q8_K *y, int64_t kn, act_prep *p)
+{
+  for (int64_t b = 0; b < kn; b++)
+    {
+      p->yd[b] = y[b].d;
+      if (kind == KIND_Q6_K)
+        {
+          for (int s = 0; s < 16; s++)
+            p->bs[b][s] = (int16_t) -y[b].bsums[s];
+          continue;
+        }
+      /* Q4_K and Q5_K. */
+      for (int s = 0; s < 8; s++)
+        p->bs[b][s] = (int16_t) (y[b].bsums[2 * s] + y[b].bsums[2 * s + 1]);
+      for (int s = 8; s < 16; s++)
+        p->bs[b][s] = 0;
+      /* Per 128 elements: 0..31, 64..95, 32..63, 96..127. */
+      for (int j = 0; j < 2; j++)
+        {
+          memcpy (p->q[b] + 128 * j, y[b].qs + 128 * j, 32);
+          memcpy (p->q[b] + 128 * j + 32, y[b].qs + 128 * j + 64, 32);
+          memcpy (p->q[b] + 128 * j + 64, y[b].qs + 128 * j + 32, 32);
+          memcpy (p->q[b] + 128 * j + 96, y[b].qs + 128 * j + 96, 32);
+        }
+    }
+}
+
+/* One Q6_K super-block of one row, added to acc. */
+static inline __attribute__ ((always_inline)) __m512
+block_q6_K (const sm_block_q6_K *x, const int8_t *yq, const int16_t *negb, float yd,
+            const k_consts *k, __m512 acc)
+{
+  const __m256i sc16 = _mm256_cvtepi8_epi16 (_mm_loadu_si128 ((const __m128i *) x->scales));
+  const __m512i scz = _mm512_castsi256_si512 (sc16);
+  /* The -32 offset: sum_s (32 sc[s]) * (-bsums[s]) starts the sum (|32 sc| <= 4096). */
+  __m512i sumi = _mm512_zextsi256_si512 (
+      _mm256_madd_epi16 (_mm256_slli_epi16 (sc16, 5), _mm256_loadu_si256 ((const __m256i *) negb)));
+#pragma GCC unroll 2
+  for (int h = 0; h < 2; h++)
+    {
+      const __m512i l = _mm512_loadu_si512 (x->ql + 64 * h);
+      const __m512i hb = _mm512_and_si512 (
+          _mm512_broadcast_i64x4 (_mm256_loadu_si256 ((const __m256i *) (x->qh + 32 * h))),
+          k->hmask);
+      const __m512i c01 = _mm512_ternarylogic_epi32 (l, _mm512_sllv_epi16 (hb, k->hshl), k->m4,
+                                                     SEL_CAB);
+      const __m512i c23 = _mm512_ternarylogic_epi32 (_mm512_srli_epi16 (l, 4),
+                                                     _mm512_srlv_epi16 (hb, k->hshr), k->m4,
+                                                     SEL_CAB);
+      const __m512i p0 = _mm512_maddubs_epi16 (c01, _mm512_loadu_si512 (yq + 128 * h));
+      const __m512i p1 = _mm512_maddubs_epi16 (c23, _mm512_loadu_si512 (yq + 128 * h + 64));
+      sumi = _mm512_dpwssd_epi32 (sumi, p0, _mm512_permutexvar_epi16 (k->idx[2 * h], scz));
+      sumi = _mm512_dpwssd_epi32 (sumi, p1, _mm512_permutexvar_epi16 (k->idx[2 * h + 1], scz));
+    }
+  return _mm512_fmadd_ps (_mm512_cvtepi32_ps (sumi), _mm512_set1_ps (yd * h2f (x->d)), acc);
+}
+
+/* The 8 6-bit scales and mins of a Q4_K block as two uint64 of bytes (layout: formats.md). */
+static inline void
+k4_unpack (const uint8_t *q, uint64_t *sc, uint64_t *mn)
+{
+  uint32_t u0, u1, u2;
+  memcpy (&u0, q, 4);
+  memcpy (&u1, q + 4, 4);
+  memcpy (&u2, q + 8, 4);
+  const uint32_t k1 = 0x3f3f3f3fu, k2 = 0x0f0f0f0fu, k3 = 0x03030303u;
+  const uint32_t s_lo = u0 & k1, m_lo = u1 & k1;
+  const uint32_t s_hi = (u2 & k2) | (((u0 >> 6) & k3) << 4);
+  const uint32_t m_hi = ((u2 >> 4) & k2) | (((u1 >> 6) & k3) << 4);
+  *sc = s_lo | ((uint64_t) s_hi << 32);
+  *mn = m_lo | ((uint64_t) m_hi << 32);
+}
+
+/* One Q4_K (bits5 false) or Q5_K super-block of one row at xb: the scaled dot added to acc,
+ * the min term to accm. Both block types start with d, dmin, scales[12]; Q5_K then has
+ * qh[32]. */
+static inline __attribute__ ((always_inline)) __m512
+block_q4_5_K (const uint8_t *xb, bool bits5, const int8_t *yq, const int16_t *bs32, float yd,
+              const k_consts *k, __m512 acc, __m128 *accm)
+{
+  sm_half d, dmin;
+  memcpy (&d, xb, 2);
+  memcpy (&dmin, xb + 2, 2);
+  const uint8_t *qs = xb + 16 + (bits5 ? 32 : 0);
+  const __m512i hq
+      = bits5 ? _mm512_broadcast_i64x4 (_mm256_loadu_si256 ((const __m256i *) (xb + 16)))
+              : _mm512_setzero_si512 ();
+  uint64_t sc, mn;
+  k4_unpack (xb + 4, &sc, &mn);
+  const __m512i scz
+      = _mm512_castsi128_si512 (_mm_cvtepu8_epi16 (_mm_cvtsi64_si128 ((long long) sc)));
+  const __m128i mt = _mm_madd_epi16 (_mm_cvtepu8_epi16 (_mm_cvtsi64_si128 ((long long) mn)),
+                                     _mm_loadu_si128 ((const __m128i *) bs32));
+  *accm = _mm_fmadd_ps (_mm_cvtepi32_ps (mt), _mm_set1_ps (yd * h2f (dmin)), *accm);
+  __m512i sumi = _mm512_setzero_si512 ();
+#pragma GCC unroll 2
+  for (int j = 0; j < 2; j++)
+    {
+      const __m512i q = _mm512_loadu_si512 (qs + 64 * j);
+      __m512i lo = _mm512_and_si512 (q, k->m4);
+      __m512i hi = _mm512_and_si512 (_mm512_srli_epi16 (q, 4), k->m4);
+      if (bits5)
+        {
+          /* lo | (bit & 0x10): vpternlogd a | (b & c) = 0xF8. */
+          const __m512i b0 = j == 0 ? _mm512_sllv_epi16 (hq, k->h5[0])
+                                    : _mm512_srlv_epi16 (hq, k->h5[2]);
+          const __m512i b1 = j == 0 ? _mm512_sllv_epi16 (hq, k->h5[1])
+                                    : _mm512_srlv_epi16 (hq, k->h5[3]);
+          lo = _mm512_ternarylogic_epi32 (lo, b0, k->m10, 0xF8);
+          hi = _mm512_ternarylogic_epi32 (hi, b1, k->m10, 0xF8);
+        }
+      const __m512i p0 = _mm512_maddubs_epi16 (lo, _mm512_loadu_si512 (yq + 128 * j));
+      const __m512i p1 = _mm512_maddubs_epi16 (hi, _mm512_loadu_si512 (yq + 128 * j + 64));
+      sumi = _mm512_dpwssd_epi32 (sumi, p0, _mm512_permutexvar_epi16 (k->idx[2 * j], scz));
+      sumi = _mm512_dpwssd_epi32 (sumi, p1, _mm512_permutexvar_epi16 (k->idx[2 * j + 1], scz));
+    }
+  return _mm512_fmadd_ps (_mm512_cvtepi32_ps (sumi), _mm512_set1_ps (yd * h2f (d)), acc);
+}
+
+static inline float
+hsum128 (__m128 v)
+{
+  v = _mm_add_ps (v, _mm_movehl_ps (v, v));
+  v = _mm_add_ss (v, _mm_movehdup_ps (v));
+  return _mm_cvtss_f32 (v);
+}
+
+/* R rows from wp (ws apart) over the kn prepared super-blocks starting at super-block kb0,
+ * added to out[0 .. R - 1]. */
+static inline __attribute__ ((always_inline)) void
+rows_pass (int kind, int R, const uint8_t *wp, size_t ws, int64_t kb0, int64_t kn,
+           const sm_block_q8_K *yk, const act_prep *p, const k_consts *k, float *out)
+{
+  const size_t bs = kind == KIND_Q6_K   ? sizeof (sm_block_q6_K)
+                    : kind == KIND_Q4_K ? sizeof (sm_block_q4_K)
+                                        : sizeof (sm_block_q5_K);
+  __m512 acc[GEMV_K_ROWS];
+  __m128 accm[GEMV_K_ROWS];
+
+#pragma GCC unroll 4
+  for (int i = 0; i < R; i++)
+    {
+      acc[i] = _mm512_setzero_ps ();
+      accm[i] = _mm_setzero_ps ();
+    }
+  for (int64_t b = 0; b < kn; b++)
+    {
+      /* The R rows are one stretch of memory: prefetch it linearly (addresses as integers:
+       * the prefetch may point past the matrix, which never faults). */
+      const uintptr_t pf = (uintptr_t) wp + (size_t) R * (size_t) (kb0 + b) * bs + GEMV_K_PREFETCH;
+      for (size_t o = 0; o < (size_t) R * bs; o += 64)
+        _mm_prefetch ((const char *) (pf + o), _MM_HINT_T0);
+      const size_t off = (size_t) (kb0 + b) * bs;
+#pragma GCC unroll 4
+      for (int i = 0; i < R; i++)
+        {
+          const uint8_t *xb = wp + (size_t) i * ws + off;
+          if (kind == KIND_Q6_K)
+            acc[i] = block_q6_K ((const sm_block_q6_K *) xb, yk[b].qs, p->bs[b], p->yd[b], k,
+                                 acc[i]);
+          else
+            acc[i] = block_q4_5_K (xb, kind == KIND_Q5_K, p->q[b], p->bs[b], p->yd[b], k,
+                                   acc[i], &accm[i]);
+        }
+    }
+#pragma GCC unroll 4
+  for (int i = 0; i < R; i++)
+    out[i] += _mm512_reduce_add_ps (acc[i]) - (kind == KIND_Q6_K ? 0.0f : hsum128 (accm[i]));
+}
+
+static inline __attribute__ ((always_inline)) void
+gemv_k (int kind, int64_t n, const void *w, size_t ws, int64_t nr, const void *a, float *out)
+{
+  const int64_t nb = n / SM_QK_K;
+  const sm_block_q8_K *y = a;
+  const uint8_t *wp = w;
+  act_prep p __attribute__ ((aligned (64)));
+  k_consts k;
+
+  consts_init (kind, &k);
+  for (int64_t r = 0; r < nr; r++)
+    out[r] = 0.0f;
+  for (int64_t kb0 = 0; kb0 < nb; kb0 += GEMV_K_KB)
+    {
+      const int64_t kn = nb - kb0 < GEMV_K_KB ? nb - kb0 : GEMV_K_KB;
+      prepare (kind, y + kb0, kn, &p);
+      int64_t r0 = 0;
+      for (; r0 + GEMV_K_ROWS <= nr; r0 += GEMV_K_ROWS)
+        rows_pass (kind, GEMV_K_ROWS, wp + (size_t) r0 * ws, ws, kb0, kn, y + kb0, &p, &k,
+                   out + r0);
+      for (; r0 < nr; r0++)
+        rows_pass (kind, 1, wp + (size_t) r0 * ws, ws, kb0, kn, y + kb0, &p, &k, out + r0);
+    }
+}
+
+static void
+avx512_gemv_q6_K (int64_t n, const void *w, size_t ws, int64_t nr, const void *a, float *out)
+{
+  gemv_k (KIND_Q6_K, n, w, ws, nr, a, out);
+}
+
+static void
+avx512_gemv_q4_K (int64_t n, const void *w, size_t ws, int64_t nr, const void *a, float *out)
+{
+  gemv_k (KIND_Q4_K, n, w, ws, nr, a, out);
+}
+
+static void
+avx512_gemv_q5_K (int64_t n, const void *w, size_t ws, int64_t nr, const void *a, float *out)
+{
+  gemv_k (KIND_Q5_K, n, w, ws, nr, a, out);
+}
+
+void
+sm_gemv_fill_k_avx512 (sm_gemv_fn gemv[SM_TYPE_COUNT])
+{
+  gemv[SM_TYPE_Q6_K] = avx512_gemv_q6_K;
+  gemv[SM_TYPE_Q4_K] = avx512_gemv_q4_K;
+  gemv[SM_TYPE_Q5_K] = avx512_gemv_q5_K;
+}
