@@ -288,7 +288,8 @@ avx2_gemv_iq4_xs (int64_t n, const void *w, size_t ws, int64_t nr, const void *a
   int8_t yq[GEMV_XS_KS][256] __attribute__ ((aligned (32)));
   int8_t ym[GEMV_XS_KS][256] __attribute__ ((aligned (32)));
   float dy[GEMV_XS_KS];
-  const __m256i lut = _mm256_broadcastsi128_si256 (_mm_loadu_si128 ((const __m128i *) sm_kvalues_iq4nl));
+  const __m256i lut
+      = _mm256_broadcastsi128_si256 (_mm_loadu_si128 ((const __m128i *) sm_kvalues_iq4nl));
   const __m256i m4 = _mm256_set1_epi8 (0x0F);
   __m256i sel[4];
 
@@ -313,8 +314,10 @@ avx2_gemv_iq4_xs (int64_t n, const void *w, size_t ws, int64_t nr, const void *a
                 memcpy (yq[i] + 64 * k + 32 + 16 * l, yb->qs + 32 * (2 * k + l) + 16, 16);
               }
           for (int k = 0; k < 256; k += 32)
-            _mm256_store_si256 ((__m256i *) (ym[i] + k),
-                                _mm256_abs_epi8 (_mm256_load_si256 ((const __m256i *) (yq[i] + k))));
+            {
+              const __m256i v = _mm256_load_si256 ((const __m256i *) (yq[i] + k));
+              _mm256_store_si256 ((__m256i *) (ym[i] + k), _mm256_abs_epi8 (v));
+            }
         }
 
       for (int64_t r0 = 0; r0 < nr; r0 += 2)
@@ -361,7 +364,8 @@ avx2_gemv_iq4_xs (int64_t n, const void *w, size_t ws, int64_t nr, const void *a
           _mm256_storeu_ps (l1, acc1);
           out[r0] += ((l0[0] + l0[1]) + (l0[2] + l0[3])) + ((l0[4] + l0[5]) + (l0[6] + l0[7]));
           if (r0 + 1 < nr)
-            out[r0 + 1] += ((l1[0] + l1[1]) + (l1[2] + l1[3])) + ((l1[4] + l1[5]) + (l1[6] + l1[7]));
+            out[r0 + 1]
+                += ((l1[0] + l1[1]) + (l1[2] + l1[3])) + ((l1[4] + l1[5]) + (l1[6] + l1[7]));
         }
     }
 }
