@@ -34,6 +34,7 @@ typedef struct
   sm_activation_fn act[SM_TYPE_COUNT];
   sm_gemm_tile_fn  gemm[SM_TYPE_COUNT];  /* NULL: no tile kernel, use vec_dot per pair */
   sm_gemv_fn       gemv[SM_TYPE_COUNT];  /* NULL: no multi-row kernel, use vec_dot per row */
+  sm_bf16_rows_fn  bf16_rows[SM_TYPE_COUNT]; /* NULL: no AMX-BF16 prompt path for the type */
 } variant_table;
 
 static pthread_once_t dispatch_once = PTHREAD_ONCE_INIT;
@@ -259,6 +260,56 @@ sm_dispatch_gemv_variant (sm_type        weight_type,
   if ((unsigned) weight_type >= SM_TYPE_COUNT || !sm_cpu_variant_supported (v))
     return NULL;
   return tables[v].gemv[weight_type];
+}
+
+sm_bf16_rows_fn
+sm_dispatch_bf16_rows (sm_type weight_type)
+{
+  if ((unsigned) weight_type >= SM_TYPE_COUNT)
+    return NULL;
+  return get_active ()->bf16_rows[weight_type];
+}
+
+sm_bf16_rows_fn
+sm_dispatch_bf16_rows_variant (sm_type        weight_type,
+                               sm_cpu_variant v)
+{
+  if ((unsigned) weight_type >= SM_TYPE_COUNT || !sm_cpu_variant_supported (v))
+    return NULL;
+  return tables[v].bf16_rows[weight_type];
+}
+
+bool
+sm_bf16_rows_ref (sm_type     weight_type,
+                  const void *row,
+                  int64_t     k0,
+                  int64_t     nk,
+                  void       *dst,
+                  size_t      step)
+{
+  const sm_type_traits *tt = sm_type_get_traits (weight_type);
+  float buf[256];
+
+  if (tt == NULL || tt->blck_size == 0 || 256 % tt->blck_size != 0 || !sm_quant_can_dequantize
+      (weight_type) || k0 < 0 || nk < 0 || k0 % 32 != 0 || nk % 32 != 0
+      || k0 % tt->blck_size != 0 || nk % tt->blck_size != 0)
+    return false;
+  /* 256 elements (or what is left) at a time: whole blocks of every type with blocks of up to
+   * 256 elements. */
+  for (int64_t k = 0; k < nk; k += 256)
+    {
+      const int64_t m = nk - k < 256 ? nk - k : 256;
+      const uint8_t *src = (const uint8_t *) row
+                           + (size_t) ((k0 + k) / tt->blck_size) * tt->type_size;
+      if (!sm_dequantize_row (weight_type, src, buf, m))
+        return false;
+      for (int64_t i = 0; i < m; i++)
+        {
+          uint16_t *d = (uint16_t *) ((uint8_t *) dst + (size_t) ((k + i) / 32) * step);
+          d[(k + i) % 32] = sm_fp32_to_bf16 (buf[i]);
+        }
+    }
+  return true;
 }
 
 sm_activation_fn
