@@ -28,6 +28,8 @@
  *
  * F16 has no decoder here: F16 -> BF16 loses mantissa bits, and F16 keeps its own exact path.
  */
+#include <assert.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -40,13 +42,16 @@
 
 /* ---- Rounding and packing ---- */
 
-/* Each 32-bit lane rounded to BF16 (to nearest, ties to even) in its upper 16 bits. */
+/* Each 32-bit lane rounded to BF16 (to nearest, ties to even) in its upper 16 bits: + 0x7fff,
+ * + 1 more where bit 16 (the lowest kept bit) is set (a mask test and a masked add measured
+ * faster than a shift, an and and an add). */
 static inline __m512i
 round_hi (__m512 x)
 {
   const __m512i b = _mm512_castps_si512 (x);
-  const __m512i odd = _mm512_and_si512 (_mm512_srli_epi32 (b, 16), _mm512_set1_epi32 (1));
-  return _mm512_add_epi32 (_mm512_add_epi32 (b, _mm512_set1_epi32 (0x7fff)), odd);
+  const __mmask16 odd = _mm512_test_epi32_mask (b, _mm512_set1_epi32 (0x10000));
+  const __m512i r = _mm512_add_epi32 (b, _mm512_set1_epi32 (0x7fff));
+  return _mm512_mask_add_epi32 (r, odd, r, _mm512_set1_epi32 (1));
 }
 
 /* 32 BF16: the 16 floats of lo, then the 16 of hi. */
@@ -71,20 +76,48 @@ bf16_table16 (__m512 t)
 
 /* ---- Scales ---- */
 
-/* The f16 scales at p, p + stride, ... (n <= 16 of them) as floats in out[0..n), converted
- * exactly as sm_half_to_float does (vcvtph2ps is exact, subnormals included), NaNs replaced by
- * the quiet NaN 0x7fc00000 (see the top of the file). */
-static inline void
-scales_f16 (const uint8_t *p, size_t stride, int n, float out[16])
+/* The 32-bit words at p, p + stride, ... (n <= 16 of them; zero beyond n) in one gather. */
+static inline __m512i
+gather_words (const uint8_t *p, size_t stride, int n)
 {
-  uint16_t h[16] = { 0 };
+  const __m512i off = _mm512_mullo_epi32 (
+      _mm512_setr_epi32 (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+      _mm512_set1_epi32 ((int) stride));
+  return _mm512_mask_i32gather_epi32 (_mm512_setzero_si512 (), (__mmask16) ((1u << n) - 1), off,
+                                      (const void *) p, 1);
+}
 
-  for (int i = 0; i < n; i++)
-    memcpy (&h[i], p + (size_t) i * stride, sizeof h[i]);
-  __m512 f = _mm512_cvtph_ps (_mm256_loadu_si256 ((const __m256i *) h));
+/* The low 16 bits of each lane of g as f16 -> float, converted exactly as sm_half_to_float does
+ * (vcvtph2ps is exact, subnormals included), NaNs replaced by the quiet NaN 0x7fc00000 (see the
+ * top of the file), stored in out[0..16). */
+static inline void
+halves_to_floats (__m512i g, float out[16])
+{
+  __m512 f = _mm512_cvtph_ps (_mm512_cvtepi32_epi16 (g));
   const __mmask16 nan = _mm512_cmp_ps_mask (f, f, _CMP_UNORD_Q);
   f = _mm512_mask_mov_ps (f, nan, _mm512_castsi512_ps (_mm512_set1_epi32 (0x7fc00000)));
   _mm512_storeu_ps (out, f);
+}
+
+/* The f16 scales at p, p + stride, ... (n <= 16 of them) as floats in out[0..n). Reads the 4
+ * bytes at p of each block (the scale and the 2 bytes after it, which must be in the block). */
+static inline void
+scales_f16 (const uint8_t *p, size_t stride, int n, float out[16])
+{
+  halves_to_floats (gather_words (p, stride, n), out);
+}
+
+/* Two f16 scales side by side at p (d) and p + 2 (m) of each block, as floats. */
+static_assert (offsetof (sm_block_q4_1, m) == offsetof (sm_block_q4_1, d) + 2, "q4_1 d, m");
+static_assert (offsetof (sm_block_q5_1, m) == offsetof (sm_block_q5_1, d) + 2, "q5_1 d, m");
+static_assert (offsetof (sm_block_q4_K, dmin) == offsetof (sm_block_q4_K, d) + 2, "q4_K d, dmin");
+static_assert (offsetof (sm_block_q5_K, dmin) == offsetof (sm_block_q5_K, d) + 2, "q5_K d, dmin");
+static inline void
+scales_f16_pair (const uint8_t *p, size_t stride, int n, float d[16], float m[16])
+{
+  const __m512i g = gather_words (p, stride, n);
+  halves_to_floats (g, d);
+  halves_to_floats (_mm512_srli_epi32 (g, 16), m);
 }
 
 /* 32 nibble codes (byte j: element j low, element j + 16 high) as 16-bit vpermw indices of a
@@ -172,6 +205,98 @@ bf16_rows_iq4_nl (const void *row, int64_t k0, int64_t nk, void *dst, size_t ste
                      sizeof (sm_block_iq4_nl), levels, nk / SM_QK4_NL, dst, step);
 }
 
+/* ---- Q4_1: 16 levels per block, x = q * d + m ---- */
+
+static void
+bf16_rows_q4_1 (const void *row, int64_t k0, int64_t nk, void *dst, size_t step)
+{
+  const sm_block_q4_1 *x = (const sm_block_q4_1 *) row + k0 / SM_QK4_1;
+  const int64_t nb = nk / SM_QK4_1;
+  const __m512 codes = _mm512_set_ps (15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+  uint8_t *out = dst;
+  float d[16], mn[16];
+
+  for (int64_t i0 = 0; i0 < nb; i0 += 16)
+    {
+      const int m = (int) SM_MIN_I64 (nb - i0, 16);
+      scales_f16_pair ((const uint8_t *) &x[i0].d, sizeof x[0], m, d, mn);
+      for (int i = 0; i < m; i++)
+        {
+          /* The ref: (float) q * d + m. */
+          const __m512i t = bf16_table16 (_mm512_add_ps (
+              _mm512_mul_ps (codes, _mm512_set1_ps (d[i])), _mm512_set1_ps (mn[i])));
+          store64 (out + (size_t) (i0 + i) * step,
+                   _mm512_permutexvar_epi16 (nibble_index (x[i0 + i].qs), t));
+        }
+    }
+}
+
+/* ---- Q5_0 and Q5_1: 32 levels per block ---- */
+
+/* The 32 vpermw indices of a Q5_0/Q5_1 block: the nibble codes of qs (as nibble_index) with bit
+ * j of the little-endian qh as bit 4 of index j. */
+static inline __m512i
+q5_index (const uint8_t *qs, const uint8_t *qh)
+{
+  uint32_t h;
+
+  memcpy (&h, qh, 4);
+  const __m512i high = _mm512_maskz_mov_epi16 ((__mmask32) h, _mm512_set1_epi16 (0x10));
+  return _mm512_ternarylogic_epi32 (_mm512_set1_epi16 (0x000f), nibble_index (qs), high, 0xca);
+}
+
+static void
+bf16_rows_q5_0 (const void *row, int64_t k0, int64_t nk, void *dst, size_t step)
+{
+  const sm_block_q5_0 *x = (const sm_block_q5_0 *) row + k0 / SM_QK5_0;
+  const int64_t nb = nk / SM_QK5_0;
+  /* The ref: (float) (q - 16) * d for q = 0..31. */
+  const __m512 lv_lo = _mm512_set_ps (-1, -2, -3, -4, -5, -6, -7, -8, -9, -10, -11, -12, -13,
+                                      -14, -15, -16);
+  const __m512 lv_hi = _mm512_set_ps (15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+  uint8_t *out = dst;
+  float d[16];
+
+  for (int64_t i0 = 0; i0 < nb; i0 += 16)
+    {
+      const int m = (int) SM_MIN_I64 (nb - i0, 16);
+      scales_f16 ((const uint8_t *) &x[i0].d, sizeof x[0], m, d);
+      for (int i = 0; i < m; i++)
+        {
+          const __m512 s = _mm512_set1_ps (d[i]);
+          const __m512i t = bf16_pair (_mm512_mul_ps (lv_lo, s), _mm512_mul_ps (lv_hi, s));
+          store64 (out + (size_t) (i0 + i) * step,
+                   _mm512_permutexvar_epi16 (q5_index (x[i0 + i].qs, x[i0 + i].qh), t));
+        }
+    }
+}
+
+static void
+bf16_rows_q5_1 (const void *row, int64_t k0, int64_t nk, void *dst, size_t step)
+{
+  const sm_block_q5_1 *x = (const sm_block_q5_1 *) row + k0 / SM_QK5_1;
+  const int64_t nb = nk / SM_QK5_1;
+  /* The ref: (float) q * d + m for q = 0..31. */
+  const __m512 lv_lo = _mm512_set_ps (15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+  const __m512 lv_hi = _mm512_add_ps (lv_lo, _mm512_set1_ps (16));
+  uint8_t *out = dst;
+  float d[16], mn[16];
+
+  for (int64_t i0 = 0; i0 < nb; i0 += 16)
+    {
+      const int m = (int) SM_MIN_I64 (nb - i0, 16);
+      scales_f16_pair ((const uint8_t *) &x[i0].d, sizeof x[0], m, d, mn);
+      for (int i = 0; i < m; i++)
+        {
+          const __m512 s = _mm512_set1_ps (d[i]), o = _mm512_set1_ps (mn[i]);
+          const __m512i t = bf16_pair (_mm512_add_ps (_mm512_mul_ps (lv_lo, s), o),
+                                       _mm512_add_ps (_mm512_mul_ps (lv_hi, s), o));
+          store64 (out + (size_t) (i0 + i) * step,
+                   _mm512_permutexvar_epi16 (q5_index (x[i0 + i].qs, x[i0 + i].qh), t));
+        }
+    }
+}
+
 /* ---- IQ4_XS: 8 sub-blocks of 32, x = (d * (ls - 32)) * level ---- */
 
 static void
@@ -247,8 +372,7 @@ bf16_rows_q4_K (const void *row, int64_t k0, int64_t nk, void *dst, size_t step)
   for (int64_t i0 = 0; i0 < nb; i0 += 16)
     {
       const int m = (int) SM_MIN_I64 (nb - i0, 16);
-      scales_f16 ((const uint8_t *) &x[i0].d, sizeof x[0], m, d);
-      scales_f16 ((const uint8_t *) &x[i0].dmin, sizeof x[0], m, dmin);
+      scales_f16_pair ((const uint8_t *) &x[i0].d, sizeof x[0], m, d, dmin);
       for (int i = 0; i < m; i++)
         {
           const sm_block_q4_K *b = x + i0 + i;
@@ -287,8 +411,7 @@ bf16_rows_q5_K (const void *row, int64_t k0, int64_t nk, void *dst, size_t step)
   for (int64_t i0 = 0; i0 < nb; i0 += 16)
     {
       const int m = (int) SM_MIN_I64 (nb - i0, 16);
-      scales_f16 ((const uint8_t *) &x[i0].d, sizeof x[0], m, d);
-      scales_f16 ((const uint8_t *) &x[i0].dmin, sizeof x[0], m, dmin);
+      scales_f16_pair ((const uint8_t *) &x[i0].d, sizeof x[0], m, d, dmin);
       for (int i = 0; i < m; i++)
         {
           const sm_block_q5_K *b = x + i0 + i;
@@ -340,7 +463,9 @@ bf16_rows_q6_K (const void *row, int64_t k0, int64_t nk, void *dst, size_t step)
   for (int64_t i0 = 0; i0 < nb; i0 += 16)
     {
       const int m = (int) SM_MIN_I64 (nb - i0, 16);
-      scales_f16 ((const uint8_t *) &x[i0].d, sizeof x[0], m, d);
+      /* d is the block's last field: its word is the 4 bytes ending with it. */
+      halves_to_floats (_mm512_srli_epi32 (gather_words ((const uint8_t *) &x[i0].d - 2,
+                                                         sizeof x[0], m), 16), d);
       for (int i = 0; i < m; i++)
         {
           const sm_block_q6_K *b = x + i0 + i;
@@ -404,6 +529,9 @@ sm_bf16_rows_fill_avx512 (sm_bf16_rows_fn table[SM_TYPE_COUNT])
 {
   table[SM_TYPE_Q8_0] = bf16_rows_q8_0;
   table[SM_TYPE_Q4_0] = bf16_rows_q4_0;
+  table[SM_TYPE_Q4_1] = bf16_rows_q4_1;
+  table[SM_TYPE_Q5_0] = bf16_rows_q5_0;
+  table[SM_TYPE_Q5_1] = bf16_rows_q5_1;
   table[SM_TYPE_IQ4_NL] = bf16_rows_iq4_nl;
   table[SM_TYPE_IQ4_XS] = bf16_rows_iq4_xs;
   table[SM_TYPE_Q4_K] = bf16_rows_q4_K;
