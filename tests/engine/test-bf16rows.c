@@ -1,14 +1,16 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later
  *
  * test-bf16rows.c: the BF16 row decoders of the AMX prompt tiles (sm_bf16_rows_fn) against their
- * specification sm_bf16_rows_ref, bit for bit (two NaNs count as equal): for every type the
- * avx512 variant decodes, rows quantized from random floats of several scales and hostile rows
+ * specification sm_bf16_rows_ref, bit for bit (two NaNs count as equal): both builds of the
+ * avx512 decoders (integer rounding; vcvtne2ps2bf16 where the CPU has AVX512-BF16), every type
+ * they decode, rows quantized from random floats of several scales and hostile rows
  * (random bytes in every block, so scales of every kind, plus chosen f16 scales: infinities,
  * NaNs with every payload width, subnormals, the largest finite, zero, negative ones), windows
  * [k0, k0 + nk) at the row start, one block in, in the middle and up to the row end, group steps
  * of 64 and 1024 bytes, and no byte written outside the 64-byte groups. Also the reference itself
  * against sm_dequantize_row + sm_fp32_to_bf16, its refusal of windows that break the rules, and
- * the variants that must have no decoder (ref, avx2; F16 everywhere).
+ * the variants that must have no decoder (ref, avx2; F16 everywhere) and which build the avx512
+ * table holds.
  */
 #include <glib.h>
 #include <math.h>
@@ -18,6 +20,56 @@
 #include "sm-quant.h"
 #include "sm-quant-blocks.h"
 #include "sm-types.h"
+
+#if defined(__x86_64__)
+#include "sm-quant-private.h"   /* the two fill functions of arch/sm-bf16rows-avx512.c */
+#define HAVE_X86_DECODERS 1
+#endif
+
+/* The two builds of the avx512 decoders: integer rounding (any avx512 CPU) and vcvtne2ps2bf16
+ * (CPUs with AVX512-BF16); the dispatch table holds one of them. */
+enum { FLAVOUR_INT, FLAVOUR_CVTNE, FLAVOUR_COUNT };
+static const char *const flavour_names[FLAVOUR_COUNT] = { "avx512", "avx512bf16" };
+
+#ifdef HAVE_X86_DECODERS
+static gboolean
+cpu_has_avx512bf16 (void)
+{
+  __builtin_cpu_init ();
+  return sm_cpu_variant_supported (SM_CPU_VARIANT_AVX512) && __builtin_cpu_supports ("avx512bf16");
+}
+
+/* True when this CPU can run the flavour; skips the test otherwise. */
+static gboolean
+flavour_runnable (int flavour)
+{
+  if (!sm_cpu_variant_supported (SM_CPU_VARIANT_AVX512))
+    {
+      g_test_skip ("this CPU lacks the avx512 variant");
+      return FALSE;
+    }
+  if (flavour == FLAVOUR_CVTNE && !cpu_has_avx512bf16 ())
+    {
+      g_test_skip ("this CPU lacks AVX512-BF16");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* The decoder of type t in one flavour (the fill function's table; never one for F16). */
+static sm_bf16_rows_fn
+flavour_decoder (int flavour, sm_type t)
+{
+  sm_bf16_rows_fn table[SM_TYPE_COUNT] = { 0 };
+
+  if (flavour == FLAVOUR_CVTNE)
+    sm_bf16_rows_fill_avx512bf16 (table);
+  else
+    sm_bf16_rows_fill_avx512 (table);
+  g_assert_null (table[SM_TYPE_F16]);
+  return table[t];
+}
+#endif
 
 /* Types the avx512 variant must decode. */
 static const sm_type decoded_types[] = {
@@ -150,16 +202,15 @@ check_window (sm_bf16_rows_fn f, sm_type t, const guint8 *row, int64_t k0, int64
 static void
 test_decoder (gconstpointer data)
 {
-  const sm_type t = (sm_type) GPOINTER_TO_INT (data);
+#ifdef HAVE_X86_DECODERS
+  const int flavour = GPOINTER_TO_INT (data) / 256;
+  const sm_type t = (sm_type) (GPOINTER_TO_INT (data) % 256);
   const int64_t blk = sm_type_get_traits (t)->blck_size;
   const int64_t unit = blk > 32 ? blk : 32;   /* the smallest legal window */
 
-  if (!sm_cpu_variant_supported (SM_CPU_VARIANT_AVX512))
-    {
-      g_test_skip ("this CPU lacks the avx512 variant");
-      return;
-    }
-  sm_bf16_rows_fn f = sm_dispatch_bf16_rows_variant (t, SM_CPU_VARIANT_AVX512);
+  if (!flavour_runnable (flavour))
+    return;
+  sm_bf16_rows_fn f = flavour_decoder (flavour, t);
   g_assert_nonnull (f);
 
   /* 37 units: more than two batches of 16 blocks of scales, with a partial one at the end. */
@@ -177,8 +228,9 @@ test_decoder (gconstpointer data)
       {
         if (t == SM_TYPE_BF16 && kind >= 4)
           continue;   /* random bytes below */
-        /* The reference reads block structs: keep the row 8-byte aligned as real files are. */
-        g_autofree guint8 *row = g_malloc (bytes + 64);
+        /* Exactly the row's bytes, so that ASan sees any read past its end (g_malloc aligns
+         * it as the block structs the reference reads want). */
+        g_autofree guint8 *row = g_malloc (bytes);
         make_row (t, n, kind, seed, row);
         for (gsize w = 0; w < G_N_ELEMENTS (windows); w++)
           for (gsize s = 0; s < G_N_ELEMENTS (steps); s++)
@@ -194,6 +246,10 @@ test_decoder (gconstpointer data)
       check_window (f, t, (const guint8 *) all, 0, 65536, 64, "all patterns");
       check_window (f, t, (const guint8 *) all, 32 * 7, 65536 - 32 * 9, 1024, "all patterns");
     }
+#else
+  (void) data;
+  g_test_skip ("no x86 decoders on this architecture");
+#endif
 }
 
 /* The reference itself: the rounded floats of sm_dequantize_row, and refusals. */
@@ -259,6 +315,24 @@ test_dispatch (void)
   g_assert_null (sm_dispatch_bf16_rows (SM_TYPE_F16));
   g_assert_null (sm_dispatch_bf16_rows (SM_TYPE_COUNT));
   g_assert_null (sm_dispatch_bf16_rows_variant (SM_TYPE_COUNT, SM_CPU_VARIANT_AVX512));
+#ifdef HAVE_X86_DECODERS
+  /* The avx512 table holds the vcvtne2ps2bf16 build where the CPU has AVX512-BF16, the integer
+   * one otherwise, for every decoded type. */
+  if (sm_cpu_variant_supported (SM_CPU_VARIANT_AVX512))
+    {
+      sm_bf16_rows_fn want[SM_TYPE_COUNT] = { 0 };
+      if (cpu_has_avx512bf16 ())
+        sm_bf16_rows_fill_avx512bf16 (want);
+      else
+        sm_bf16_rows_fill_avx512 (want);
+      for (gsize i = 0; i < G_N_ELEMENTS (decoded_types); i++)
+        {
+          g_assert_nonnull (want[decoded_types[i]]);
+          g_assert_true (sm_dispatch_bf16_rows_variant (decoded_types[i], SM_CPU_VARIANT_AVX512)
+                         == want[decoded_types[i]]);
+        }
+    }
+#endif
 }
 
 int
@@ -267,11 +341,13 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/bf16rows/reference", test_reference);
   g_test_add_func ("/bf16rows/dispatch", test_dispatch);
-  for (gsize i = 0; i < G_N_ELEMENTS (decoded_types); i++)
-    {
-      g_autofree char *path = g_strdup_printf ("/bf16rows/avx512/%s",
-                                               sm_type_get_traits (decoded_types[i])->name);
-      g_test_add_data_func (path, GINT_TO_POINTER (decoded_types[i]), test_decoder);
-    }
+  for (int fl = 0; fl < FLAVOUR_COUNT; fl++)
+    for (gsize i = 0; i < G_N_ELEMENTS (decoded_types); i++)
+      {
+        g_autofree char *path = g_strdup_printf ("/bf16rows/%s/%s", flavour_names[fl],
+                                                 sm_type_get_traits (decoded_types[i])->name);
+        g_test_add_data_func (path, GINT_TO_POINTER (fl * 256 + (int) decoded_types[i]),
+                              test_decoder);
+      }
   return g_test_run ();
 }
