@@ -7,8 +7,10 @@
  * 16 x 64 bytes. Weights (70-110 KB) and output (128 KB) stay in L2, as they do in the prompt
  * path, which decodes a panel and then multiplies it with every token. Prints the minimum over
  * many passes in TSC ticks and in nanoseconds per element (TSC calibrated against
- * CLOCK_MONOTONIC), and the scalar reference sm_bf16_rows_ref for scale. Single-threaded. Not a
- * test: it checks nothing and is never run by `meson test`.
+ * CLOCK_MONOTONIC) of the dispatched decoder, of the integer-rounding build of the avx512
+ * decoders (what CPUs without AVX512-BF16 get; the dispatched one where it is that one), and of
+ * the scalar reference sm_bf16_rows_ref for scale. Single-threaded. Not a test: it checks nothing
+ * and is never run by `meson test`.
  *
  * Usage: bench-bf16rows [-n PASSES] [TYPE...]   (e.g. `bench-bf16rows q4_K q8_0`; default: all)
  */
@@ -23,6 +25,7 @@
 
 #include "sm-dispatch.h"
 #include "sm-quant.h"
+#include "sm-quant-private.h"
 #include "sm-types.h"
 
 #define ROWS 32
@@ -114,7 +117,11 @@ main (int argc, char **argv)
 
   printf ("variant %s, TSC %.3f GHz, %d rows x %d elements, step %d, min of %d passes\n",
           sm_cpu_variant_name (sm_dispatch_variant ()), tpn, ROWS, COLS, STEP, passes);
-  printf ("%-8s %12s %12s %12s %12s\n", "type", "ticks/elem", "ns/elem", "ref ns/elem", "speed-up");
+  sm_bf16_rows_fn int_build[SM_TYPE_COUNT] = { 0 };
+  if (sm_cpu_variant_supported (SM_CPU_VARIANT_AVX512))
+    sm_bf16_rows_fill_avx512 (int_build);
+  printf ("%-8s %12s %12s %14s %12s %9s\n", "type", "ticks/elem", "ns/elem", "int ns/elem",
+          "ref ns/elem", "speed-up");
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
     {
       const sm_type t = all[i];
@@ -140,9 +147,12 @@ main (int argc, char **argv)
           sm_quantize_row (t, x, w + (size_t) r * row_bytes, COLS, NULL);
         }
       const uint64_t fast = min_ticks (t, f, w, row_bytes, dst, passes);
+      const uint64_t in = int_build[t] == NULL ? 0
+                          : int_build[t] == f ? fast
+                          : min_ticks (t, int_build[t], w, row_bytes, dst, passes);
       const uint64_t ref = min_ticks (t, NULL, w, row_bytes, dst, passes / 100 + 3);
-      printf ("%-8s %12.4f %12.4f %12.3f %11.1fx\n", name, fast / elems, fast / elems / tpn,
-              ref / elems / tpn, (double) ref / fast);
+      printf ("%-8s %12.4f %12.4f %14.4f %12.3f %8.1fx\n", name, fast / elems,
+              fast / elems / tpn, in / elems / tpn, ref / elems / tpn, (double) ref / fast);
       free (w);
     }
   free (x);
