@@ -148,6 +148,9 @@ dispatch_init (void)
       tables[SM_CPU_VARIANT_AVX512].gemm[SM_TYPE_Q6_K] = sm_gemm_q6_K_avx512;
       tables[SM_CPU_VARIANT_AVX512].gemm[SM_TYPE_IQ4_XS] = sm_gemm_iq4_xs_avx512;
       tables[SM_CPU_VARIANT_AVX512].gemm[SM_TYPE_IQ4_NL] = sm_gemm_iq4_nl_avx512;
+      /* BF16 row decoders for the AMX-BF16 prompt tiles (arch/sm-bf16rows-avx512.c); the lower
+       * variants have none, F16 none either (its conversion to BF16 would lose bits). */
+      sm_bf16_rows_fill_avx512 (tables[SM_CPU_VARIANT_AVX512].bf16_rows);
 #ifdef SM_AMX
       /* Q8_0 prompt tiles on AMX-INT8 (arch/sm-gemm-amx8.c). Its Q4_0 and IQ4_NL twins are
        * tested but not installed: with their weights unpacked per call they measured slower

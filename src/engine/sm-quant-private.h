@@ -163,6 +163,9 @@ void sm_quant_fill_gemm_avx512 (sm_gemm_tile_fn gemm[SM_TYPE_COUNT]);
 /* The Q4_K and Q5_K tiles (arch/sm-gemm-k4-<isa>.c), same convention. */
 void sm_gemm_fill_k4_avx2 (sm_gemm_tile_fn gemm[SM_TYPE_COUNT]);
 void sm_gemm_fill_k4_avx512 (sm_gemm_tile_fn gemm[SM_TYPE_COUNT]);
+/* The BF16 row decoders of the AVX-512 variant (arch/sm-bf16rows-avx512.c): sets the entries of
+ * the types it decodes (Q8_0, Q4_0, IQ4_NL, BF16, ...; never F16), leaves the others. */
+void sm_bf16_rows_fill_avx512 (sm_bf16_rows_fn table[SM_TYPE_COUNT]);
 
 /* The 16-row AVX-512 VNNI panels of the sub-block-scaled formats (arch/sm-gemm-k6-avx512.c). */
 void sm_gemm_q6_K_avx512 (int64_t n, const void *w, size_t ws, int nr, const void *a, size_t as,
