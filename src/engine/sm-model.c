@@ -633,7 +633,7 @@ sm_context_new (const sm_model          *model,
   c->model = model;
   c->n_ctx = params->n_ctx != 0 ? params->n_ctx
              : (uint32_t) (hp->n_ctx_train < 4096 ? hp->n_ctx_train : 4096);
-  c->n_batch = params->n_batch != 0 ? params->n_batch : 64;
+  c->n_batch = params->n_batch != 0 ? params->n_batch : 128;
   if (c->n_batch > c->n_ctx)
     c->n_batch = c->n_ctx;
   if (c->n_ctx > (1u << 24))
