@@ -21,7 +21,8 @@
 
 /* Types the avx512 variant must decode. */
 static const sm_type decoded_types[] = {
-  SM_TYPE_Q8_0, SM_TYPE_Q4_0, SM_TYPE_IQ4_NL, SM_TYPE_BF16,
+  SM_TYPE_Q8_0, SM_TYPE_Q4_0, SM_TYPE_IQ4_NL, SM_TYPE_IQ4_XS, SM_TYPE_Q4_K, SM_TYPE_Q5_K,
+  SM_TYPE_Q6_K, SM_TYPE_BF16,
 };
 
 typedef struct

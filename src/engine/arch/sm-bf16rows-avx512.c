@@ -172,6 +172,221 @@ bf16_rows_iq4_nl (const void *row, int64_t k0, int64_t nk, void *dst, size_t ste
                      sizeof (sm_block_iq4_nl), levels, nk / SM_QK4_NL, dst, step);
 }
 
+/* ---- IQ4_XS: 8 sub-blocks of 32, x = (d * (ls - 32)) * level ---- */
+
+static void
+bf16_rows_iq4_xs (const void *row, int64_t k0, int64_t nk, void *dst, size_t step)
+{
+  const sm_block_iq4_xs *x = (const sm_block_iq4_xs *) row + k0 / SM_QK_K;
+  const int64_t nb = nk / SM_QK_K;
+  const __m512 levels = _mm512_cvtepi32_ps (
+      _mm512_cvtepi8_epi32 (_mm_loadu_si128 ((const __m128i *) sm_kvalues_iq4nl)));
+  const __m256i lo_shift = _mm256_setr_epi32 (0, 4, 8, 12, 16, 20, 24, 28);
+  const __m256i hi_shift = _mm256_setr_epi32 (0, 2, 4, 6, 8, 10, 12, 14);
+  uint8_t *out = dst;
+  float d[16], dl[8];
+
+  for (int64_t i0 = 0; i0 < nb; i0 += 16)
+    {
+      const int m = (int) SM_MIN_I64 (nb - i0, 16);
+      scales_f16 ((const uint8_t *) &x[i0].d, sizeof x[0], m, d);
+      for (int i = 0; i < m; i++)
+        {
+          const sm_block_iq4_xs *b = x + i0 + i;
+          uint32_t sl;
+          memcpy (&sl, b->scales_l, 4);
+          /* The 8 6-bit scales: 4 low bits from scales_l, 2 high bits from scales_h. */
+          const __m256i ls = _mm256_or_si256 (
+              _mm256_and_si256 (_mm256_srlv_epi32 (_mm256_set1_epi32 ((int) sl), lo_shift),
+                                _mm256_set1_epi32 (15)),
+              _mm256_slli_epi32 (_mm256_and_si256 (_mm256_srlv_epi32 (
+                                     _mm256_set1_epi32 (b->scales_h), hi_shift),
+                                   _mm256_set1_epi32 (3)), 4));
+          /* The ref: dl = d * (float) (ls - 32). */
+          _mm256_storeu_ps (dl, _mm256_mul_ps (_mm256_set1_ps (d[i]), _mm256_cvtepi32_ps (
+                                    _mm256_sub_epi32 (ls, _mm256_set1_epi32 (32)))));
+          uint8_t *o = out + (size_t) (i0 + i) * 8 * step;
+          for (int ib = 0; ib < 8; ib++)
+            {
+              const __m512i t = bf16_table16 (_mm512_mul_ps (_mm512_set1_ps (dl[ib]), levels));
+              store64 (o + (size_t) ib * step,
+                       _mm512_permutexvar_epi16 (nibble_index (b->qs + 16 * ib), t));
+            }
+        }
+    }
+}
+
+/* ---- Q4_K and Q5_K: 8 sub-blocks of 32, x = (d * sc) * q - dmin * m ---- */
+
+/* The 8 scales and 8 mins of a Q4_K/Q5_K block (get_scale_min_k4 of sm-quant-ref.c, four at a
+ * time in 32-bit words), times d and dmin: s[0..8) = d * sc, s[8..16) = dmin * m. dd holds d in
+ * lanes 0-7 and dmin in lanes 8-15. */
+static inline void
+k_scales (const uint8_t *scales, __m512 dd, float s[16])
+{
+  uint32_t u[3];
+
+  memcpy (u, scales, 12);
+  const uint32_t sc03 = u[0] & 0x3f3f3f3fu;
+  const uint32_t m03 = u[1] & 0x3f3f3f3fu;
+  const uint32_t sc47 = (u[2] & 0x0f0f0f0fu) | (((u[0] >> 6) & 0x03030303u) << 4);
+  const uint32_t m47 = ((u[2] >> 4) & 0x0f0f0f0fu) | (((u[1] >> 6) & 0x03030303u) << 4);
+  const __m128i b = _mm_setr_epi32 ((int) sc03, (int) sc47, (int) m03, (int) m47);
+  _mm512_storeu_ps (s, _mm512_mul_ps (dd, _mm512_cvtepi32_ps (_mm512_cvtepu8_epi32 (b))));
+}
+
+static void
+bf16_rows_q4_K (const void *row, int64_t k0, int64_t nk, void *dst, size_t step)
+{
+  const sm_block_q4_K *x = (const sm_block_q4_K *) row + k0 / SM_QK_K;
+  const int64_t nb = nk / SM_QK_K;
+  const __m512 codes = _mm512_set_ps (15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+  uint8_t *out = dst;
+  float d[16], dmin[16], s[16];
+
+  for (int64_t i0 = 0; i0 < nb; i0 += 16)
+    {
+      const int m = (int) SM_MIN_I64 (nb - i0, 16);
+      scales_f16 ((const uint8_t *) &x[i0].d, sizeof x[0], m, d);
+      scales_f16 ((const uint8_t *) &x[i0].dmin, sizeof x[0], m, dmin);
+      for (int i = 0; i < m; i++)
+        {
+          const sm_block_q4_K *b = x + i0 + i;
+          k_scales (b->scales, _mm512_mask_blend_ps (0xff00, _mm512_set1_ps (d[i]),
+                                                     _mm512_set1_ps (dmin[i])), s);
+          uint8_t *o = out + (size_t) (i0 + i) * 8 * step;
+          for (int j = 0; j < 4; j++)
+            {
+              /* The ref: d1 * (float) q - m1, the low nibbles of 32 bytes, then the high. */
+              const __m512i t0 = bf16_table16 (_mm512_sub_ps (
+                  _mm512_mul_ps (codes, _mm512_set1_ps (s[2 * j])), _mm512_set1_ps (s[8 + 2 * j])));
+              const __m512i t1 = bf16_table16 (_mm512_sub_ps (
+                  _mm512_mul_ps (codes, _mm512_set1_ps (s[2 * j + 1])),
+                  _mm512_set1_ps (s[9 + 2 * j])));
+              const __m512i w = _mm512_cvtepu8_epi16 (
+                  _mm256_loadu_si256 ((const __m256i *) (b->qs + 32 * j)));
+              store64 (o + (size_t) (2 * j) * step, _mm512_permutexvar_epi16 (w, t0));
+              store64 (o + (size_t) (2 * j + 1) * step,
+                       _mm512_permutexvar_epi16 (_mm512_srli_epi16 (w, 4), t1));
+            }
+        }
+    }
+}
+
+static void
+bf16_rows_q5_K (const void *row, int64_t k0, int64_t nk, void *dst, size_t step)
+{
+  const sm_block_q5_K *x = (const sm_block_q5_K *) row + k0 / SM_QK_K;
+  const int64_t nb = nk / SM_QK_K;
+  const __m512 codes_lo = _mm512_set_ps (15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+  const __m512 codes_hi = _mm512_add_ps (codes_lo, _mm512_set1_ps (16));
+  const __m512i low4 = _mm512_set1_epi16 (0x000f);
+  uint8_t *out = dst;
+  float d[16], dmin[16], s[16];
+
+  for (int64_t i0 = 0; i0 < nb; i0 += 16)
+    {
+      const int m = (int) SM_MIN_I64 (nb - i0, 16);
+      scales_f16 ((const uint8_t *) &x[i0].d, sizeof x[0], m, d);
+      scales_f16 ((const uint8_t *) &x[i0].dmin, sizeof x[0], m, dmin);
+      for (int i = 0; i < m; i++)
+        {
+          const sm_block_q5_K *b = x + i0 + i;
+          k_scales (b->scales, _mm512_mask_blend_ps (0xff00, _mm512_set1_ps (d[i]),
+                                                     _mm512_set1_ps (dmin[i])), s);
+          uint8_t *o = out + (size_t) (i0 + i) * 8 * step;
+          /* The 5th bits: bit 2j (low nibbles) and 2j + 1 (high) of qh[l], for element l. */
+          __m512i h = _mm512_cvtepu8_epi16 (_mm256_loadu_si256 ((const __m256i *) b->qh));
+          for (int j = 0; j < 4; j++, h = _mm512_srli_epi16 (h, 2))
+            {
+              const __m512i ds0 = _mm512_castps_si512 (_mm512_set1_ps (s[2 * j]));
+              const __m512i ds1 = _mm512_castps_si512 (_mm512_set1_ps (s[2 * j + 1]));
+              const __m512 d0 = _mm512_castsi512_ps (ds0), d1 = _mm512_castsi512_ps (ds1);
+              const __m512 m0 = _mm512_set1_ps (s[8 + 2 * j]), m1 = _mm512_set1_ps (s[9 + 2 * j]);
+              /* 32-entry tables: the ref's d1 * (float) q - m1 for q = 0..31. */
+              const __m512i t0 = bf16_pair (_mm512_sub_ps (_mm512_mul_ps (codes_lo, d0), m0),
+                                            _mm512_sub_ps (_mm512_mul_ps (codes_hi, d0), m0));
+              const __m512i t1 = bf16_pair (_mm512_sub_ps (_mm512_mul_ps (codes_lo, d1), m1),
+                                            _mm512_sub_ps (_mm512_mul_ps (codes_hi, d1), m1));
+              const __m512i w = _mm512_cvtepu8_epi16 (
+                  _mm256_loadu_si256 ((const __m256i *) (b->qs + 32 * j)));
+              /* Index bits 0-3 from the nibble, bit 4 from qh (vpermw ignores bits 5-15). */
+              const __m512i i0w = _mm512_ternarylogic_epi32 (low4, w, _mm512_slli_epi16 (h, 4),
+                                                             0xca);
+              const __m512i i1w = _mm512_ternarylogic_epi32 (low4, _mm512_srli_epi16 (w, 4),
+                                                             _mm512_slli_epi16 (h, 3), 0xca);
+              store64 (o + (size_t) (2 * j) * step, _mm512_permutexvar_epi16 (i0w, t0));
+              store64 (o + (size_t) (2 * j + 1) * step, _mm512_permutexvar_epi16 (i1w, t1));
+            }
+        }
+    }
+}
+
+/* ---- Q6_K: 16 sub-blocks of 16, x = (d * sc) * (q - 32) ---- */
+
+static void
+bf16_rows_q6_K (const void *row, int64_t k0, int64_t nk, void *dst, size_t step)
+{
+  const sm_block_q6_K *x = (const sm_block_q6_K *) row + k0 / SM_QK_K;
+  const int64_t nb = nk / SM_QK_K;
+  const __m512i mid = _mm512_set1_epi8 (0x3c);
+  const __m512i keep = _mm512_set1_epi8 ((char) 0xfc);
+  const __m512i flip = _mm512_set1_epi8 ((char) 0x80);
+  uint8_t *out = dst;
+  float d[16];
+  float ds[16];
+  int8_t q4[128];
+
+  for (int64_t i0 = 0; i0 < nb; i0 += 16)
+    {
+      const int m = (int) SM_MIN_I64 (nb - i0, 16);
+      scales_f16 ((const uint8_t *) &x[i0].d, sizeof x[0], m, d);
+      for (int i = 0; i < m; i++)
+        {
+          const sm_block_q6_K *b = x + i0 + i;
+          /* ds = (d * sc) / 4: the codes below come as 4 (q - 32), and (4 q) * (ds / 4) rounds
+           * exactly like q * ds (the same real product; ds / 4 is exact, at least 2^-26 when
+           * not zero). */
+          const __m512 sc = _mm512_cvtepi32_ps (
+              _mm512_cvtepi8_epi32 (_mm_loadu_si128 ((const __m128i *) b->scales)));
+          _mm512_storeu_ps (ds, _mm512_mul_ps (_mm512_mul_ps (_mm512_set1_ps (d[i]), sc),
+                                               _mm512_set1_ps (0.25f)));
+          uint8_t *o = out + (size_t) (i0 + i) * 8 * step;
+          for (int h = 0; h < 2; h++)
+            {
+              const __m512i ql = _mm512_loadu_si512 ((const void *) (b->ql + 64 * h));
+              const __m256i qh = _mm256_loadu_si256 ((const __m256i *) (b->qh + 32 * h));
+              /* Bytes 0-31: qh (elements l, l + 64), 32-63: qh >> 2 (l + 32, l + 96). */
+              const __m512i hh = _mm512_inserti64x4 (_mm512_castsi256_si512 (qh),
+                                                     _mm256_srli_epi16 (qh, 2), 1);
+              /* Each code q as the int8 4 (q - 32): the 4 low bits at bits 2-5, the 2 high bits
+               * at 6-7, bits 0-1 cleared, bit 7 flipped. The 16-bit shifts carry bits across
+               * bytes only where the masks drop them. */
+              const __m512i lo = _mm512_ternarylogic_epi32 (
+                  _mm512_ternarylogic_epi32 (mid, _mm512_slli_epi16 (ql, 2),
+                                             _mm512_slli_epi16 (hh, 6), 0xca),
+                  keep, flip, 0x6a);
+              const __m512i hi = _mm512_ternarylogic_epi32 (
+                  _mm512_ternarylogic_epi32 (mid, _mm512_srli_epi16 (ql, 2),
+                                             _mm512_slli_epi16 (hh, 2), 0xca),
+                  keep, flip, 0x6a);
+              _mm512_storeu_si512 ((void *) q4, lo);
+              _mm512_storeu_si512 ((void *) (q4 + 64), hi);
+              for (int g = 0; g < 4; g++)
+                {
+                  const __m512 a = _mm512_cvtepi32_ps (
+                      _mm512_cvtepi8_epi32 (_mm_loadu_si128 ((const __m128i *) (q4 + 32 * g))));
+                  const __m512 c = _mm512_cvtepi32_ps (_mm512_cvtepi8_epi32 (
+                      _mm_loadu_si128 ((const __m128i *) (q4 + 32 * g + 16))));
+                  store64 (o + (size_t) (4 * h + g) * step,
+                           bf16_pair (_mm512_mul_ps (a, _mm512_set1_ps (ds[8 * h + 2 * g])),
+                                      _mm512_mul_ps (c, _mm512_set1_ps (ds[8 * h + 2 * g + 1]))));
+                }
+            }
+        }
+    }
+}
+
 /* ---- BF16: a copy ---- */
 
 static void
@@ -190,5 +405,9 @@ sm_bf16_rows_fill_avx512 (sm_bf16_rows_fn table[SM_TYPE_COUNT])
   table[SM_TYPE_Q8_0] = bf16_rows_q8_0;
   table[SM_TYPE_Q4_0] = bf16_rows_q4_0;
   table[SM_TYPE_IQ4_NL] = bf16_rows_iq4_nl;
+  table[SM_TYPE_IQ4_XS] = bf16_rows_iq4_xs;
+  table[SM_TYPE_Q4_K] = bf16_rows_q4_K;
+  table[SM_TYPE_Q5_K] = bf16_rows_q5_K;
+  table[SM_TYPE_Q6_K] = bf16_rows_q6_K;
   table[SM_TYPE_BF16] = bf16_rows_bf16;
 }
