@@ -622,6 +622,7 @@ sm_context_new (const sm_model          *model,
   sm_run_state *s;
   size_t nb, kv_dim = (size_t) hp->n_head_kv * hp->head_dim;
   size_t q_dim = (size_t) hp->n_head * hp->head_dim;
+  int64_t n_in_max;
   int nth;
 
   *out = NULL;
@@ -652,16 +653,22 @@ sm_context_new (const sm_model          *model,
   nb = c->n_batch;
 
   s = &c->s;
-  /* The largest converted activation row over every weight the forward pass multiplies. */
+  /* The largest converted activation row (and row length) over every weight the forward pass
+   * multiplies. */
   s->act_row_max = act_row_bytes (&model->w.output);
+  n_in_max = model->w.output.n_in;
   for (int32_t l = 0; l < hp->n_layer; l++)
     {
       const sm_layer_weights *lw = &model->w.layers[l];
       const sm_weight *ws[] = { &lw->wq, &lw->wk, &lw->wv, &lw->wo, &lw->w_gate, &lw->w_up,
                                 &lw->w_down };
       for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++)
-        if (act_row_bytes (ws[i]) > s->act_row_max)
-          s->act_row_max = act_row_bytes (ws[i]);
+        {
+          if (act_row_bytes (ws[i]) > s->act_row_max)
+            s->act_row_max = act_row_bytes (ws[i]);
+          if (ws[i]->n_in > n_in_max)
+            n_in_max = ws[i]->n_in;
+        }
     }
   s->act_row_max = (s->act_row_max + 63) & ~(size_t) 63;
 
@@ -680,12 +687,9 @@ sm_context_new (const sm_model          *model,
   s->att16 = malloc (sizeof (uint16_t) * nth * c->n_ctx);
   s->q16 = malloc (sizeof (uint16_t) * nth * hp->head_dim);
 #ifdef SM_HAVE_AMX_PATH
-  if (sm_dispatch_amx_bf16 () && nb >= SM_AMX_MIN_TOKENS)
+  if (sm_dispatch_amx_bf16 () && nb >= SM_AMX_MIN_TOKENS && n_in_max >= 32)
     {
-      int64_t n_in_max = hp->dim > hp->n_ff ? hp->dim : hp->n_ff;
-      if ((int64_t) q_dim > n_in_max)
-        n_in_max = (int64_t) q_dim;
-      n_in_max = (n_in_max + 31) / 32 * 32;
+      /* Products whose n_in is not a multiple of 32 never take this path (use_amx). */
       s->act_bf16 = aligned_alloc (64, sm_amx_bf16_acts_bytes (n_in_max, (int) nb));
       s->amx_scratch_bytes = sm_amx_bf16_scratch_bytes ((int) nb);
       s->amx_scratch = aligned_alloc (64, (size_t) nth * s->amx_scratch_bytes);
