@@ -35,6 +35,7 @@ typedef struct
   sm_gemm_tile_fn  gemm[SM_TYPE_COUNT];  /* NULL: no tile kernel, use vec_dot per pair */
   sm_gemv_fn       gemv[SM_TYPE_COUNT];  /* NULL: no multi-row kernel, use vec_dot per row */
   sm_bf16_rows_fn  bf16_rows[SM_TYPE_COUNT]; /* NULL: no AMX-BF16 prompt path for the type */
+  bool             amx_bf16;             /* the AMX-BF16 prompt tiles may run */
 } variant_table;
 
 static pthread_once_t dispatch_once = PTHREAD_ONCE_INIT;
@@ -135,6 +136,7 @@ dispatch_init (void)
         {
           tables[SM_CPU_VARIANT_AVX512].gemm[SM_TYPE_BF16] = sm_float_gemm_bf16_amx;
           tables[SM_CPU_VARIANT_AVX512].gemm[SM_TYPE_F16] = sm_float_gemm_f16_amx;
+          tables[SM_CPU_VARIANT_AVX512].amx_bf16 = avx512bf16;
         }
 #endif
       sm_gemv_fill_avx512 (tables[SM_CPU_VARIANT_AVX512].gemv);
@@ -275,6 +277,12 @@ sm_dispatch_bf16_rows (sm_type weight_type)
   if ((unsigned) weight_type >= SM_TYPE_COUNT)
     return NULL;
   return get_active ()->bf16_rows[weight_type];
+}
+
+bool
+sm_dispatch_amx_bf16 (void)
+{
+  return get_active ()->amx_bf16;
 }
 
 sm_bf16_rows_fn

@@ -111,6 +111,10 @@ sm_gemv_fn sm_dispatch_gemv_variant (sm_type        weight_type,
  * AMX prompt path is then not taken for that type). */
 sm_bf16_rows_fn sm_dispatch_bf16_rows (sm_type weight_type);
 
+/* True when the active variant may run the AMX-BF16 prompt tiles (arch/sm-amx-bf16.h): the
+ * CPU has AMX-BF16, Linux granted the tile registers, and the variant is avx512. */
+bool sm_dispatch_amx_bf16 (void);
+
 /* The BF16 row decoder of weight_type in the table of variant v, for tests (NULL as above). */
 sm_bf16_rows_fn sm_dispatch_bf16_rows_variant (sm_type        weight_type,
                                                sm_cpu_variant v);
