@@ -10,12 +10,14 @@
  * Decoding must cost a small fraction of a cycle per element, as the AMX tiles use each decoded
  * element for only as many multiply-adds as there are prompt tokens. Two tricks keep it cheap:
  *
- * - Tables. Where a (sub-)block of 32 elements has at most 32 distinct values (Q4_0, IQ4_NL,
- *   IQ4_XS, Q4_K: 16 codes; Q5_K: 32 codes), the BF16 values of all codes of the block are
- *   computed once (one vector of floats, one rounding) and the 32 outputs are one vpermw of that
- *   table by the codes, which vpermw reads from the low 5 bits of each 16-bit index: a code
- *   byte zero-extended to 16 bits can serve as index as it is when the table holds the 16
- *   values twice (bit 4, the other nibble's lowest bit, then picks the same value).
+ * - Tables. Where a (sub-)block of 32 elements has at most 32 distinct values (Q4_0, Q4_1,
+ *   IQ4_NL, IQ4_XS, Q4_K: 16 codes; Q5_0, Q5_1, Q5_K: 32 codes), the BF16 values of all codes
+ *   of the block are computed once (one or two vectors of floats, one rounding) and the 32
+ *   outputs are one vpermw of that table by the codes, which vpermw reads from the low 5 bits of
+ *   each 16-bit index: a code byte zero-extended to 16 bits can serve as index as it is when
+ *   the table holds the 16 values twice (bit 4, the other nibble's lowest bit, then picks the
+ *   same value). Q8_0 (256 codes) and Q6_K (64 codes per 16 elements) convert each code.
+ *   The f16 scales of 16 blocks come in one gather and one vcvtph2ps.
  * - Rounding. The file is built twice. The plain avx512 build (sm_bf16_rows_fill_avx512) must
  *   not need AVX512-BF16, so it rounds floats with integers: bits + 0x7fff + (bit 16 of bits),
  *   whose upper half is the BF16 value. That sum overflows only for NaNs whose payload has its
@@ -345,13 +347,15 @@ bf16_rows_iq4_xs (const void *row, int64_t k0, int64_t nk, void *dst, size_t ste
         {
           const sm_block_iq4_xs *b = x + i0 + i;
           uint32_t sl;
+          uint16_t sh;
           memcpy (&sl, b->scales_l, 4);
+          memcpy (&sh, &b->scales_h, 2);
           /* The 8 6-bit scales: 4 low bits from scales_l, 2 high bits from scales_h. */
           const __m256i ls = _mm256_or_si256 (
               _mm256_and_si256 (_mm256_srlv_epi32 (_mm256_set1_epi32 ((int) sl), lo_shift),
                                 _mm256_set1_epi32 (15)),
               _mm256_slli_epi32 (_mm256_and_si256 (_mm256_srlv_epi32 (
-                                     _mm256_set1_epi32 (b->scales_h), hi_shift),
+                                     _mm256_set1_epi32 (sh), hi_shift),
                                    _mm256_set1_epi32 (3)), 4));
           /* The ref: dl = d * (float) (ls - 32). */
           _mm256_storeu_ps (dl, _mm256_mul_ps (_mm256_set1_ps (d[i]), _mm256_cvtepi32_ps (
