@@ -135,11 +135,12 @@ scales_f16 (const uint8_t *p, size_t stride, int n, float out[16])
   halves_to_floats (gather_words (p, stride, n), out);
 }
 
-/* Two f16 scales side by side at p (d) and p + 2 (m) of each block, as floats. */
 static_assert (offsetof (sm_block_q4_1, m) == offsetof (sm_block_q4_1, d) + 2, "q4_1 d, m");
 static_assert (offsetof (sm_block_q5_1, m) == offsetof (sm_block_q5_1, d) + 2, "q5_1 d, m");
 static_assert (offsetof (sm_block_q4_K, dmin) == offsetof (sm_block_q4_K, d) + 2, "q4_K d, dmin");
 static_assert (offsetof (sm_block_q5_K, dmin) == offsetof (sm_block_q5_K, d) + 2, "q5_K d, dmin");
+
+/* Two f16 scales side by side at p (d) and p + 2 (m) of each block, as floats. */
 static inline void
 scales_f16_pair (const uint8_t *p, size_t stride, int n, float d[16], float m[16])
 {
