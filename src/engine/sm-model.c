@@ -105,6 +105,7 @@ typedef struct
    * SM_AMX_MIN_TOKENS): a batch's activations packed as BF16 tiles, and per thread the decoded
    * weight tiles and partial sums (amx_scratch_bytes each). */
   uint8_t  *act_bf16;
+  uint8_t  *act_bf16_lo; /* F16 weights: the lo parts of the split activations */
   uint8_t  *amx_scratch;
   size_t    amx_scratch_bytes;
 } sm_run_state;
@@ -125,6 +126,7 @@ struct sm_context
   sm_type         act_type;
   int32_t         act_n;
   bool            act_packed; /* s.act_bf16 holds them (AMX path), not s.act */
+  bool            act_split;  /* ... as the F16 hi + lo split (s.act_bf16, s.act_bf16_lo) */
 };
 
 /* ---- Loading ---- */
@@ -691,9 +693,10 @@ sm_context_new (const sm_model          *model,
     {
       /* Products whose n_in is not a multiple of 32 never take this path (use_amx). */
       s->act_bf16 = aligned_alloc (64, sm_amx_bf16_acts_bytes (n_in_max, (int) nb));
+      s->act_bf16_lo = aligned_alloc (64, sm_amx_bf16_acts_bytes (n_in_max, (int) nb));
       s->amx_scratch_bytes = sm_amx_bf16_scratch_bytes ((int) nb);
       s->amx_scratch = aligned_alloc (64, (size_t) nth * s->amx_scratch_bytes);
-      if (s->act_bf16 == NULL || s->amx_scratch == NULL)
+      if (s->act_bf16 == NULL || s->act_bf16_lo == NULL || s->amx_scratch == NULL)
         {
           sm_context_free (c);
           return sm_error_set (err, SM_ERR_NOMEM, "out of memory for a context of %u tokens",
@@ -737,6 +740,7 @@ sm_context_free (sm_context *c)
   free (c->s.att16);
   free (c->s.q16);
   free (c->s.act_bf16);
+  free (c->s.act_bf16_lo);
   free (c->s.amx_scratch);
   free (c->s.key_cache);
   free (c->s.value_cache);
@@ -863,6 +867,7 @@ typedef struct
   sm_gemm_tile_fn  gemm;    /* its tile kernel for batches; NULL: one dot per (row, token) */
   sm_gemv_fn       gemv;    /* its multi-row kernel for one token; NULL: one dot per row */
   sm_bf16_rows_fn  decode;  /* AMX-BF16 path: its BF16 row decoder (act = packed tiles) */
+  const uint8_t   *act_lo;  /* AMX-BF16 path of F16 weights (decode NULL): the lo parts */
   uint8_t         *scratch; /* AMX-BF16 path: per-thread scratch, scratch_bytes apart */
   size_t           scratch_bytes;
   const uint8_t   *act;     /* (n, act_stride) converted rows */
@@ -891,6 +896,14 @@ matmul_rows (void    *data,
   sm_vec_dot_fn dot = j->dot;
 
 #ifdef SM_HAVE_AMX_PATH
+  if (j->act_lo != NULL)
+    {
+      /* F16 weights on AMX-BF16 tiles, exactly (hi + lo parts, arch/sm-amx-bf16.c). */
+      sm_amx_f16_gemm (w->n_in, wdata + (size_t) begin * w->row_size, w->row_size, end - begin,
+                       j->act, j->act_lo, j->n, j->out + begin, (size_t) j->out_stride,
+                       j->scratch + (size_t) ith * j->scratch_bytes);
+      return;
+    }
   if (j->decode != NULL)
     {
       /* A batch on AMX-BF16 tiles: the chunk's rows decoded 32 at a time (arch/sm-amx-bf16.c). */
@@ -1002,7 +1015,7 @@ use_amx (const sm_context *c,
          int32_t           n)
 {
   return c->s.act_bf16 != NULL && n >= SM_AMX_MIN_TOKENS && w->n_in % 32 == 0
-         && sm_dispatch_bf16_rows (w->type) != NULL;
+         && (w->type == SM_TYPE_F16 || sm_dispatch_bf16_rows (w->type) != NULL);
 }
 
 typedef struct
@@ -1011,6 +1024,7 @@ typedef struct
   int64_t      n_in;
   int32_t      n;
   uint8_t     *dst;
+  uint8_t     *dst_lo; /* F16 split: the lo parts; NULL: plain BF16 */
 } sm_pack_job;
 
 static void
@@ -1022,23 +1036,31 @@ pack_groups (void    *data,
   const sm_pack_job *j = data;
 
   (void) ith;
-  sm_amx_bf16_pack_acts (j->x, (size_t) j->n_in, j->n_in, (int) begin, (int) end, j->n, j->dst);
+  if (j->dst_lo != NULL)
+    sm_amx_f16_pack_acts (j->x, (size_t) j->n_in, j->n_in, (int) begin, (int) end, j->n, j->dst,
+                          j->dst_lo);
+  else
+    sm_amx_bf16_pack_acts (j->x, (size_t) j->n_in, j->n_in, (int) begin, (int) end, j->n,
+                           j->dst);
 }
 
-/* Packs x (n, n_in) as BF16 tiles into s.act_bf16 unless it holds them already. */
+/* Packs x (n, n_in) as BF16 tiles into s.act_bf16 (split: as the F16 hi + lo parts into
+ * s.act_bf16 and s.act_bf16_lo) unless they hold them already. */
 static void
 prepare_packed (sm_context  *c,
                 const float *x,
                 int64_t      n_in,
-                int32_t      n)
+                int32_t      n,
+                bool         split)
 {
-  if (c->act_src == x && c->act_packed && c->act_n == n)
+  if (c->act_src == x && c->act_packed && c->act_split == split && c->act_n == n)
     return;
-  sm_pack_job job = { x, n_in, n, c->s.act_bf16 };
+  sm_pack_job job = { x, n_in, n, c->s.act_bf16, split ? c->s.act_bf16_lo : NULL };
   sm_threadpool_parallel_for (c->pool, (n + 15) / 16, 1, pack_groups, &job);
   c->act_src = x;
   c->act_n = n;
   c->act_packed = true;
+  c->act_split = split;
 }
 #endif
 
@@ -1102,6 +1124,7 @@ matmul_group (sm_context      *c,
     if ((!amx && sm_quant_vec_dot_type (ws[p]->type) != sm_quant_vec_dot_type (ws[0]->type))
 #ifdef SM_HAVE_AMX_PATH
         || use_amx (c, ws[p], n) != amx
+        || (amx && (ws[p]->type == SM_TYPE_F16) != (ws[0]->type == SM_TYPE_F16))
 #endif
         || ws[p]->n_in != ws[0]->n_in)
       {
@@ -1112,7 +1135,7 @@ matmul_group (sm_context      *c,
 
 #ifdef SM_HAVE_AMX_PATH
   if (amx)
-    prepare_packed (c, x, ws[0]->n_in, n);
+    prepare_packed (c, x, ws[0]->n_in, n, ws[0]->type == SM_TYPE_F16);
   else
 #endif
     prepare_activations (c, ws[0], x, n);
@@ -1125,6 +1148,7 @@ matmul_group (sm_context      *c,
                                      n > 1 ? sm_dispatch_gemm_tile (w->type) : NULL,
                                      n == 1 ? sm_dispatch_gemv (w->type) : NULL,
                                      amx ? sm_dispatch_bf16_rows (w->type) : NULL,
+                                     amx && w->type == SM_TYPE_F16 ? c->s.act_bf16_lo : NULL,
                                      c->s.amx_scratch, c->s.amx_scratch_bytes,
                                      amx ? c->s.act_bf16 : c->s.act, c->s.act_row_max, outs[p],
                                      strides[p], n };

@@ -6,7 +6,9 @@
  * Shapes cover partial 16-row halves and 32-row blocks, partial 16-token groups, one and two
  * token groups in flight, rows longer than one decoded stretch (SM_AMX_KC) with a partial last
  * one, and odd weight and output strides; outputs outside the nr x nc product must stay
- * untouched. Skipped where the CPU has no AMX-BF16 (or Linux refused the tile registers).
+ * untouched. The exact F16 kernel (hi + lo split of weights and F16-rounded activations) against
+ * the double product of the F16 values, on magnitudes over F16's whole range. Skipped where the
+ * CPU has no AMX-BF16 (or Linux refused the tile registers).
  */
 #include <glib.h>
 #include <math.h>
@@ -140,6 +142,88 @@ test_amx (gconstpointer data)
   if (tc->type == SM_TYPE_BF16)
     check_shape (tc, 32, 5, 3, rng); /* one step */
 }
+
+static void
+check_f16 (int64_t n,
+           int64_t nr,
+           int     nc,
+           GRand  *rng)
+{
+  const size_t ws = 2 * (size_t) n + 6;
+  const size_t os = (size_t) nr + 3;
+  g_autofree uint8_t *w = g_malloc0 (ws * (size_t) nr);
+  g_autofree float *x = g_new (float, (size_t) n * nc);
+  g_autofree float *out = g_new (float, os * (size_t) (nc + 1));
+  uint8_t *hi = g_aligned_alloc (sm_amx_bf16_acts_bytes (n, nc), 1, 64);
+  uint8_t *lo = g_aligned_alloc (sm_amx_bf16_acts_bytes (n, nc), 1, 64);
+  uint8_t *scratch = g_aligned_alloc (sm_amx_f16_scratch_bytes (nc), 1, 64);
+
+  for (int64_t r = 0; r < nr; r++)
+    for (int64_t k = 0; k < n; k++)
+      {
+        /* Finite F16 bit patterns of every exponent, subnormals included. */
+        uint16_t h = (uint16_t) g_rand_int_range (rng, 0, 0x7c00);
+        h |= (uint16_t) (g_rand_boolean (rng) ? 0x8000 : 0);
+        memcpy (w + (size_t) r * ws + 2 * k, &h, 2);
+      }
+  for (int64_t i = 0; i < n * nc; i++)
+    x[i] = (float) g_rand_double_range (rng, -2.0, 2.0)
+           * (float) ldexp (1.0, g_rand_int_range (rng, -12, 8));
+  for (size_t i = 0; i < os * (size_t) (nc + 1); i++)
+    out[i] = NAN;
+
+  sm_amx_f16_pack_acts (x, (size_t) n, n, 0, (nc + 15) / 16, nc, hi, lo);
+  sm_amx_f16_gemm (n, w, ws, nr, hi, lo, nc, out, os, scratch);
+
+  for (int t = 0; t < nc + 1; t++)
+    for (size_t r = 0; r < os; r++)
+      {
+        const float got = out[(size_t) t * os + r];
+        if (t >= nc || r >= (size_t) nr)
+          {
+            if (!isnan (got))
+              g_error ("f16 n %" G_GINT64_FORMAT " nr %" G_GINT64_FORMAT " nc %d: wrote outside "
+                       "the product at token %d, row %zu", n, nr, nc, t, r);
+            continue;
+          }
+        double want = 0, mag = 0;
+        for (int64_t k = 0; k < n; k++)
+          {
+            uint16_t h;
+            memcpy (&h, w + r * ws + 2 * k, 2);
+            const double p = (double) sm_fp16_to_fp32 (h)
+                             * (double) sm_fp16_to_fp32 (sm_fp32_to_fp16 (x[(size_t) t * n + k]));
+            want += p;
+            mag += fabs (p);
+          }
+        if (!(fabs (got - want) <= 1e-5 * mag + 1e-30))
+          g_error ("f16 n %" G_GINT64_FORMAT " nr %" G_GINT64_FORMAT " nc %d: token %d row %zu: "
+                   "%.9g, want %.9g (sum |products| %.3g)", n, nr, nc, t, r, got, want, mag);
+      }
+  g_aligned_free (hi);
+  g_aligned_free (lo);
+  g_aligned_free (scratch);
+}
+
+static void
+test_f16 (void)
+{
+  const int64_t ns[] = { 32, 2048, SM_AMX_KC + 544 };
+  const int64_t nrs[] = { 1, 16, 17, 40 };
+  const int ncs[] = { 1, 16, 17, 50 };
+  g_autoptr (GRand) rng = g_rand_new_with_seed (11);
+
+  if (!sm_dispatch_amx_bf16 ())
+    {
+      g_test_skip ("no AMX-BF16 here");
+      return;
+    }
+  g_assert_cmpuint (sm_amx_f16_scratch_bytes (64), <=, sm_amx_bf16_scratch_bytes (64));
+  for (size_t a = 0; a < G_N_ELEMENTS (ns); a++)
+    for (size_t b = 0; b < G_N_ELEMENTS (nrs); b++)
+      for (size_t c = 0; c < G_N_ELEMENTS (ncs); c++)
+        check_f16 (ns[a], nrs[b], ncs[c], rng);
+}
 #endif
 
 int
@@ -159,6 +243,7 @@ main (int    argc,
           = g_strdup_printf ("/amx-bf16/gemm/%s", sm_type_get_traits (cases[i].type)->name);
       g_test_add_data_func (path, &cases[i], test_amx);
     }
+  g_test_add_func ("/amx-bf16/f16-exact", test_f16);
 #endif
   return g_test_run ();
 }

@@ -628,7 +628,8 @@ test_quant_batching (gconstpointer data)
   for (int32_t i = 0; i < n_vocab; i++)
     max_ref = fmax (max_ref, fabs (ref[i]));
   g_assert_cmpfloat (max_ref, >, 0);
-  const bool amx = sm_dispatch_amx_bf16 () && sm_dispatch_bf16_rows (type) != NULL;
+  const bool amx = sm_dispatch_amx_bf16 ()
+                   && (type == SM_TYPE_F16 || sm_dispatch_bf16_rows (type) != NULL);
   for (int threads = 1; threads <= 2; threads++)
     {
       sm_context *c = new_context (m, 64, 64, threads);

@@ -195,13 +195,15 @@ for (const c of cases) {
 }
 
 // 3. Long prompts. From 32 tokens on, a batch may take other kernels (on AMX machines the
-// BF16 tiles of arch/sm-amx-bf16.c, which round activations to BF16, not Q8), so it is checked
+// BF16 tiles of arch/sm-amx-bf16.c, which round activations to BF16, not Q8; F16 weights there
+// split exactly into BF16 hi + lo parts, against F16-rounded activations), so it is checked
 // against the exact result: the same model dequantized to F32 (gguf-rewrite --dequantize), run
 // by Smelt with F32 activations (itself ~1e-3 from llama.cpp's F32, case 1 and 2 above). Both
 // implementations' distance to it is printed; Smelt's must stay under the type's tolerance
 // (measured: BF16 tiles about 1%, Q8 activations, Smelt's or llama.cpp's, 2-3%).
 const longPrompt = [...prompt, ...prompt.slice(1), 7];
 const exactCases = [
+  { name: "llama spm untied F16", type: "F16", tied: false },
   { name: "llama spm untied Q8_0", type: "Q8_0", tied: false },
   { name: "llama spm tied Q4_K", type: "Q4_K", tied: true },
   { name: "llama spm tied IQ4_XS", type: "IQ4_XS", tied: true },

@@ -50,3 +50,33 @@ void sm_amx_bf16_gemm (sm_bf16_rows_fn decode,
                        float          *out,
                        size_t          os,
                        void           *scratch);
+
+/* F16 weights, exactly: x rounded to F16 (as the F16 dot products do) and split into BF16 hi
+ * and lo parts, packed like sm_amx_bf16_pack_acts into dst_hi and dst_lo (each of
+ * sm_amx_bf16_acts_bytes (n, nc)). */
+void sm_amx_f16_pack_acts (const float *x,
+                           size_t       xs,
+                           int64_t      n,
+                           int          g0,
+                           int          g1,
+                           int          nc,
+                           void        *dst_hi,
+                           void        *dst_lo);
+
+/* Bytes of one thread's scratch for sm_amx_f16_gemm with up to nc tokens (64-byte aligned);
+ * never more than sm_amx_bf16_scratch_bytes (nc). */
+size_t sm_amx_f16_scratch_bytes (int nc);
+
+/* out[t * os + r] = sum_k w[r][k] * f16 (x[t][k]) for r < nr, t < nc, the products exact and
+ * summed in float: w F16 rows ws bytes apart, n a multiple of 32, acts from
+ * sm_amx_f16_pack_acts. */
+void sm_amx_f16_gemm (int64_t     n,
+                      const void *w,
+                      size_t      ws,
+                      int64_t     nr,
+                      const void *acts_hi,
+                      const void *acts_lo,
+                      int         nc,
+                      float      *out,
+                      size_t      os,
+                      void       *scratch);
