@@ -65,7 +65,7 @@ struct sm_model
 {
   sm_model_hparams hp;
   sm_weights       w;
-  sm_gguf         *gguf;         /* owns the mapping the weights point into */
+  sm_gguf         *gguf;         /* owns the mapping (or the copy) the weights point into */
   uint64_t         weight_bytes; /* tensor bytes read by the forward pass */
 };
 
@@ -130,8 +130,71 @@ sm_arch_name (sm_arch arch)
 sm_model_params
 sm_model_default_params (void)
 {
-  sm_model_params p = { NULL, NULL, false };
+  sm_model_params p = { NULL, NULL, false, SM_WEIGHTS_AUTO };
   return p;
+}
+
+/* ---- Where the weights live ---- */
+
+/* Bytes of MemAvailable from /proc/meminfo; 0 when it cannot be read. */
+static uint64_t
+mem_available (void)
+{
+  char line[256];
+  unsigned long long kb = 0;
+  FILE *f = fopen ("/proc/meminfo", "re");
+
+  if (f == NULL)
+    return 0;
+  while (fgets (line, sizeof line, f) != NULL)
+    if (sscanf (line, "MemAvailable: %llu kB", &kb) == 1)
+      break;
+  fclose (f);
+  return (uint64_t) kb * 1024;
+}
+
+/* Whether the kernel can back an madvise(MADV_HUGEPAGE) region with huge pages: THP built in
+ * and its mode not "[never]". */
+static bool
+huge_pages_usable (void)
+{
+  char line[256];
+  bool ok;
+  FILE *f = fopen ("/sys/kernel/mm/transparent_hugepage/enabled", "re");
+
+  if (f == NULL)
+    return false;
+  ok = fgets (line, sizeof line, f) != NULL && strstr (line, "[never]") == NULL;
+  fclose (f);
+  return ok;
+}
+
+/* SM_WEIGHTS_AUTO: copying pays only with huge pages, and only when the copy leaves the rest of
+ * the system room (1 GiB + 10% of what is available); otherwise the page cache serves. */
+static sm_weight_storage
+choose_storage (const sm_gguf *g)
+{
+  uint64_t bytes = sm_gguf_get_tensor_data_bytes (g), avail, margin;
+
+  if (!huge_pages_usable ())
+    return SM_WEIGHTS_MMAP;
+  avail = mem_available ();
+  margin = ((uint64_t) 1 << 30) + avail / 10;
+  return avail > margin && bytes < avail - margin ? SM_WEIGHTS_COPY : SM_WEIGHTS_MMAP;
+}
+
+/* The copy is the bulk of a load: it reports progress in [0, LOAD_COPY_SHARE]. */
+#define LOAD_COPY_SHARE 0.8f
+
+static bool
+copy_progress (uint64_t done,
+               uint64_t total,
+               void    *user_data)
+{
+  const sm_model_params *params = user_data;
+  float f = total > 0 ? (float) ((double) done / (double) total) : 1.0f;
+
+  return params->progress (LOAD_COPY_SHARE * f, params->progress_user_data);
 }
 
 /* Reads "{arch}.<suffix>" as an unsigned integer; a scalar or an array whose elements are all
@@ -379,9 +442,11 @@ load_hparams (sm_model *m,
   return SM_OK;
 }
 
+/* Progress runs from p0 to 0.9 over the layers, then (prefault) to 1. */
 static sm_status
 load_weights (sm_model              *m,
               const sm_model_params *params,
+              float                  p0,
               sm_error              *err)
 {
   const sm_gguf *g = m->gguf;
@@ -447,7 +512,7 @@ load_weights (sm_model              *m,
 #undef WEIGHT
 #undef VECTOR
       if (params->progress != NULL
-          && !params->progress (0.9f * (float) (l + 1) / (float) hp->n_layer,
+          && !params->progress (p0 + (0.9f - p0) * (float) (l + 1) / (float) hp->n_layer,
                                 params->progress_user_data))
         return sm_error_set (err, SM_ERR_CANCELLED, "model load cancelled");
     }
@@ -488,7 +553,7 @@ load_weights (sm_model              *m,
     free (ff);
   }
 
-  if (params->prefault)
+  if (params->prefault && !sm_gguf_tensor_data_loaded (g))
     {
       /* Touch one byte per page of every tensor so the first prompt does not pay the faults. */
       volatile uint8_t sink = 0;
@@ -515,6 +580,7 @@ sm_model_open (const char            *path,
                sm_error              *err)
 {
   sm_model_params defaults = sm_model_default_params ();
+  sm_weight_storage storage;
   sm_model *m;
   sm_status st;
 
@@ -525,8 +591,21 @@ sm_model_open (const char            *path,
   if (m == NULL)
     return sm_error_set (err, SM_ERR_NOMEM, "out of memory");
   if ((st = sm_gguf_open (path, &m->gguf, err)) != SM_OK
-      || (st = load_hparams (m, err)) != SM_OK
-      || (st = load_weights (m, params, err)) != SM_OK)
+      || (st = load_hparams (m, err)) != SM_OK)
+    {
+      sm_model_free (m);
+      return st;
+    }
+  storage = params->storage == SM_WEIGHTS_AUTO ? choose_storage (m->gguf) : params->storage;
+  if (storage == SM_WEIGHTS_COPY
+      && (st = sm_gguf_load_tensor_data (m->gguf, params->progress != NULL ? copy_progress : NULL,
+                                         (void *) params, err)) != SM_OK)
+    {
+      sm_model_free (m);
+      return st;
+    }
+  if ((st = load_weights (m, params, storage == SM_WEIGHTS_COPY ? LOAD_COPY_SHARE : 0.0f,
+                          err)) != SM_OK)
     {
       sm_model_free (m);
       return st;
@@ -578,6 +657,12 @@ uint64_t
 sm_model_get_weight_bytes (const sm_model *model)
 {
   return model->weight_bytes;
+}
+
+sm_weight_storage
+sm_model_get_weight_storage (const sm_model *model)
+{
+  return sm_gguf_tensor_data_loaded (model->gguf) ? SM_WEIGHTS_COPY : SM_WEIGHTS_MMAP;
 }
 
 /* ---- Context ---- */
