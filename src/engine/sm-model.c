@@ -153,6 +153,39 @@ mem_available (void)
   return (uint64_t) kb * 1024;
 }
 
+/* The first number in a one-line file; false when it is missing or not a number ("max"). */
+static bool
+read_u64_file (const char *path,
+               uint64_t   *out)
+{
+  unsigned long long v;
+  FILE *f = fopen (path, "re");
+  bool ok;
+
+  if (f == NULL)
+    return false;
+  ok = fscanf (f, "%llu", &v) == 1;
+  fclose (f);
+  *out = v;
+  return ok;
+}
+
+/* Room left under this process's memory cgroup limit, as mounted in its namespace (cgroup v2,
+ * else v1); UINT64_MAX when there is no limit to see. Usage counts page cache, so this errs on
+ * the side of the file mapping. */
+static uint64_t
+cgroup_headroom (void)
+{
+  uint64_t limit, usage;
+
+  if ((read_u64_file ("/sys/fs/cgroup/memory.max", &limit)
+       && read_u64_file ("/sys/fs/cgroup/memory.current", &usage))
+      || (read_u64_file ("/sys/fs/cgroup/memory/memory.limit_in_bytes", &limit)
+          && read_u64_file ("/sys/fs/cgroup/memory/memory.usage_in_bytes", &usage)))
+    return limit > usage ? limit - usage : 0;
+  return UINT64_MAX;
+}
+
 /* Whether the kernel can back an madvise(MADV_HUGEPAGE) region with huge pages: THP built in
  * and its mode not "[never]". */
 static bool
@@ -170,7 +203,8 @@ huge_pages_usable (void)
 }
 
 /* SM_WEIGHTS_AUTO: copying pays only with huge pages, and only when the copy leaves the rest of
- * the system room (1 GiB + 10% of what is available); otherwise the page cache serves. */
+ * the system room (1 GiB + 10% of what is available, in the machine and under the cgroup
+ * limit); otherwise the page cache serves. */
 static sm_weight_storage
 choose_storage (const sm_gguf *g)
 {
@@ -179,6 +213,8 @@ choose_storage (const sm_gguf *g)
   if (!huge_pages_usable ())
     return SM_WEIGHTS_MMAP;
   avail = mem_available ();
+  if (cgroup_headroom () < avail)
+    avail = cgroup_headroom ();
   margin = ((uint64_t) 1 << 30) + avail / 10;
   return avail > margin && bytes < avail - margin ? SM_WEIGHTS_COPY : SM_WEIGHTS_MMAP;
 }
