@@ -34,6 +34,8 @@ typedef struct
   sm_activation_fn act[SM_TYPE_COUNT];
   sm_gemm_tile_fn  gemm[SM_TYPE_COUNT];  /* NULL: no tile kernel, use vec_dot per pair */
   sm_gemv_fn       gemv[SM_TYPE_COUNT];  /* NULL: no multi-row kernel, use vec_dot per row */
+  sm_bf16_rows_fn  bf16_rows[SM_TYPE_COUNT]; /* NULL: no AMX-BF16 prompt path for the type */
+  bool             amx_bf16;             /* the AMX-BF16 prompt tiles may run */
 } variant_table;
 
 static pthread_once_t dispatch_once = PTHREAD_ONCE_INIT;
@@ -134,6 +136,7 @@ dispatch_init (void)
         {
           tables[SM_CPU_VARIANT_AVX512].gemm[SM_TYPE_BF16] = sm_float_gemm_bf16_amx;
           tables[SM_CPU_VARIANT_AVX512].gemm[SM_TYPE_F16] = sm_float_gemm_f16_amx;
+          tables[SM_CPU_VARIANT_AVX512].amx_bf16 = avx512bf16;
         }
 #endif
       sm_gemv_fill_avx512 (tables[SM_CPU_VARIANT_AVX512].gemv);
@@ -145,6 +148,13 @@ dispatch_init (void)
       tables[SM_CPU_VARIANT_AVX512].gemm[SM_TYPE_Q6_K] = sm_gemm_q6_K_avx512;
       tables[SM_CPU_VARIANT_AVX512].gemm[SM_TYPE_IQ4_XS] = sm_gemm_iq4_xs_avx512;
       tables[SM_CPU_VARIANT_AVX512].gemm[SM_TYPE_IQ4_NL] = sm_gemm_iq4_nl_avx512;
+      /* BF16 row decoders for the AMX-BF16 prompt tiles (arch/sm-bf16rows-avx512.c), rounding
+       * with vcvtne2ps2bf16 where the CPU has it; the lower variants have none, F16 none either
+       * (its conversion to BF16 would lose bits). */
+      if (avx512bf16)
+        sm_bf16_rows_fill_avx512bf16 (tables[SM_CPU_VARIANT_AVX512].bf16_rows);
+      else
+        sm_bf16_rows_fill_avx512 (tables[SM_CPU_VARIANT_AVX512].bf16_rows);
 #ifdef SM_AMX
       /* Q8_0 prompt tiles on AMX-INT8 (arch/sm-gemm-amx8.c). Its Q4_0 and IQ4_NL twins are
        * tested but not installed: with their weights unpacked per call they measured slower
@@ -259,6 +269,62 @@ sm_dispatch_gemv_variant (sm_type        weight_type,
   if ((unsigned) weight_type >= SM_TYPE_COUNT || !sm_cpu_variant_supported (v))
     return NULL;
   return tables[v].gemv[weight_type];
+}
+
+sm_bf16_rows_fn
+sm_dispatch_bf16_rows (sm_type weight_type)
+{
+  if ((unsigned) weight_type >= SM_TYPE_COUNT)
+    return NULL;
+  return get_active ()->bf16_rows[weight_type];
+}
+
+bool
+sm_dispatch_amx_bf16 (void)
+{
+  return get_active ()->amx_bf16;
+}
+
+sm_bf16_rows_fn
+sm_dispatch_bf16_rows_variant (sm_type        weight_type,
+                               sm_cpu_variant v)
+{
+  if ((unsigned) weight_type >= SM_TYPE_COUNT || !sm_cpu_variant_supported (v))
+    return NULL;
+  return tables[v].bf16_rows[weight_type];
+}
+
+bool
+sm_bf16_rows_ref (sm_type     weight_type,
+                  const void *row,
+                  int64_t     k0,
+                  int64_t     nk,
+                  void       *dst,
+                  size_t      step)
+{
+  const sm_type_traits *tt = sm_type_get_traits (weight_type);
+  float buf[256];
+
+  if (tt == NULL || tt->blck_size == 0 || 256 % tt->blck_size != 0 || !sm_quant_can_dequantize
+      (weight_type) || k0 < 0 || nk < 0 || k0 % 32 != 0 || nk % 32 != 0
+      || k0 % tt->blck_size != 0 || nk % tt->blck_size != 0)
+    return false;
+  /* 256 elements (or what is left) at a time: whole blocks of every type with blocks of up to
+   * 256 elements. */
+  for (int64_t k = 0; k < nk; k += 256)
+    {
+      const int64_t m = nk - k < 256 ? nk - k : 256;
+      const uint8_t *src = (const uint8_t *) row
+                           + (size_t) ((k0 + k) / tt->blck_size) * tt->type_size;
+      if (!sm_dequantize_row (weight_type, src, buf, m))
+        return false;
+      for (int64_t i = 0; i < m; i++)
+        {
+          uint16_t *d = (uint16_t *) ((uint8_t *) dst + (size_t) ((k + i) / 32) * step);
+          d[(k + i) % 32] = sm_fp32_to_bf16 (buf[i]);
+        }
+    }
+  return true;
 }
 
 sm_activation_fn

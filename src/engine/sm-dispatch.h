@@ -49,6 +49,18 @@ typedef void (*sm_gemv_fn) (int64_t     n,
                             const void *a,
                             float      *out);
 
+/* Elements [k0, k0 + nk) of one weight row (starting at `row`) decoded to BF16, for the AMX
+ * prompt tiles (arch/sm-amx-bf16.c): k0 is a multiple of the type's block size and of 32, nk a
+ * multiple of 32 and of the block size, k0 + nk at most the row's length. Each group of 32
+ * consecutive elements k0 + 32 g .. k0 + 32 g + 31 is written as 32 BF16 values (64 bytes) at
+ * (uint8_t *) dst + g * step. The values are exactly those of sm_bf16_rows_ref: the floats of
+ * sm_dequantize_row rounded by sm_fp32_to_bf16 (NaN payloads aside). */
+typedef void (*sm_bf16_rows_fn) (const void *row,
+                                 int64_t     k0,
+                                 int64_t     nk,
+                                 void       *dst,
+                                 size_t      step);
+
 /* "ref", "avx2", "avx512", "neon"; NULL for out-of-range values. */
 const char *sm_cpu_variant_name (sm_cpu_variant v);
 
@@ -94,6 +106,27 @@ sm_gemv_fn sm_dispatch_gemv (sm_type weight_type);
  * as above, or when the CPU lacks the variant). */
 sm_gemv_fn sm_dispatch_gemv_variant (sm_type        weight_type,
                                      sm_cpu_variant v);
+
+/* The dispatched BF16 row decoder of a weight type: NULL when the active variant has none (the
+ * AMX prompt path is then not taken for that type). */
+sm_bf16_rows_fn sm_dispatch_bf16_rows (sm_type weight_type);
+
+/* True when the active variant may run the AMX-BF16 prompt tiles (arch/sm-amx-bf16.h): the
+ * CPU has AMX-BF16, Linux granted the tile registers, and the variant is avx512. */
+bool sm_dispatch_amx_bf16 (void);
+
+/* The BF16 row decoder of weight_type in the table of variant v, for tests (NULL as above). */
+sm_bf16_rows_fn sm_dispatch_bf16_rows_variant (sm_type        weight_type,
+                                               sm_cpu_variant v);
+
+/* The specification of sm_bf16_rows_fn for any type sm_dequantize_row decodes (false
+ * otherwise, or when k0/nk break the rules above). */
+bool sm_bf16_rows_ref (sm_type     weight_type,
+                       const void *row,
+                       int64_t     k0,
+                       int64_t     nk,
+                       void       *dst,
+                       size_t      step);
 
 /* out[r] = dot (row r of w, a) for r < nr through the dispatched multi-row kernel, or the
  * dispatched per-row dot where there is none. a is one activation row in the dot partner type

@@ -23,6 +23,14 @@
 #include "sm-dispatch.h"
 #include "sm-quant.h"
 #include "sm-threadpool.h"
+#ifdef SM_HAVE_X86_KERNELS
+#include "arch/sm-amx-bf16.h"
+#define SM_HAVE_AMX_PATH 1
+#endif
+
+/* Fewest tokens of a batch that take the AMX-BF16 prompt path (decoding the weights to BF16
+ * costs about what 20-30 tokens of tile work do; below, the int8 panels are faster). */
+#define SM_AMX_MIN_TOKENS 32
 
 /* ---- Structs ---- */
 
@@ -93,6 +101,12 @@ typedef struct
   uint16_t *key_cache;   /* (n_layer, n_ctx, Hkv*h) */
   uint16_t *value_cache; /* (n_layer, Hkv*h, n_ctx): transposed so one output element is a dot
                             product over positions */
+  /* The AMX-BF16 prompt path (NULL where the CPU has none or n_batch is below
+   * SM_AMX_MIN_TOKENS): a batch's activations packed as BF16 tiles, and per thread the decoded
+   * weight tiles and partial sums (amx_scratch_bytes each). */
+  uint8_t  *act_bf16;
+  uint8_t  *amx_scratch;
+  size_t    amx_scratch_bytes;
 } sm_run_state;
 
 struct sm_context
@@ -110,6 +124,7 @@ struct sm_context
   const float    *act_src;
   sm_type         act_type;
   int32_t         act_n;
+  bool            act_packed; /* s.act_bf16 holds them (AMX path), not s.act */
 };
 
 /* ---- Loading ---- */
@@ -728,6 +743,7 @@ sm_context_new (const sm_model          *model,
   sm_run_state *s;
   size_t nb, kv_dim = (size_t) hp->n_head_kv * hp->head_dim;
   size_t q_dim = (size_t) hp->n_head * hp->head_dim;
+  int64_t n_in_max;
   int nth;
 
   *out = NULL;
@@ -739,7 +755,7 @@ sm_context_new (const sm_model          *model,
   c->model = model;
   c->n_ctx = params->n_ctx != 0 ? params->n_ctx
              : (uint32_t) (hp->n_ctx_train < 4096 ? hp->n_ctx_train : 4096);
-  c->n_batch = params->n_batch != 0 ? params->n_batch : 64;
+  c->n_batch = params->n_batch != 0 ? params->n_batch : 128;
   if (c->n_batch > c->n_ctx)
     c->n_batch = c->n_ctx;
   if (c->n_ctx > (1u << 24))
@@ -758,16 +774,22 @@ sm_context_new (const sm_model          *model,
   nb = c->n_batch;
 
   s = &c->s;
-  /* The largest converted activation row over every weight the forward pass multiplies. */
+  /* The largest converted activation row (and row length) over every weight the forward pass
+   * multiplies. */
   s->act_row_max = act_row_bytes (&model->w.output);
+  n_in_max = model->w.output.n_in;
   for (int32_t l = 0; l < hp->n_layer; l++)
     {
       const sm_layer_weights *lw = &model->w.layers[l];
       const sm_weight *ws[] = { &lw->wq, &lw->wk, &lw->wv, &lw->wo, &lw->w_gate, &lw->w_up,
                                 &lw->w_down };
       for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++)
-        if (act_row_bytes (ws[i]) > s->act_row_max)
-          s->act_row_max = act_row_bytes (ws[i]);
+        {
+          if (act_row_bytes (ws[i]) > s->act_row_max)
+            s->act_row_max = act_row_bytes (ws[i]);
+          if (ws[i]->n_in > n_in_max)
+            n_in_max = ws[i]->n_in;
+        }
     }
   s->act_row_max = (s->act_row_max + 63) & ~(size_t) 63;
 
@@ -785,6 +807,21 @@ sm_context_new (const sm_model          *model,
   s->att = malloc (sizeof (float) * nth * c->n_ctx);
   s->att16 = malloc (sizeof (uint16_t) * nth * c->n_ctx);
   s->q16 = malloc (sizeof (uint16_t) * nth * hp->head_dim);
+#ifdef SM_HAVE_AMX_PATH
+  if (sm_dispatch_amx_bf16 () && nb >= SM_AMX_MIN_TOKENS && n_in_max >= 32)
+    {
+      /* Products whose n_in is not a multiple of 32 never take this path (use_amx). */
+      s->act_bf16 = aligned_alloc (64, sm_amx_bf16_acts_bytes (n_in_max, (int) nb));
+      s->amx_scratch_bytes = sm_amx_bf16_scratch_bytes ((int) nb);
+      s->amx_scratch = aligned_alloc (64, (size_t) nth * s->amx_scratch_bytes);
+      if (s->act_bf16 == NULL || s->amx_scratch == NULL)
+        {
+          sm_context_free (c);
+          return sm_error_set (err, SM_ERR_NOMEM, "out of memory for a context of %u tokens",
+                               c->n_ctx);
+        }
+    }
+#endif
   s->key_cache = calloc ((size_t) hp->n_layer * c->n_ctx * kv_dim, sizeof (uint16_t));
   s->value_cache = calloc ((size_t) hp->n_layer * c->n_ctx * kv_dim, sizeof (uint16_t));
   if (!s->x || !s->xb || !s->xb2 || !s->q || !s->k || !s->v || !s->att_out || !s->hb || !s->hb2
@@ -820,6 +857,8 @@ sm_context_free (sm_context *c)
   free (c->s.att);
   free (c->s.att16);
   free (c->s.q16);
+  free (c->s.act_bf16);
+  free (c->s.amx_scratch);
   free (c->s.key_cache);
   free (c->s.value_cache);
   free (c);
@@ -944,6 +983,9 @@ typedef struct
   sm_vec_dot_fn    dot;     /* the dispatched kernel of w->type, looked up once per product */
   sm_gemm_tile_fn  gemm;    /* its tile kernel for batches; NULL: one dot per (row, token) */
   sm_gemv_fn       gemv;    /* its multi-row kernel for one token; NULL: one dot per row */
+  sm_bf16_rows_fn  decode;  /* AMX-BF16 path: its BF16 row decoder (act = packed tiles) */
+  uint8_t         *scratch; /* AMX-BF16 path: per-thread scratch, scratch_bytes apart */
+  size_t           scratch_bytes;
   const uint8_t   *act;     /* (n, act_stride) converted rows */
   size_t           act_stride;
   float           *out;     /* (n, out_stride) */
@@ -969,6 +1011,18 @@ matmul_rows (void    *data,
   const uint8_t *wdata = w->data;
   sm_vec_dot_fn dot = j->dot;
 
+#ifdef SM_HAVE_AMX_PATH
+  if (j->decode != NULL)
+    {
+      /* A batch on AMX-BF16 tiles: the chunk's rows decoded 32 at a time (arch/sm-amx-bf16.c). */
+      sm_amx_bf16_gemm (j->decode, w->n_in, wdata + (size_t) begin * w->row_size, w->row_size,
+                        end - begin, j->act, j->n, j->out + begin, (size_t) j->out_stride,
+                        j->scratch + (size_t) ith * j->scratch_bytes);
+      return;
+    }
+#else
+  (void) ith;
+#endif
   if (j->gemv != NULL)
     {
       /* One token: the whole chunk of rows in one call (the kernel walks its rows in groups
@@ -1051,14 +1105,63 @@ prepare_activations (sm_context      *c,
 {
   sm_type vt = sm_quant_vec_dot_type (w->type);
 
-  if (c->act_src == x && c->act_type == vt && c->act_n == n)
+  if (c->act_src == x && !c->act_packed && c->act_type == vt && c->act_n == n)
     return;
   sm_convert_job job = { w->type, x, w->n_in, c->s.act, c->s.act_row_max };
   sm_threadpool_parallel_for (c->pool, n, 1, convert_rows, &job);
   c->act_src = x;
   c->act_type = vt;
   c->act_n = n;
+  c->act_packed = false;
 }
+
+#ifdef SM_HAVE_AMX_PATH
+/* Whether the product of w with a batch of n tokens takes the AMX-BF16 path. */
+static bool
+use_amx (const sm_context *c,
+         const sm_weight  *w,
+         int32_t           n)
+{
+  return c->s.act_bf16 != NULL && n >= SM_AMX_MIN_TOKENS && w->n_in % 32 == 0
+         && sm_dispatch_bf16_rows (w->type) != NULL;
+}
+
+typedef struct
+{
+  const float *x;
+  int64_t      n_in;
+  int32_t      n;
+  uint8_t     *dst;
+} sm_pack_job;
+
+static void
+pack_groups (void    *data,
+             int64_t  begin,
+             int64_t  end,
+             int      ith)
+{
+  const sm_pack_job *j = data;
+
+  (void) ith;
+  sm_amx_bf16_pack_acts (j->x, (size_t) j->n_in, j->n_in, (int) begin, (int) end, j->n, j->dst);
+}
+
+/* Packs x (n, n_in) as BF16 tiles into s.act_bf16 unless it holds them already. */
+static void
+prepare_packed (sm_context  *c,
+                const float *x,
+                int64_t      n_in,
+                int32_t      n)
+{
+  if (c->act_src == x && c->act_packed && c->act_n == n)
+    return;
+  sm_pack_job job = { x, n_in, n, c->s.act_bf16 };
+  sm_threadpool_parallel_for (c->pool, (n + 15) / 16, 1, pack_groups, &job);
+  c->act_src = x;
+  c->act_n = n;
+  c->act_packed = true;
+}
+#endif
 
 /* The inputs of the next products changed: forget the converted copy. */
 static void
@@ -1109,9 +1212,18 @@ matmul_group (sm_context      *c,
   int nth = sm_threadpool_get_n_threads (c->pool);
   int64_t grain;
 
+#ifdef SM_HAVE_AMX_PATH
+  const bool amx = use_amx (c, ws[0], n);
+#else
+  const bool amx = false;
+#endif
+
   /* Parts whose activations convert differently run one after the other. */
   for (int p = 1; p < n_parts; p++)
-    if (sm_quant_vec_dot_type (ws[p]->type) != sm_quant_vec_dot_type (ws[0]->type)
+    if ((!amx && sm_quant_vec_dot_type (ws[p]->type) != sm_quant_vec_dot_type (ws[0]->type))
+#ifdef SM_HAVE_AMX_PATH
+        || use_amx (c, ws[p], n) != amx
+#endif
         || ws[p]->n_in != ws[0]->n_in)
       {
         for (int q = 0; q < n_parts; q++)
@@ -1119,7 +1231,12 @@ matmul_group (sm_context      *c,
         return;
       }
 
-  prepare_activations (c, ws[0], x, n);
+#ifdef SM_HAVE_AMX_PATH
+  if (amx)
+    prepare_packed (c, x, ws[0]->n_in, n);
+  else
+#endif
+    prepare_activations (c, ws[0], x, n);
   g.n_parts = n_parts;
   g.first[0] = 0;
   for (int p = 0; p < n_parts; p++)
@@ -1127,16 +1244,23 @@ matmul_group (sm_context      *c,
       const sm_weight *w = ws[p];
       g.parts[p] = (sm_matmul_job) { w, sm_dispatch_vec_dot (w->type),
                                      n > 1 ? sm_dispatch_gemm_tile (w->type) : NULL,
-                                     n == 1 ? sm_dispatch_gemv (w->type) : NULL, c->s.act,
-                                     c->s.act_row_max, outs[p], strides[p], n };
+                                     n == 1 ? sm_dispatch_gemv (w->type) : NULL,
+                                     amx ? sm_dispatch_bf16_rows (w->type) : NULL,
+                                     c->s.amx_scratch, c->s.amx_scratch_bytes,
+                                     amx ? c->s.act_bf16 : c->s.act, c->s.act_row_max, outs[p],
+                                     strides[p], n };
       g.first[p + 1] = g.first[p] + w->n_out;
     }
   /* Whole cache blocks, about four chunks per thread; sixteen for one token, whose chunks are
    * short, so that the thread finishing first waits at most a sixteenth of its share. */
   grain = g.first[n_parts] / ((int64_t) nth * (n == 1 ? 16 : 4));
-  grain = (grain + SM_MATMUL_BLOCK - 1) / SM_MATMUL_BLOCK * SM_MATMUL_BLOCK;
-  if (grain < SM_MATMUL_BLOCK)
-    grain = SM_MATMUL_BLOCK;
+  {
+    /* The AMX tiles take rows 32 at a time. */
+    const int64_t blk = amx ? 2 * SM_MATMUL_BLOCK : SM_MATMUL_BLOCK;
+    grain = (grain + blk - 1) / blk * blk;
+    if (grain < blk)
+      grain = blk;
+  }
   sm_threadpool_parallel_for (c->pool, g.first[n_parts], grain, matmul_group_rows, &g);
 }
 

@@ -121,7 +121,7 @@ const char *sm_arch_name (sm_arch arch);
 typedef struct
 {
   uint32_t n_ctx;     /* tokens the KV cache holds; 0 = min(n_ctx_train, 4096) */
-  uint32_t n_batch;   /* prompt tokens evaluated together; 0 = 64 */
+  uint32_t n_batch;   /* prompt tokens evaluated together; 0 = 128 */
   int      n_threads; /* compute threads; <= 0 = physical cores */
 } sm_context_params;
 

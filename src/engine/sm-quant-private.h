@@ -163,6 +163,12 @@ void sm_quant_fill_gemm_avx512 (sm_gemm_tile_fn gemm[SM_TYPE_COUNT]);
 /* The Q4_K and Q5_K tiles (arch/sm-gemm-k4-<isa>.c), same convention. */
 void sm_gemm_fill_k4_avx2 (sm_gemm_tile_fn gemm[SM_TYPE_COUNT]);
 void sm_gemm_fill_k4_avx512 (sm_gemm_tile_fn gemm[SM_TYPE_COUNT]);
+/* The BF16 row decoders of the AVX-512 variant (arch/sm-bf16rows-avx512.c): set the entries of
+ * the types they decode (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, IQ4_XS, Q4_K, Q5_K, Q6_K, BF16;
+ * never F16) and leave the others. The same decoders twice: rounding with integer operations
+ * (any avx512 CPU), or with vcvtne2ps2bf16 (only for CPUs with AVX512-BF16). */
+void sm_bf16_rows_fill_avx512 (sm_bf16_rows_fn table[SM_TYPE_COUNT]);
+void sm_bf16_rows_fill_avx512bf16 (sm_bf16_rows_fn table[SM_TYPE_COUNT]);
 
 /* The 16-row AVX-512 VNNI panels of the sub-block-scaled formats (arch/sm-gemm-k6-avx512.c). */
 void sm_gemm_q6_K_avx512 (int64_t n, const void *w, size_t ws, int nr, const void *a, size_t as,

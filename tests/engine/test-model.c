@@ -909,8 +909,13 @@ test_memory (void)
  * time (the per-row dot) give the same logits up to float summation order. That order moves
  * the next sub-layer's Q8_0 activation codes across rounding boundaries, which these random
  * models amplify to ~1% of the largest logit (as between Smelt and llama.cpp in logits-parity);
- * the bound is 2%, far below what a wrong row or token would give. The ref variant, without
- * tile kernels, must agree exactly. */
+ * the bound is 2%, far below what a wrong row or token would give. Where the batch takes the
+ * AMX-BF16 tiles (arch/sm-amx-bf16.c, batches of 32 tokens or more), the batch rounds activations
+ * to BF16 while one token at a time rounds them to Q8: each is 1-3% of the largest logit off the
+ * exact result on these models (logits-parity.mjs measures it: about 1% for the BF16 tiles,
+ * 2-3% for Q8 activations; between the two, up to 3.7% here for Q6_K), so the bound is 5% there.
+ * The ref variant, without tile kernels,
+ * must agree exactly. */
 static void
 test_quant_batching (gconstpointer data)
 {
@@ -938,6 +943,7 @@ test_quant_batching (gconstpointer data)
   for (int32_t i = 0; i < n_vocab; i++)
     max_ref = fmax (max_ref, fabs (ref[i]));
   g_assert_cmpfloat (max_ref, >, 0);
+  const bool amx = sm_dispatch_amx_bf16 () && sm_dispatch_bf16_rows (type) != NULL;
   for (int threads = 1; threads <= 2; threads++)
     {
       sm_context *c = new_context (m, 64, 64, threads);
@@ -946,11 +952,13 @@ test_quant_batching (gconstpointer data)
       double md = 0;
       for (int32_t i = 0; i < n_vocab; i++)
         md = fmax (md, fabs ((double) lg[i] - ref[i]));
-      g_test_message ("%s, %d threads: max difference %.3g of max %.3g",
-                      sm_type_get_traits (type)->name, threads, md, max_ref);
+      g_test_message ("%s, %d threads%s: max difference %.3g of max %.3g",
+                      sm_type_get_traits (type)->name, threads, amx ? " (AMX-BF16 batch)" : "",
+                      md, max_ref);
       for (int32_t i = 0; i < n_vocab; i++)
         if (fabs ((double) lg[i] - ref[i])
-            > (sm_dispatch_variant () == SM_CPU_VARIANT_REF ? 0 : 0.02 * max_ref))
+            > (sm_dispatch_variant () == SM_CPU_VARIANT_REF ? 0
+               : (amx ? 0.05 : 0.02) * max_ref))
           {
             g_test_fail_printf ("%s, %d threads: logit %d batched %.7g, one by one %.7g",
                                 sm_type_get_traits (type)->name, threads, i, lg[i], ref[i]);

@@ -31,6 +31,7 @@
 
 #include "sm-quant-private.h"
 #include "sm-float-kernels.h"
+#include "sm-avx512-util.h"
 
 /* Bytes ahead of the current position that the dot products prefetch (see above). */
 #define FLOAT_PREFETCH 4096
@@ -162,41 +163,6 @@ sm_float_dot_bf16_avx512bf16 (int64_t     n,
  * their arrays of vectors become registers. */
 #define SM_UNROLL _Pragma ("GCC unroll 16")
 
-/* In place: v[r] lane k becomes v[k] lane r (16 x 16 dwords). Four rounds of 16 shuffles. */
-static inline __attribute__ ((always_inline)) void
-transpose16 (__m512i v[16])
-{
-  __m512i t[16], u[16];
-
-  for (int i = 0; i < 16; i += 2)
-    {
-      /* Per 128-bit lane: t[i] = a0 b0 a1 b1, t[i + 1] = a2 b2 a3 b3 (a = row i, b = i + 1). */
-      t[i] = _mm512_unpacklo_epi32 (v[i], v[i + 1]);
-      t[i + 1] = _mm512_unpackhi_epi32 (v[i], v[i + 1]);
-    }
-  for (int q = 0; q < 16; q += 4)
-    {
-      /* Rows q..q+3, per 128-bit lane j: u[q + c] holds column 4j + c of the four rows. */
-      u[q] = _mm512_unpacklo_epi64 (t[q], t[q + 2]);
-      u[q + 1] = _mm512_unpackhi_epi64 (t[q], t[q + 2]);
-      u[q + 2] = _mm512_unpacklo_epi64 (t[q + 1], t[q + 3]);
-      u[q + 3] = _mm512_unpackhi_epi64 (t[q + 1], t[q + 3]);
-    }
-  for (int c = 0; c < 4; c++)
-    {
-      /* Lanes: [rows 0-3 | rows 4-7] and [rows 8-11 | rows 12-15], columns c and c + 8 (0x88)
-       * or c + 4 and c + 12 (0xdd); then the halves are joined. */
-      const __m512i a0 = _mm512_shuffle_i32x4 (u[c], u[4 + c], 0x88);
-      const __m512i a1 = _mm512_shuffle_i32x4 (u[c], u[4 + c], 0xdd);
-      const __m512i b0 = _mm512_shuffle_i32x4 (u[8 + c], u[12 + c], 0x88);
-      const __m512i b1 = _mm512_shuffle_i32x4 (u[8 + c], u[12 + c], 0xdd);
-      v[c] = _mm512_shuffle_i32x4 (a0, b0, 0x88);
-      v[c + 8] = _mm512_shuffle_i32x4 (a0, b0, 0xdd);
-      v[c + 4] = _mm512_shuffle_i32x4 (a1, b1, 0x88);
-      v[c + 12] = _mm512_shuffle_i32x4 (a1, b1, 0xdd);
-    }
-}
-
 typedef enum
 {
   PANEL_F16,   /* F16 elements converted to float */
@@ -242,7 +208,7 @@ pack_f32 (panel_kind     kind,
         v[r] = r < nr ? _mm512_castps_si512 (load_as_f32 (
                    kind, (const uint16_t *) (w + (size_t) r * ws) + k0 + kb, m))
                       : _mm512_setzero_si512 ();
-      transpose16 (v);
+      sm_transpose16_epi32 (v);
       SM_UNROLL
       for (int j = 0; j < 16; j++)
         _mm512_store_si512 ((__m512i *) (panel + 16 * (kb + j)), v[j]);
@@ -590,7 +556,7 @@ amx_pack (const uint8_t *w,
       for (int r = 0; r < 16; r++)
         v[r] = r < nr ? _mm512_maskz_loadu_epi16 (m, (const uint16_t *) (w + (size_t) r * ws) + e)
                       : _mm512_setzero_si512 ();
-      transpose16 (v);
+      sm_transpose16_epi32 (v);
       SM_UNROLL
       for (int j = 0; j < 16; j++)
         _mm512_store_si512 ((__m512i *) (panel + 256 * s + 16 * j), v[j]);
@@ -803,8 +769,8 @@ amx_pack_f16 (const uint8_t *w,
           else
             vh[r] = vl[r] = _mm512_setzero_si512 ();
         }
-      transpose16 (vh);
-      transpose16 (vl);
+      sm_transpose16_epi32 (vh);
+      sm_transpose16_epi32 (vl);
       SM_UNROLL
       for (int j = 0; j < 16; j++)
         {
