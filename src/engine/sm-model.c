@@ -652,8 +652,14 @@ sm_model_open (const char            *path,
       && (st = sm_gguf_load_tensor_data (m->gguf, params->progress != NULL ? copy_progress : NULL,
                                          (void *) params, err)) != SM_OK)
     {
-      sm_model_free (m);
-      return st;
+      /* A copy that AUTO chose but cannot be allocated (an address-space or overcommit limit
+       * MemAvailable does not show) leaves the model on its mapping, which still works. */
+      if (!(st == SM_ERR_NOMEM && params->storage == SM_WEIGHTS_AUTO))
+        {
+          sm_model_free (m);
+          return st;
+        }
+      storage = SM_WEIGHTS_MMAP;
     }
   if ((st = load_weights (m, params, storage == SM_WEIGHTS_COPY ? LOAD_COPY_SHARE : 0.0f,
                           err)) != SM_OK)

@@ -68,8 +68,9 @@ typedef bool (*sm_progress_fn) (float  progress,
 /* Where the weights live while the model is open. */
 typedef enum
 {
-  SM_WEIGHTS_AUTO = 0, /* COPY when it is safe: the tensor data fits in MemAvailable with 1 GiB
-                          + 10% to spare and transparent huge pages are not "[never]"; else MMAP */
+  SM_WEIGHTS_AUTO = 0, /* COPY when it is safe: the tensor data fits in MemAvailable (and the
+                          cgroup limit) with 1 GiB + 10% to spare and transparent huge pages are
+                          not "[never]"; else, or when the copy cannot be allocated, MMAP */
   SM_WEIGHTS_MMAP = 1, /* views into the file mapping (page cache, 4 KiB pages, read on first
                           use, shared with other processes, no memory of its own) */
   SM_WEIGHTS_COPY = 2, /* read at open into anonymous memory on 2 MiB transparent huge pages
@@ -90,8 +91,9 @@ sm_model_params sm_model_default_params (void);
 
 /* Maps path (split models through their first part), reads the weights into memory when
  * params->storage says so (see sm_weight_storage), and checks that every tensor the
- * architecture needs is present with the right shape and a supported type. Failures: SM_ERR_IO,
- * SM_ERR_FORMAT, SM_ERR_UNSUPPORTED (unknown architecture, named in the message; unsupported
+ * architecture needs is present with the right shape and a supported type. Failures: SM_ERR_IO
+ * (also a file changed or unreadable while it is copied), SM_ERR_NOMEM (SM_WEIGHTS_COPY that
+ * cannot be allocated), SM_ERR_FORMAT, SM_ERR_UNSUPPORTED (unknown architecture, named in the message; unsupported
  * tensor type or rope scaling), SM_ERR_NOT_FOUND (missing tensor or key, named),
  * SM_ERR_CANCELLED. *out is NULL on failure. */
 sm_status sm_model_open (const char            *path,

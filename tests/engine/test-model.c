@@ -9,6 +9,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "sm-model.h"
@@ -850,6 +851,64 @@ test_storage_bad_files (void)
   g_unlink (path);
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+#define TEST_UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TEST_UNDER_ASAN 1
+#endif
+#endif
+
+/* Under an address-space limit that leaves no room for the copy, SM_WEIGHTS_COPY fails with
+ * SM_ERR_NOMEM and says so, and SM_WEIGHTS_AUTO opens the model on its mapping. In a subprocess,
+ * which keeps the limit; not under ASan, whose shadow memory needs the address space. */
+static void
+test_storage_no_room (void)
+{
+#ifdef TEST_UNDER_ASAN
+  g_test_skip ("RLIMIT_AS cannot be set under ASan");
+#else
+  if (g_test_subprocess ())
+    {
+      sm_test_model_spec spec = sm_test_model_default_spec ();
+      g_autofree char *path = NULL;
+      sm_model_params params = sm_model_default_params ();
+      unsigned long long vm_pages = 0;
+      struct rlimit rl;
+      sm_error err = { 0 };
+      sm_model *m = NULL;
+      GStatBuf sb;
+      FILE *f;
+
+      spec.n_vocab = 20000;
+      spec.tied = true;
+      path = write_model (&spec, "no-room.gguf");
+      g_assert_cmpint (g_stat (path, &sb), ==, 0);
+      f = fopen ("/proc/self/statm", "r");
+      g_assert_nonnull (f);
+      g_assert_cmpint (fscanf (f, "%llu", &vm_pages), ==, 1);
+      fclose (f);
+      /* Room for the file mapping and 8 MiB more; the copy needs the file's size again. */
+      rl.rlim_cur = rl.rlim_max = vm_pages * (rlim_t) sysconf (_SC_PAGESIZE)
+                                  + (rlim_t) sb.st_size + 8 * 1024 * 1024;
+      g_assert_cmpint (setrlimit (RLIMIT_AS, &rl), ==, 0);
+
+      params.storage = SM_WEIGHTS_COPY;
+      g_assert_cmpint (sm_model_open (path, &params, &m, &err), ==, SM_ERR_NOMEM);
+      g_assert_null (m);
+      g_assert_nonnull (strstr (err.msg, "cannot allocate"));
+      params.storage = SM_WEIGHTS_AUTO;
+      g_assert_cmpint (sm_model_open (path, &params, &m, &err), ==, SM_OK);
+      g_assert_cmpint (sm_model_get_weight_storage (m), ==, SM_WEIGHTS_MMAP);
+      sm_model_free (m);
+      g_unlink (path);
+      return;
+    }
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+  g_test_trap_assert_passed ();
+#endif
+}
+
 /* ---- Memory ---- */
 
 static uint64_t
@@ -1019,6 +1078,7 @@ main (int    argc,
   g_test_add_func ("/model/storage/identical", test_storage_identical);
   g_test_add_func ("/model/storage/cancel", test_storage_cancel);
   g_test_add_func ("/model/storage/bad-files", test_storage_bad_files);
+  g_test_add_func ("/model/storage/no-room", test_storage_no_room);
   status = g_test_run ();
   g_rmdir (tmp_dir);
   g_free (tmp_dir);
