@@ -173,7 +173,7 @@ static bool
 read_u64_file (const char *path,
                uint64_t   *out)
 {
-  unsigned long long v;
+  unsigned long long v = 0;
   FILE *f = fopen (path, "re");
   bool ok;
 
@@ -181,7 +181,8 @@ read_u64_file (const char *path,
     return false;
   ok = fscanf (f, "%llu", &v) == 1;
   fclose (f);
-  *out = v;
+  if (ok)
+    *out = v;
   return ok;
 }
 
