@@ -2,13 +2,16 @@
  *
  * engine-bench.c: `smelt bench` without GLib, for machines that have no GTK stack (it links the
  * engine only and can be built statically):
- *   engine-bench MODEL THREADS N_PROMPT N_GEN REPS
+ *   engine-bench MODEL THREADS N_PROMPT N_GEN REPS [auto|mmap|copy]
  * Same method and the same JSON as `smelt bench --json`: an untimed warm-up, then REPS runs from
- * an empty cache; ppN is one N-token prompt, tgN is N single-token evaluations. Not a test.
+ * an empty cache; ppN is one N-token prompt, tgN is N single-token evaluations. The optional last
+ * argument picks where the weights live (sm_weight_storage; default auto) and then the load time
+ * and the storage used go to stderr. N_PROMPT = N_GEN = 0 only loads the model. Not a test.
  */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "sm-model.h"
@@ -72,29 +75,46 @@ main (int    argc,
   sm_model *m = NULL;
   sm_context *c = NULL;
   sm_context_params cp = sm_context_default_params ();
+  sm_model_params mp = sm_model_default_params ();
   int n_prompt, n_gen, reps, n_max;
+  double t_load;
   int32_t *tokens;
   double mean, sd;
   uint64_t state = 1234;
 
-  if (argc != 6)
+  if (argc != 6 && argc != 7)
     {
-      fprintf (stderr, "usage: engine-bench MODEL THREADS N_PROMPT N_GEN REPS\n");
+      fprintf (stderr, "usage: engine-bench MODEL THREADS N_PROMPT N_GEN REPS [auto|mmap|copy]\n");
       return 2;
+    }
+  if (argc == 7)
+    {
+      if (strcmp (argv[6], "mmap") == 0)
+        mp.storage = SM_WEIGHTS_MMAP;
+      else if (strcmp (argv[6], "copy") == 0)
+        mp.storage = SM_WEIGHTS_COPY;
+      else if (strcmp (argv[6], "auto") != 0)
+        return 2;
     }
   cp.n_threads = atoi (argv[2]);
   n_prompt = atoi (argv[3]);
   n_gen = atoi (argv[4]);
   reps = atoi (argv[5]);
   n_max = n_prompt > n_gen ? n_prompt : n_gen;
-  if (reps < 1 || n_max < 1)
+  if (reps < 1 || n_prompt < 0 || n_gen < 0)
     return 2;
-  cp.n_ctx = (uint32_t) n_max;
-  if (sm_model_open (argv[1], NULL, &m, &err) != SM_OK || sm_context_new (m, &cp, &c, &err) != SM_OK)
+  cp.n_ctx = (uint32_t) (n_max > 0 ? n_max : 1);
+  t_load = now ();
+  if (sm_model_open (argv[1], &mp, &m, &err) != SM_OK || sm_context_new (m, &cp, &c, &err) != SM_OK)
     {
       fprintf (stderr, "engine-bench: %s\n", err.msg);
       return 1;
     }
+  t_load = now () - t_load;
+  if (argc == 7)
+    fprintf (stderr, "engine-bench: loaded in %.3f s, weights %s\n", t_load,
+             sm_model_get_weight_storage (m) == SM_WEIGHTS_COPY ? "copied (huge pages)"
+                                                                : "mapped");
   tokens = malloc (sizeof *tokens * (size_t) n_max);
   for (int i = 0; i < n_max; i++)
     {

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later
  *
- * smelt-cli-bench.c: `smelt bench MODEL [-t N] [-p N] [-n N] [-r N] [--json]`, prompt processing
- * and generation speed in llama-bench's table format (issue 8).
+ * smelt-cli-bench.c: `smelt bench MODEL [-t N] [-p N] [-n N] [-r N] [--mmap] [--json]`, prompt
+ * processing and generation speed in llama-bench's table format (issue 8).
  *
  * Method, as llama-bench's: one untimed warm-up run per test, then r timed repetitions, each from
  * an empty cache. ppN evaluates N random tokens as one prompt (in batches of -b); tgN evaluates N
@@ -101,7 +101,7 @@ smelt_cli_bench (int    argc,
                  char **argv)
 {
   int n_threads = 0, n_prompt = 512, n_gen = 128, reps = 5, n_batch = 0;
-  gboolean json = FALSE;
+  gboolean json = FALSE, mmap = FALSE;
   g_auto(GStrv) rest = NULL;
   GOptionEntry entries[] = {
     { "threads", 't', 0, G_OPTION_ARG_INT, &n_threads, "Compute threads (default: physical cores)", "N" },
@@ -109,6 +109,7 @@ smelt_cli_bench (int    argc,
     { "n-gen", 'n', 0, G_OPTION_ARG_INT, &n_gen, "Generated tokens for the tg test (0: skip; default 128)", "N" },
     { "repetitions", 'r', 0, G_OPTION_ARG_INT, &reps, "Timed repetitions per test (default 5)", "N" },
     { "batch-size", 'b', 0, G_OPTION_ARG_INT, &n_batch, "Prompt tokens per forward pass (default: engine's)", "N" },
+    { "mmap", 0, 0, G_OPTION_ARG_NONE, &mmap, "Read the weights through the file mapping instead of copying them onto huge pages", NULL },
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, "Print JSON instead of the table", NULL },
     { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &rest, NULL, "MODEL" },
     { NULL }
@@ -117,6 +118,7 @@ smelt_cli_bench (int    argc,
   sm_error err = { 0 };
   sm_model *model = NULL;
   sm_context *ctx = NULL;
+  sm_model_params mp = sm_model_default_params ();
   sm_context_params cp = sm_context_default_params ();
   BenchResult results[2];
   int n_results = 0;
@@ -139,7 +141,8 @@ smelt_cli_bench (int    argc,
       || (n_prompt == 0 && n_gen == 0))
     return smelt_cli_fail ("bad -p/-n/-r/-t/-b value") + 1;
 
-  if (sm_model_open (rest[0], NULL, &model, &err) != SM_OK)
+  mp.storage = mmap ? SM_WEIGHTS_MMAP : SM_WEIGHTS_AUTO;
+  if (sm_model_open (rest[0], &mp, &model, &err) != SM_OK)
     return smelt_cli_fail ("%s: %s", rest[0], err.msg);
   hp = sm_model_get_hparams (model);
   g = sm_model_get_gguf (model);

@@ -31,6 +31,11 @@
 #define MIN_KV_BYTES     14
 #define MIN_TENSOR_BYTES 33
 
+/* sm_gguf_load_tensor_data: the copy is aligned to the x86-64 transparent huge page size and
+ * read in chunks of LOAD_CHUNK bytes, with a progress call after each. */
+#define LOAD_ALIGN ((uint64_t) 2 << 20)
+#define LOAD_CHUNK ((uint64_t) 16 << 20)
+
 typedef struct
 {
   char          *key;      /* NUL-terminated copy (owned) */
@@ -50,6 +55,11 @@ typedef struct
   uint64_t       size;        /* bytes */
   bool           mapped;      /* base is our own mmap */
   uint64_t       data_offset; /* bytes from base */
+  dev_t          dev;         /* identity of the mapped file, checked before it is read again */
+  ino_t          ino;
+  uint8_t       *copy;        /* NULL, or the data section read into anonymous memory
+                                 (sm_gguf_load_tensor_data) */
+  uint64_t       copy_mapped; /* bytes of that mapping (a multiple of LOAD_ALIGN) */
 } gguf_part;
 
 /* Open-addressing hash table of indices (-1 = empty). */
@@ -459,6 +469,8 @@ sm_gguf_free (sm_gguf *g)
     {
       if (g->parts[p].mapped)
         munmap ((void *) g->parts[p].base, g->parts[p].size);
+      if (g->parts[p].copy != NULL)
+        munmap (g->parts[p].copy, g->parts[p].copy_mapped);
       free (g->parts[p].path);
     }
   free (g->parts);
@@ -878,6 +890,7 @@ static sm_status
 map_file (const char     *path,
           const uint8_t **base,
           uint64_t       *size,
+          struct stat    *out_sb,
           sm_error       *err)
 {
   struct stat sb;
@@ -913,6 +926,7 @@ map_file (const char     *path,
     return sm_error_set (err, SM_ERR_IO, "%s: mmap failed: %s", path, strerror (errno));
   *base = m;
   *size = (uint64_t) sb.st_size;
+  *out_sb = sb;
   return SM_OK;
 }
 
@@ -923,10 +937,11 @@ open_one (const char *path,
 {
   const uint8_t *base = NULL;
   uint64_t size = 0;
+  struct stat sb = { 0 };
   sm_status st;
 
   *out = NULL;
-  if ((st = map_file (path, &base, &size, err)) != SM_OK)
+  if ((st = map_file (path, &base, &size, &sb, err)) != SM_OK)
     return st;
   st = parse_image (base, size, out, err);
   if (st != SM_OK)
@@ -936,6 +951,8 @@ open_one (const char *path,
       return st;
     }
   (*out)->parts[0].mapped = true;
+  (*out)->parts[0].dev = sb.st_dev;
+  (*out)->parts[0].ino = sb.st_ino;
   (*out)->parts[0].path = strdup (path);
   if ((*out)->parts[0].path == NULL)
     {
@@ -1134,6 +1151,215 @@ fail:
   free (prefix);
   sm_gguf_free (g);
   return clean_message (err, st);
+}
+
+/* ---- Tensor data in anonymous memory ---- */
+
+static uint64_t
+part_data_bytes (const gguf_part *part)
+{
+  return part->data_offset < part->size ? part->size - part->data_offset : 0;
+}
+
+uint64_t
+sm_gguf_get_tensor_data_bytes (const sm_gguf *g)
+{
+  uint64_t n = 0;
+
+  for (uint32_t p = 0; p < g->n_parts; p++)
+    n += part_data_bytes (&g->parts[p]);
+  return n;
+}
+
+bool
+sm_gguf_tensor_data_loaded (const sm_gguf *g)
+{
+  for (uint32_t p = 0; p < g->n_parts; p++)
+    if (g->parts[p].copy != NULL)
+      return true;
+  return false;
+}
+
+/* A private anonymous mapping of at least size bytes starting on a LOAD_ALIGN boundary, advised
+ * for transparent huge pages; *mapped receives its exact length. NULL when the mapping fails. */
+static uint8_t *
+map_aligned (uint64_t  size,
+             uint64_t *mapped)
+{
+  uint64_t len;
+  uint8_t *raw, *p;
+  size_t head;
+
+  if (size > SIZE_MAX - 2 * LOAD_ALIGN)
+    return NULL;
+  len = (size + LOAD_ALIGN - 1) & ~(LOAD_ALIGN - 1);
+  /* Over-allocate by one alignment unit, then give back what lies before and after. */
+  raw = mmap (NULL, (size_t) (len + LOAD_ALIGN), PROT_READ | PROT_WRITE,
+              MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (raw == MAP_FAILED)
+    return NULL;
+  p = (uint8_t *) (((uintptr_t) raw + LOAD_ALIGN - 1) & ~(uintptr_t) (LOAD_ALIGN - 1));
+  head = (size_t) (p - raw);
+  if (head > 0)
+    munmap (raw, head);
+  munmap (p + len, (size_t) (LOAD_ALIGN - head));
+#ifdef MADV_HUGEPAGE
+  /* Advice only: without THP in the kernel it fails and the copy lives on 4 KiB pages. */
+  (void) madvise (p, (size_t) len, MADV_HUGEPAGE);
+#endif
+  *mapped = len;
+  return p;
+}
+
+/* Reads the data section of part into dst, calling progress after every chunk. */
+static sm_status
+read_part (const gguf_part *part,
+           uint8_t         *dst,
+           uint64_t        *done,
+           uint64_t         total,
+           sm_gguf_load_fn  progress,
+           void            *user_data,
+           sm_error        *err)
+{
+  uint64_t n = part_data_bytes (part), got = 0;
+  struct stat sb;
+  sm_status st = SM_OK;
+  int fd;
+
+  fd = open (part->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0)
+    return sm_error_set (err, SM_ERR_IO, "%s: %s", part->path, strerror (errno));
+  if (fstat (fd, &sb) != 0)
+    {
+      st = sm_error_set (err, SM_ERR_IO, "%s: %s", part->path, strerror (errno));
+      goto out;
+    }
+  /* The bytes parsed at open must be the bytes read now. */
+  if (!S_ISREG (sb.st_mode) || sb.st_dev != part->dev || sb.st_ino != part->ino)
+    {
+      st = sm_error_set (err, SM_ERR_IO, "%s: the file was replaced since it was opened",
+                         part->path);
+      goto out;
+    }
+  if ((uint64_t) sb.st_size != part->size)
+    {
+      st = sm_error_set (err, SM_ERR_IO, "%s: the file changed size since it was opened (%" PRIu64
+                         " bytes then, %" PRIu64 " now)", part->path, part->size,
+                         (uint64_t) sb.st_size);
+      goto out;
+    }
+  (void) posix_fadvise (fd, (off_t) part->data_offset, (off_t) n, POSIX_FADV_SEQUENTIAL);
+  while (got < n)
+    {
+      uint64_t want = n - got < LOAD_CHUNK ? n - got : LOAD_CHUNK;
+      ssize_t r = pread (fd, dst + got, (size_t) want, (off_t) (part->data_offset + got));
+
+      if (r < 0 && errno == EINTR)
+        continue;
+      if (r < 0)
+        {
+          st = sm_error_set (err, SM_ERR_IO, "%s: read failed at byte %" PRIu64 ": %s",
+                             part->path, part->data_offset + got, strerror (errno));
+          goto out;
+        }
+      if (r == 0)
+        {
+          st = sm_error_set (err, SM_ERR_IO, "%s: the file ends at byte %" PRIu64
+                             " but was %" PRIu64 " bytes when it was opened", part->path,
+                             part->data_offset + got, part->size);
+          goto out;
+        }
+      got += (uint64_t) r;
+      *done += (uint64_t) r;
+      if (progress != NULL && !progress (*done, total, user_data))
+        {
+          st = sm_error_set (err, SM_ERR_CANCELLED, "model load cancelled");
+          goto out;
+        }
+    }
+out:
+  close (fd);
+  return st;
+}
+
+sm_status
+sm_gguf_load_tensor_data (sm_gguf        *g,
+                          sm_gguf_load_fn progress,
+                          void           *user_data,
+                          sm_error       *err)
+{
+  uint64_t total = sm_gguf_get_tensor_data_bytes (g), done = 0;
+  uint8_t **copies;
+  uint64_t *mapped;
+  sm_status st = SM_OK;
+
+  assert (g != NULL);
+  if (sm_gguf_tensor_data_loaded (g))
+    return SM_OK;
+  for (uint32_t p = 0; p < g->n_parts; p++)
+    if (g->parts[p].path == NULL)
+      return sm_error_set (err, SM_ERR_INVALID_ARG, "an image opened from memory has no file "
+                           "to read its tensor data from");
+  copies = calloc (g->n_parts, sizeof *copies);
+  mapped = calloc (g->n_parts, sizeof *mapped);
+  if (copies == NULL || mapped == NULL)
+    {
+      st = sm_error_set (err, SM_ERR_NOMEM, "out of memory");
+      goto out;
+    }
+  if (progress != NULL && !progress (0, total, user_data))
+    {
+      st = sm_error_set (err, SM_ERR_CANCELLED, "model load cancelled");
+      goto out;
+    }
+  for (uint32_t p = 0; p < g->n_parts && st == SM_OK; p++)
+    {
+      const gguf_part *part = &g->parts[p];
+      uint64_t n = part_data_bytes (part);
+
+      if (n == 0)
+        continue;
+      copies[p] = map_aligned (n, &mapped[p]);
+      if (copies[p] == NULL)
+        {
+          st = sm_error_set (err, SM_ERR_NOMEM, "%s: cannot allocate %" PRIu64 " bytes for the "
+                             "tensor data: %s", part->path, n, strerror (errno));
+          break;
+        }
+      st = read_part (part, copies[p], &done, total, progress, user_data, err);
+      /* The weights are never written: make the copy read-only like the file mapping. */
+      if (st == SM_OK && mprotect (copies[p], (size_t) mapped[p], PROT_READ) != 0)
+        st = sm_error_set (err, SM_ERR_IO, "mprotect failed: %s", strerror (errno));
+    }
+  if (st != SM_OK)
+    goto out;
+
+  /* Everything is read: only now point the tensors at the copies. */
+  for (int64_t i = 0; i < g->n_tensors; i++)
+    {
+      sm_gguf_tensor *t = &g->tensors[i];
+      const gguf_part *part = &g->parts[t->split];
+
+      assert (t->data == part->base + part->data_offset + t->offset);
+      if (t->size == 0 && copies[t->split] == NULL)
+        continue; /* an empty tensor at the very end of a part without data */
+      t->data = copies[t->split] + t->offset;
+    }
+  for (uint32_t p = 0; p < g->n_parts; p++)
+    {
+      g->parts[p].copy = copies[p];
+      g->parts[p].copy_mapped = mapped[p];
+      copies[p] = NULL;
+    }
+
+out:
+  if (copies != NULL)
+    for (uint32_t p = 0; p < g->n_parts; p++)
+      if (copies[p] != NULL)
+        munmap (copies[p], (size_t) mapped[p]);
+  free (copies);
+  free (mapped);
+  return st;
 }
 
 /* ---- Accessors ---- */

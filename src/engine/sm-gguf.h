@@ -20,7 +20,8 @@
  * A split model (`<prefix>-00001-of-0000N.gguf`) opened through its first part presents all
  * parts' tensors as one model; metadata comes from part 1.
  *
- * Threading: an sm_gguf is immutable after open and may be read from any number of threads.
+ * Threading: an sm_gguf is immutable after open (and sm_gguf_load_tensor_data, if called) and
+ * may be read from any number of threads.
  */
 #pragma once
 
@@ -71,7 +72,8 @@ typedef struct
   uint64_t    offset;                 /* relative to its file's data section, as in the file */
   uint64_t    size;                   /* bytes of data (without padding) */
   uint32_t    split;                  /* index of the part that holds it (0 for single files) */
-  const void *data;                   /* points into the mapping of that part */
+  const void *data;                   /* points into the mapping of that part (or its copy, see
+                                         sm_gguf_load_tensor_data) */
 } sm_gguf_tensor;
 
 typedef struct sm_gguf sm_gguf;
@@ -111,6 +113,35 @@ uint64_t    sm_gguf_get_split_size (const sm_gguf *g,
                                     uint32_t       i);
 uint64_t    sm_gguf_get_split_data_offset (const sm_gguf *g,
                                            uint32_t       i);
+
+/* ---- Tensor data in memory ----
+ *
+ * By default tensor data is read through the file mapping (page cache, 4 KiB pages, loaded on
+ * first touch). sm_gguf_load_tensor_data reads the data section of every part (the tensors and
+ * their padding, not the metadata) into private anonymous memory aligned to 2 MiB and advised
+ * for transparent huge pages (MADV_HUGEPAGE), then points every tensor's data there; the
+ * metadata stays in the file mapping. The copy is read-only and freed by sm_gguf_free. */
+
+/* done of total bytes read so far; return false to cancel. Called once with done = 0 first. */
+typedef bool (*sm_gguf_load_fn) (uint64_t done,
+                                 uint64_t total,
+                                 void    *user_data);
+
+/* Bytes sm_gguf_load_tensor_data reads: the data sections of all parts. */
+uint64_t sm_gguf_get_tensor_data_bytes (const sm_gguf *g);
+
+/* Reads with pread in 16 MiB chunks, calling progress (nullable) after each. Failures leave g
+ * exactly as it was and nothing allocated: SM_ERR_IO (a read error, or a part that was replaced
+ * or changed size since it was opened, named in the message), SM_ERR_NOMEM, SM_ERR_CANCELLED,
+ * SM_ERR_INVALID_ARG for an image from sm_gguf_open_memory. Changes the tensor pointers: call
+ * it before the tensors are used or g is shared. A second call does nothing. */
+sm_status sm_gguf_load_tensor_data (sm_gguf        *g,
+                                    sm_gguf_load_fn progress,
+                                    void           *user_data,
+                                    sm_error       *err);
+
+/* Whether sm_gguf_load_tensor_data has succeeded on g. */
+bool sm_gguf_tensor_data_loaded (const sm_gguf *g);
 
 /* ---- Metadata (of part 1; the split.* keys included) ---- */
 

@@ -73,7 +73,7 @@ struct sm_model
 {
   sm_model_hparams hp;
   sm_weights       w;
-  sm_gguf         *gguf;         /* owns the mapping the weights point into */
+  sm_gguf         *gguf;         /* owns the mapping (or the copy) the weights point into */
   uint64_t         weight_bytes; /* tensor bytes read by the forward pass */
 };
 
@@ -147,8 +147,108 @@ sm_arch_name (sm_arch arch)
 sm_model_params
 sm_model_default_params (void)
 {
-  sm_model_params p = { NULL, NULL, false };
+  sm_model_params p = { NULL, NULL, false, SM_WEIGHTS_AUTO };
   return p;
+}
+
+/* ---- Where the weights live ---- */
+
+/* Bytes of MemAvailable from /proc/meminfo; 0 when it cannot be read. */
+static uint64_t
+mem_available (void)
+{
+  char line[256];
+  unsigned long long kb = 0;
+  FILE *f = fopen ("/proc/meminfo", "re");
+
+  if (f == NULL)
+    return 0;
+  while (fgets (line, sizeof line, f) != NULL)
+    if (sscanf (line, "MemAvailable: %llu kB", &kb) == 1)
+      break;
+  fclose (f);
+  return (uint64_t) kb * 1024;
+}
+
+/* The first number in a one-line file; false when it is missing or not a number ("max"). */
+static bool
+read_u64_file (const char *path,
+               uint64_t   *out)
+{
+  unsigned long long v = 0;
+  FILE *f = fopen (path, "re");
+  bool ok;
+
+  if (f == NULL)
+    return false;
+  ok = fscanf (f, "%llu", &v) == 1;
+  fclose (f);
+  if (ok)
+    *out = v;
+  return ok;
+}
+
+/* Room left under this process's memory cgroup limit, as mounted in its namespace (cgroup v2,
+ * else v1); UINT64_MAX when there is no limit to see. Usage counts page cache, so this errs on
+ * the side of the file mapping. */
+static uint64_t
+cgroup_headroom (void)
+{
+  uint64_t limit, usage;
+
+  if ((read_u64_file ("/sys/fs/cgroup/memory.max", &limit)
+       && read_u64_file ("/sys/fs/cgroup/memory.current", &usage))
+      || (read_u64_file ("/sys/fs/cgroup/memory/memory.limit_in_bytes", &limit)
+          && read_u64_file ("/sys/fs/cgroup/memory/memory.usage_in_bytes", &usage)))
+    return limit > usage ? limit - usage : 0;
+  return UINT64_MAX;
+}
+
+/* Whether the kernel can back an madvise(MADV_HUGEPAGE) region with huge pages: THP built in
+ * and its mode not "[never]". */
+static bool
+huge_pages_usable (void)
+{
+  char line[256];
+  bool ok;
+  FILE *f = fopen ("/sys/kernel/mm/transparent_hugepage/enabled", "re");
+
+  if (f == NULL)
+    return false;
+  ok = fgets (line, sizeof line, f) != NULL && strstr (line, "[never]") == NULL;
+  fclose (f);
+  return ok;
+}
+
+/* SM_WEIGHTS_AUTO: copying pays only with huge pages, and only when the copy leaves the rest of
+ * the system room (1 GiB + 10% of what is available, in the machine and under the cgroup
+ * limit); otherwise the page cache serves. */
+static sm_weight_storage
+choose_storage (const sm_gguf *g)
+{
+  uint64_t bytes = sm_gguf_get_tensor_data_bytes (g), avail, margin;
+
+  if (!huge_pages_usable ())
+    return SM_WEIGHTS_MMAP;
+  avail = mem_available ();
+  if (cgroup_headroom () < avail)
+    avail = cgroup_headroom ();
+  margin = ((uint64_t) 1 << 30) + avail / 10;
+  return avail > margin && bytes < avail - margin ? SM_WEIGHTS_COPY : SM_WEIGHTS_MMAP;
+}
+
+/* The copy is the bulk of a load: it reports progress in [0, LOAD_COPY_SHARE]. */
+#define LOAD_COPY_SHARE 0.8f
+
+static bool
+copy_progress (uint64_t done,
+               uint64_t total,
+               void    *user_data)
+{
+  const sm_model_params *params = user_data;
+  float f = total > 0 ? (float) ((double) done / (double) total) : 1.0f;
+
+  return params->progress (LOAD_COPY_SHARE * f, params->progress_user_data);
 }
 
 /* Reads "{arch}.<suffix>" as an unsigned integer; a scalar or an array whose elements are all
@@ -396,9 +496,11 @@ load_hparams (sm_model *m,
   return SM_OK;
 }
 
+/* Progress runs from p0 to 0.9 over the layers, then (prefault) to 1. */
 static sm_status
 load_weights (sm_model              *m,
               const sm_model_params *params,
+              float                  p0,
               sm_error              *err)
 {
   const sm_gguf *g = m->gguf;
@@ -464,7 +566,7 @@ load_weights (sm_model              *m,
 #undef WEIGHT
 #undef VECTOR
       if (params->progress != NULL
-          && !params->progress (0.9f * (float) (l + 1) / (float) hp->n_layer,
+          && !params->progress (p0 + (0.9f - p0) * (float) (l + 1) / (float) hp->n_layer,
                                 params->progress_user_data))
         return sm_error_set (err, SM_ERR_CANCELLED, "model load cancelled");
     }
@@ -505,7 +607,7 @@ load_weights (sm_model              *m,
     free (ff);
   }
 
-  if (params->prefault)
+  if (params->prefault && !sm_gguf_tensor_data_loaded (g))
     {
       /* Touch one byte per page of every tensor so the first prompt does not pay the faults. */
       volatile uint8_t sink = 0;
@@ -532,6 +634,7 @@ sm_model_open (const char            *path,
                sm_error              *err)
 {
   sm_model_params defaults = sm_model_default_params ();
+  sm_weight_storage storage;
   sm_model *m;
   sm_status st;
 
@@ -542,8 +645,27 @@ sm_model_open (const char            *path,
   if (m == NULL)
     return sm_error_set (err, SM_ERR_NOMEM, "out of memory");
   if ((st = sm_gguf_open (path, &m->gguf, err)) != SM_OK
-      || (st = load_hparams (m, err)) != SM_OK
-      || (st = load_weights (m, params, err)) != SM_OK)
+      || (st = load_hparams (m, err)) != SM_OK)
+    {
+      sm_model_free (m);
+      return st;
+    }
+  storage = params->storage == SM_WEIGHTS_AUTO ? choose_storage (m->gguf) : params->storage;
+  if (storage == SM_WEIGHTS_COPY
+      && (st = sm_gguf_load_tensor_data (m->gguf, params->progress != NULL ? copy_progress : NULL,
+                                         (void *) params, err)) != SM_OK)
+    {
+      /* A copy that AUTO chose but cannot be allocated (an address-space or overcommit limit
+       * MemAvailable does not show) leaves the model on its mapping, which still works. */
+      if (!(st == SM_ERR_NOMEM && params->storage == SM_WEIGHTS_AUTO))
+        {
+          sm_model_free (m);
+          return st;
+        }
+      storage = SM_WEIGHTS_MMAP;
+    }
+  if ((st = load_weights (m, params, storage == SM_WEIGHTS_COPY ? LOAD_COPY_SHARE : 0.0f,
+                          err)) != SM_OK)
     {
       sm_model_free (m);
       return st;
@@ -595,6 +717,12 @@ uint64_t
 sm_model_get_weight_bytes (const sm_model *model)
 {
   return model->weight_bytes;
+}
+
+sm_weight_storage
+sm_model_get_weight_storage (const sm_model *model)
+{
+  return sm_gguf_tensor_data_loaded (model->gguf) ? SM_WEIGHTS_COPY : SM_WEIGHTS_MMAP;
 }
 
 /* ---- Context ---- */

@@ -3,9 +3,10 @@
  * sm-model.h: llama-family transformers (architectures `llama` and `qwen2`) loaded from GGUF, and
  * the evaluation context that runs their forward pass (docs: formats.md sections 8, 9 and 10).
  *
- * An sm_model is the hyper-parameters plus the weights as views into the mapped file: weights keep
- * their on-disk type and are multiplied with per-format dot products (sm-quant.h) against
- * activations converted once per row; nothing is dequantized at load. An sm_context owns what one
+ * An sm_model is the hyper-parameters plus the weights as views into the mapped file, or into a
+ * copy of its tensor data on huge pages (sm_weight_storage): weights keep their on-disk type and
+ * are multiplied with per-format dot products (sm-quant.h) against activations converted once
+ * per row; nothing is dequantized at load. An sm_context owns what one
  * conversation needs: the KV cache (F16), scratch buffers and the compute pool. Tokenization,
  * templates and sampling are not here (sm-tokenizer.h, sm-chat-template.h, sm-sampler.h, and
  * sm-session.h which puts them together).
@@ -64,19 +65,35 @@ typedef struct sm_context sm_context;
 typedef bool (*sm_progress_fn) (float  progress,
                                 void  *user_data);
 
+/* Where the weights live while the model is open. */
+typedef enum
+{
+  SM_WEIGHTS_AUTO = 0, /* COPY when it is safe: the tensor data fits in MemAvailable (and the
+                          cgroup limit) with 1 GiB + 10% to spare and transparent huge pages are
+                          not "[never]"; else, or when the copy cannot be allocated, MMAP */
+  SM_WEIGHTS_MMAP = 1, /* views into the file mapping (page cache, 4 KiB pages, read on first
+                          use, shared with other processes, no memory of its own) */
+  SM_WEIGHTS_COPY = 2, /* read at open into anonymous memory on 2 MiB transparent huge pages
+                          (sm_gguf_load_tensor_data): generation streams the weights faster, the
+                          load reads the whole file, and the process holds the weights in RAM */
+} sm_weight_storage;
+
 typedef struct
 {
-  sm_progress_fn progress;           /* nullable */
-  void          *progress_user_data;
-  bool           prefault;           /* read every weight page once at load (default false:
-                                        pages come in on first use) */
+  sm_progress_fn    progress;        /* nullable */
+  void             *progress_user_data;
+  bool              prefault;        /* MMAP only: read every weight page once at load (default
+                                        false: pages come in on first use) */
+  sm_weight_storage storage;         /* default SM_WEIGHTS_AUTO */
 } sm_model_params;
 
 sm_model_params sm_model_default_params (void);
 
-/* Maps path (split models through their first part) and checks that every tensor the
- * architecture needs is present with the right shape and a supported type. Failures: SM_ERR_IO,
- * SM_ERR_FORMAT, SM_ERR_UNSUPPORTED (unknown architecture, named in the message; unsupported
+/* Maps path (split models through their first part), reads the weights into memory when
+ * params->storage says so (see sm_weight_storage), and checks that every tensor the
+ * architecture needs is present with the right shape and a supported type. Failures: SM_ERR_IO
+ * (also a file changed or unreadable while it is copied), SM_ERR_NOMEM (SM_WEIGHTS_COPY that
+ * cannot be allocated), SM_ERR_FORMAT, SM_ERR_UNSUPPORTED (unknown architecture, named in the message; unsupported
  * tensor type or rope scaling), SM_ERR_NOT_FOUND (missing tensor or key, named),
  * SM_ERR_CANCELLED. *out is NULL on failure. */
 sm_status sm_model_open (const char            *path,
@@ -94,6 +111,9 @@ const sm_gguf *sm_model_get_gguf (const sm_model *model);
 
 /* Bytes of tensor data the forward pass reads (all weights, tied embeddings counted once). */
 uint64_t sm_model_get_weight_bytes (const sm_model *model);
+
+/* SM_WEIGHTS_MMAP or SM_WEIGHTS_COPY: where this model's weights ended up. */
+sm_weight_storage sm_model_get_weight_storage (const sm_model *model);
 
 /* "llama", "qwen2". */
 const char *sm_arch_name (sm_arch arch);

@@ -237,6 +237,13 @@ test_bench (void)
   g_assert_null (strstr (r.out, "tg"));
   result_clear (&r);
 
+  /* --mmap: the weights stay in the file mapping; same output shape. */
+  r = run_smelt (NULL, "bench", model, "-p", "8", "-n", "2", "-r", "1", "--mmap", "--json", NULL);
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_true (g_str_has_prefix (r.out, "[{\"test\":\"pp8\""));
+  g_assert_nonnull (strstr (r.out, "{\"test\":\"tg2\""));
+  result_clear (&r);
+
   r = run_smelt (NULL, "bench", model, "-r", "0", NULL);
   g_assert_cmpint (r.status, ==, 2);
   result_clear (&r);

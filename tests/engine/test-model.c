@@ -9,6 +9,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "sm-model.h"
@@ -536,6 +537,378 @@ test_bad_requests (void)
   sm_model_free (m);
 }
 
+/* ---- Weights in the file mapping or copied to huge pages ---- */
+
+static sm_model *
+open_stored (const char        *path,
+             sm_weight_storage  storage)
+{
+  sm_model_params params = sm_model_default_params ();
+  sm_error err = { 0 };
+  sm_model *m = NULL;
+
+  params.storage = storage;
+  if (sm_model_open (path, &params, &m, &err) != SM_OK)
+    g_error ("%s: %s", path, err.msg);
+  g_assert_cmpint (sm_model_get_weight_storage (m), ==, storage);
+  return m;
+}
+
+/* Logits after a 12-token prompt, then after 3 single tokens (the one-token kernels). */
+static float *
+logits_stored (const char        *path,
+               sm_weight_storage  storage,
+               int32_t           *n_vocab)
+{
+  sm_model *m = open_stored (path, storage);
+  sm_context *c = new_context (m, 64, 0, 2);
+  int32_t tokens[15];
+  sm_error err = { 0 };
+  float *out;
+
+  *n_vocab = sm_model_get_hparams (m)->n_vocab;
+  for (int i = 0; i < 15; i++)
+    tokens[i] = (i * 131 + 7) % *n_vocab;
+  out = g_new (float, 2 * (size_t) *n_vocab);
+  g_assert_cmpint (sm_context_eval (c, tokens, 12, NULL, &err), ==, SM_OK);
+  memcpy (out, sm_context_get_logits (c), sizeof (float) * *n_vocab);
+  for (int i = 12; i < 15; i++)
+    g_assert_cmpint (sm_context_eval (c, &tokens[i], 1, NULL, &err), ==, SM_OK);
+  memcpy (out + *n_vocab, sm_context_get_logits (c), sizeof (float) * *n_vocab);
+  sm_context_free (c);
+  sm_model_free (m);
+  return out;
+}
+
+/* Mappings advised MADV_HUGEPAGE ("hg" in VmFlags of /proc/self/smaps): how many, how many
+ * bytes, and the largest. */
+typedef struct
+{
+  int      count;
+  uint64_t bytes;
+  uint64_t largest;
+} hg_maps;
+
+static hg_maps
+huge_mappings (void)
+{
+  hg_maps r = { 0 };
+  FILE *f = fopen ("/proc/self/smaps", "r");
+  char line[512];
+  uint64_t size = 0;
+
+  g_assert_nonnull (f);
+  while (fgets (line, sizeof line, f) != NULL)
+    {
+      unsigned long long a, b;
+      /* A mapping's first line is "start-end perms ..."; no field line parses so. */
+      if (sscanf (line, "%llx-%llx ", &a, &b) == 2)
+        size = b - a;
+      if (g_str_has_prefix (line, "VmFlags:") && strstr (line, " hg") != NULL)
+        {
+          r.count++;
+          r.bytes += size;
+          r.largest = MAX (r.largest, size);
+        }
+    }
+  fclose (f);
+  return r;
+}
+
+static bool
+thp_in_kernel (void)
+{
+  return g_file_test ("/sys/kernel/mm/transparent_hugepage/enabled", G_FILE_TEST_EXISTS);
+}
+
+/* The same file opened both ways gives bit-identical logits, single and split, quantized and
+ * float; the copy sits in a huge-page mapping of at least the tensor data, and freeing the model
+ * gives it back. */
+static void
+test_storage_identical (void)
+{
+  sm_type types[] = { SM_TYPE_Q4_0, SM_TYPE_Q6_K, SM_TYPE_F16 };
+  sm_test_model_spec spec = sm_test_model_default_spec ();
+  hg_maps base = huge_mappings ();
+
+  for (size_t k = 0; k < G_N_ELEMENTS (types) + 1; k++)
+    {
+      bool split = k == G_N_ELEMENTS (types);
+      g_autofree char *path = NULL, *prefix = NULL;
+      g_autofree float *a = NULL, *b = NULL;
+      int32_t na, nb;
+      sm_error err = { 0 };
+
+      spec.type = split ? SM_TYPE_Q8_0 : types[k];
+      if (split)
+        {
+          spec.split_bytes = 512 * 1024;
+          prefix = g_build_filename (tmp_dir, "stored.gguf", NULL);
+          if (sm_test_model_write (&spec, prefix, &err) != SM_OK)
+            g_error ("split: %s", err.msg);
+          {
+            g_autoptr(GDir) d = g_dir_open (tmp_dir, 0, NULL);
+            const char *name;
+            while ((name = g_dir_read_name (d)) != NULL)
+              if (g_str_has_prefix (name, "stored-00001-of-"))
+                path = g_build_filename (tmp_dir, name, NULL);
+          }
+          g_assert_nonnull (path);
+        }
+      else
+        path = write_model (&spec, "stored.gguf");
+
+      {
+        sm_model *m = open_stored (path, SM_WEIGHTS_COPY);
+        const sm_gguf *g = sm_model_get_gguf (m);
+        uint64_t data = sm_gguf_get_tensor_data_bytes (g);
+        hg_maps now = huge_mappings ();
+
+        if (split)
+          g_assert_cmpuint (sm_gguf_get_n_splits (g), >=, 3);
+        g_assert_true (sm_gguf_tensor_data_loaded (g));
+        /* Every tensor's data lies in a 2 MiB-aligned copy, not in the file mapping. */
+        for (int64_t i = 0; i < sm_gguf_get_n_tensors (g); i++)
+          {
+            const sm_gguf_tensor *t = sm_gguf_get_tensor (g, i);
+            uint64_t off = t->offset;
+            g_assert_cmpuint (((uintptr_t) t->data - off) % (2u << 20), ==, 0);
+          }
+        if (thp_in_kernel ())
+          {
+            g_assert_cmpint (now.count, ==, base.count + (int) sm_gguf_get_n_splits (g));
+            g_assert_cmpuint (now.bytes - base.bytes, >=, data);
+            g_assert_cmpuint (now.bytes - base.bytes, <,
+                              data + sm_gguf_get_n_splits (g) * (2u << 20));
+          }
+        sm_model_free (m);
+      }
+      a = logits_stored (path, SM_WEIGHTS_MMAP, &na);
+      b = logits_stored (path, SM_WEIGHTS_COPY, &nb);
+      g_assert_cmpint (na, ==, nb);
+      g_assert_cmpint (memcmp (a, b, sizeof (float) * 2 * (size_t) na), ==, 0);
+      g_test_message ("%s%s: logits identical", sm_type_get_traits (spec.type)->name,
+                      split ? ", split" : "");
+      if (split)
+        {
+          g_autoptr(GDir) d = g_dir_open (tmp_dir, 0, NULL);
+          const char *name;
+          while ((name = g_dir_read_name (d)) != NULL)
+            if (g_str_has_prefix (name, "stored-"))
+              {
+                g_autofree char *pp = g_build_filename (tmp_dir, name, NULL);
+                g_unlink (pp);
+              }
+        }
+      else
+        g_unlink (path);
+    }
+  {
+    hg_maps after = huge_mappings ();
+    g_assert_cmpint (after.count, ==, base.count);
+    g_assert_cmpuint (after.bytes, ==, base.bytes);
+  }
+}
+
+typedef struct
+{
+  int   calls;
+  int   stop_at; /* the call that returns false */
+  float last;
+} cancel_state;
+
+static bool
+cancel_at_call (float  progress,
+                void  *user_data)
+{
+  cancel_state *s = user_data;
+  g_assert_cmpfloat (progress, >=, s->last);
+  s->last = progress;
+  return ++s->calls < s->stop_at;
+}
+
+/* Cancelling during the copy (before the first read, or after the first 16 MiB of 20 MiB) gives
+ * SM_ERR_CANCELLED and leaves no mapping behind; letting it run reports rising progress. */
+static void
+test_storage_cancel (void)
+{
+  sm_test_model_spec spec = sm_test_model_default_spec ();
+  g_autofree char *path = NULL;
+  hg_maps base = huge_mappings ();
+  int full_calls;
+
+  spec.n_vocab = 20000; /* 20 MB of F32 embeddings: two chunks */
+  spec.tied = true;
+  path = write_model (&spec, "cancel.gguf");
+  {
+    sm_model_params params = sm_model_default_params ();
+    cancel_state s = { 0, 1000000, 0.0f };
+    sm_error err = { 0 };
+    sm_model *m = NULL;
+
+    params.storage = SM_WEIGHTS_COPY;
+    params.progress = cancel_at_call;
+    params.progress_user_data = &s;
+    g_assert_cmpint (sm_model_open (path, &params, &m, &err), ==, SM_OK);
+    g_assert_cmpfloat (s.last, ==, 1.0f);
+    full_calls = s.calls;
+    g_test_message ("%d progress calls", full_calls);
+    /* 0, two chunks, two layers, done. */
+    g_assert_cmpint (full_calls, >=, 6);
+    sm_model_free (m);
+  }
+  for (int stop = 1; stop <= 3; stop++)
+    {
+      sm_model_params params = sm_model_default_params ();
+      cancel_state s = { 0, stop, 0.0f };
+      sm_error err = { 0 };
+      sm_model *m = (sm_model *) 0x1;
+      hg_maps after;
+
+      params.storage = SM_WEIGHTS_COPY;
+      params.progress = cancel_at_call;
+      params.progress_user_data = &s;
+      g_assert_cmpint (sm_model_open (path, &params, &m, &err), ==, SM_ERR_CANCELLED);
+      g_assert_null (m);
+      g_assert_cmpint (s.calls, ==, stop);
+      g_assert_cmpfloat (s.last, <, 0.8f + 1e-6f);
+      g_assert_nonnull (strstr (err.msg, "cancelled"));
+      after = huge_mappings ();
+      g_assert_cmpint (after.count, ==, base.count);
+      g_assert_cmpuint (after.bytes, ==, base.bytes);
+    }
+  g_unlink (path);
+}
+
+/* A file that shrinks or is replaced between open and copy is an I/O error naming it, and the
+ * tensors keep pointing into the mapping; a truncated or damaged file fails before any copy. */
+static void
+test_storage_bad_files (void)
+{
+  sm_test_model_spec spec = sm_test_model_default_spec ();
+  g_autofree char *path = write_model (&spec, "changing.gguf");
+  g_autofree char *other = NULL;
+  hg_maps base = huge_mappings ();
+  sm_error err = { 0 };
+  sm_gguf *g = NULL;
+  const void *before;
+  goffset size;
+
+  {
+    GStatBuf sb;
+    g_assert_cmpint (g_stat (path, &sb), ==, 0);
+    size = sb.st_size;
+  }
+
+  /* Shrunk after open: refused before reading. */
+  g_assert_cmpint (sm_gguf_open (path, &g, &err), ==, SM_OK);
+  before = sm_gguf_get_tensor (g, 0)->data;
+  g_assert_cmpint (truncate (path, size / 2), ==, 0);
+  g_assert_cmpint (sm_gguf_load_tensor_data (g, NULL, NULL, &err), ==, SM_ERR_IO);
+  g_test_message ("shrunk: %s", err.msg);
+  g_assert_nonnull (strstr (err.msg, "changing.gguf"));
+  g_assert_nonnull (strstr (err.msg, "changed size"));
+  g_assert_false (sm_gguf_tensor_data_loaded (g));
+  g_assert_true (sm_gguf_get_tensor (g, 0)->data == before);
+  sm_gguf_free (g);
+  g_assert_cmpint (huge_mappings ().count, ==, base.count);
+
+  /* The truncated file itself: a format error at open, whatever the storage. */
+  for (int storage = SM_WEIGHTS_MMAP; storage <= SM_WEIGHTS_COPY; storage++)
+    {
+      sm_model_params params = sm_model_default_params ();
+      sm_model *m = (sm_model *) 0x1;
+
+      params.storage = (sm_weight_storage) storage;
+      g_assert_cmpint (sm_model_open (path, &params, &m, &err), ==, SM_ERR_FORMAT);
+      g_assert_null (m);
+      g_assert_nonnull (strstr (err.msg, "past the end of the file"));
+    }
+
+  /* Replaced by another file of the same size: refused too. */
+  g_unlink (path);
+  g_free (path);
+  path = write_model (&spec, "changing.gguf");
+  other = write_model (&spec, "other.gguf");
+  g_assert_cmpint (sm_gguf_open (path, &g, &err), ==, SM_OK);
+  g_assert_cmpint (g_rename (other, path), ==, 0);
+  g_assert_cmpint (sm_gguf_load_tensor_data (g, NULL, NULL, &err), ==, SM_ERR_IO);
+  g_test_message ("replaced: %s", err.msg);
+  g_assert_nonnull (strstr (err.msg, "replaced"));
+  g_assert_false (sm_gguf_tensor_data_loaded (g));
+  sm_gguf_free (g);
+
+  /* An image in memory has no file to read. */
+  {
+    g_autofree char *bytes = NULL;
+    gsize n;
+    g_assert_true (g_file_get_contents (path, &bytes, &n, NULL));
+    g_assert_cmpint (sm_gguf_open_memory (bytes, n, &g, &err), ==, SM_OK);
+    g_assert_cmpint (sm_gguf_load_tensor_data (g, NULL, NULL, &err), ==, SM_ERR_INVALID_ARG);
+    sm_gguf_free (g);
+  }
+  g_assert_cmpint (huge_mappings ().count, ==, base.count);
+  g_unlink (path);
+}
+
+#if defined(__SANITIZE_ADDRESS__)
+#define TEST_UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TEST_UNDER_ASAN 1
+#endif
+#endif
+
+/* Under an address-space limit that leaves no room for the copy, SM_WEIGHTS_COPY fails with
+ * SM_ERR_NOMEM and says so, and SM_WEIGHTS_AUTO opens the model on its mapping. In a subprocess,
+ * which keeps the limit; not under ASan, whose shadow memory needs the address space. */
+static void
+test_storage_no_room (void)
+{
+#ifdef TEST_UNDER_ASAN
+  g_test_skip ("RLIMIT_AS cannot be set under ASan");
+#else
+  if (g_test_subprocess ())
+    {
+      sm_test_model_spec spec = sm_test_model_default_spec ();
+      g_autofree char *path = NULL;
+      sm_model_params params = sm_model_default_params ();
+      unsigned long long vm_pages = 0;
+      struct rlimit rl;
+      sm_error err = { 0 };
+      sm_model *m = NULL;
+      GStatBuf sb;
+      FILE *f;
+
+      spec.n_vocab = 20000;
+      spec.tied = true;
+      path = write_model (&spec, "no-room.gguf");
+      g_assert_cmpint (g_stat (path, &sb), ==, 0);
+      f = fopen ("/proc/self/statm", "r");
+      g_assert_nonnull (f);
+      g_assert_cmpint (fscanf (f, "%llu", &vm_pages), ==, 1);
+      fclose (f);
+      /* Room for the file mapping and 8 MiB more; the copy needs the file's size again. */
+      rl.rlim_cur = rl.rlim_max = vm_pages * (rlim_t) sysconf (_SC_PAGESIZE)
+                                  + (rlim_t) sb.st_size + 8 * 1024 * 1024;
+      g_assert_cmpint (setrlimit (RLIMIT_AS, &rl), ==, 0);
+
+      params.storage = SM_WEIGHTS_COPY;
+      g_assert_cmpint (sm_model_open (path, &params, &m, &err), ==, SM_ERR_NOMEM);
+      g_assert_null (m);
+      g_assert_nonnull (strstr (err.msg, "cannot allocate"));
+      params.storage = SM_WEIGHTS_AUTO;
+      g_assert_cmpint (sm_model_open (path, &params, &m, &err), ==, SM_OK);
+      g_assert_cmpint (sm_model_get_weight_storage (m), ==, SM_WEIGHTS_MMAP);
+      sm_model_free (m);
+      g_unlink (path);
+      return;
+    }
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_DEFAULT);
+  g_test_trap_assert_passed ();
+#endif
+}
+
 /* ---- Memory ---- */
 
 static uint64_t
@@ -582,7 +955,8 @@ test_memory (void)
   g_test_message ("resident +%.1f MB, weights %.1f MB", (after - before) / 1e6, weights / 1e6);
   /* KV pages touched: 96 positions; the whole cache would be 2*2*4096*128*2 = 4 MB. */
   g_assert_cmpuint (after - before, <, weights + 4 * 1024 * 1024 + 100ull * 1000 * 1000);
-  /* And it did not copy or dequantize the weights: well under twice their size extra. */
+  /* And it did not dequantize the weights or hold them twice (a huge-page copy, when made,
+   * replaces the file pages): well under twice their size extra. */
   g_assert_cmpuint (after - before, <, 2 * weights + 16 * 1024 * 1024);
   sm_context_free (c);
   sm_model_free (m);
@@ -702,6 +1076,10 @@ main (int    argc,
   g_test_add_func ("/model/load-cancel", test_load_cancel);
   g_test_add_func ("/model/bad-requests", test_bad_requests);
   g_test_add_func ("/model/memory", test_memory);
+  g_test_add_func ("/model/storage/identical", test_storage_identical);
+  g_test_add_func ("/model/storage/cancel", test_storage_cancel);
+  g_test_add_func ("/model/storage/bad-files", test_storage_bad_files);
+  g_test_add_func ("/model/storage/no-room", test_storage_no_room);
   status = g_test_run ();
   g_rmdir (tmp_dir);
   g_free (tmp_dir);
