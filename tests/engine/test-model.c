@@ -973,8 +973,7 @@ test_memory (void)
  * to BF16 while one token at a time rounds them to Q8: each is 1-3% of the largest logit off the
  * exact result on these models (logits-parity.mjs measures it: about 1% for the BF16 tiles,
  * 2-3% for Q8 activations; between the two, up to 3.7% here for Q6_K), so the bound is 5% there.
- * The ref variant, without tile kernels,
- * must agree exactly. */
+ * The ref variant, without tile kernels, must agree exactly. */
 static void
 test_quant_batching (gconstpointer data)
 {
