@@ -46,6 +46,48 @@ typedef struct
   uint8_t  rows[16];
 } tile_config;
 
+/* All eight tiles 16 rows x 64 bytes. */
+static inline void
+load_tile_config (void)
+{
+  _Alignas (64) tile_config cfg;
+
+  memset (&cfg, 0, sizeof cfg);
+  cfg.palette = 1;
+  for (int t = 0; t < 8; t++)
+    {
+      cfg.colsb[t] = 64;
+      cfg.rows[t] = 16;
+    }
+  __asm__ volatile ("ldtilecfg %0" ::"m"(cfg) : "memory");
+}
+
+/* The ng sum tiles at c (16 rows x 16 tokens each, row-major) into out[token][r0 + row] for
+ * rows < nrows and tokens < nc. */
+static inline void
+store_sums (const float *c,
+            int          ng,
+            int          nrows,
+            int          nc,
+            float       *out,
+            size_t       os,
+            int64_t      r0)
+{
+  const __mmask16 mrow = (__mmask16) ((1u << nrows) - 1);
+
+  for (int g = 0; g < ng; g++, c += 256)
+    {
+      const int nt = nc - 16 * g < 16 ? nc - 16 * g : 16;
+      __m512i v[16];
+      for (int i = 0; i < 16; i++)
+        v[i] = _mm512_load_si512 ((const __m512i *) (c + 16 * i));
+      sm_transpose16_epi32 (v);
+      for (int t = 0; t < nt; t++)
+        _mm512_mask_storeu_ps (out + (size_t) (16 * g + t) * os + r0, mrow,
+                               _mm512_castsi512_ps (v[t]));
+    }
+}
+
 size_t
 sm_amx_bf16_acts_bytes (int64_t n,
                         int     nc)
@@ -125,6 +167,37 @@ prefetch_some (prefetch_cursor *pf)
     }
 }
 
+/* The stretch after rows [r0, r0 + rb) x elements [k0, k0 + nk): the next stretch of those rows,
+ * or the first of the next rb rows; its bytes spread over the tile steps of this one (row
+ * stretches cover whole blocks: ws * nk / n bytes). */
+static inline prefetch_cursor
+next_stretch_prefetch (const void *w,
+                       size_t      ws,
+                       int64_t     n,
+                       int64_t     nr,
+                       int64_t     r0,
+                       int64_t     k0,
+                       int64_t     nk,
+                       int         rb,
+                       int         ng)
+{
+  const int64_t k1 = k0 + nk < n ? k0 + nk : 0;
+  const int64_t r1 = k0 + nk < n ? r0 : r0 + rb;
+  const int64_t nk1 = n - k1 < SM_AMX_KC ? n - k1 : SM_AMX_KC;
+  const int64_t steps = nk / 32 * ((ng + 1) / 2);
+  prefetch_cursor pf;
+
+  pf.ws = ws;
+  pf.bytes = (size_t) ((uint64_t) ws * (uint64_t) nk1 / (uint64_t) n);
+  pf.row = (const uint8_t *) w + (size_t) r1 * ws
+           + (size_t) ((uint64_t) ws * (uint64_t) k1 / (uint64_t) n);
+  pf.off = 0;
+  pf.r = 0;
+  pf.nr = r1 < nr ? (nr - r1 < rb ? (int) (nr - r1) : rb) : 0;
+  pf.per_step = (int) (((int64_t) pf.nr * (int64_t) ((pf.bytes + 63) / 64) + steps - 1) / steps);
+  return pf;
+}
+
 /* Steps [0, nsc) of one (row half, token group) pair or two: C tiles h * 2 + g. Constant
  * arguments after inlining, so each shape is its own straight loop. */
 static inline __attribute__ ((always_inline)) void
@@ -170,21 +243,13 @@ sm_amx_bf16_gemm (sm_bf16_rows_fn decode,
                   size_t          os,
                   void           *scratch)
 {
-  _Alignas (64) tile_config cfg;
   const int ng = (nc + 15) / 16;
   const int64_t ns = n / 32;
   uint16_t *atile = scratch;                             /* 2 halves x (KC / 32) tiles */
   float *cacc = (float *) (atile + 2 * (SM_AMX_KC / 32) * 512); /* 2 halves x ng tiles */
   const uint16_t *bt = acts;
 
-  memset (&cfg, 0, sizeof cfg);
-  cfg.palette = 1;
-  for (int t = 0; t < 8; t++)
-    {
-      cfg.colsb[t] = 64;
-      cfg.rows[t] = 16;
-    }
-  __asm__ volatile ("ldtilecfg %0" ::"m"(cfg) : "memory");
+  load_tile_config ();
 
   for (int64_t r0 = 0; r0 < nr; r0 += 32)
     {
@@ -205,23 +270,8 @@ sm_amx_bf16_gemm (sm_bf16_rows_fn decode,
               _mm512_store_si512 ((__m512i *) ((r < 16 ? atile : a1) + 512 * s + 32 * (r & 15)),
                                   _mm512_setzero_si512 ());
 
-          /* The stretch after this one: the next one of these rows, or the first of the next
-           * 32 rows (row stretches cover whole blocks: ws * nk / n bytes). */
-          prefetch_cursor pf;
-          {
-            const int64_t k1 = k0 + nk < n ? k0 + nk : 0;
-            const int64_t r1 = k0 + nk < n ? r0 : r0 + 32;
-            const int64_t nk1 = n - k1 < SM_AMX_KC ? n - k1 : SM_AMX_KC;
-            const int64_t steps = nsc * ((ng + 1) / 2);
-            pf.ws = ws;
-            pf.bytes = (size_t) ((uint64_t) ws * (uint64_t) nk1 / (uint64_t) n);
-            pf.row = (const uint8_t *) w + (size_t) r1 * ws
-                     + (size_t) ((uint64_t) ws * (uint64_t) k1 / (uint64_t) n);
-            pf.off = 0;
-            pf.r = 0;
-            pf.nr = r1 < nr ? (nr - r1 < 32 ? (int) (nr - r1) : 32) : 0;
-            pf.per_step = (int) (((int64_t) pf.nr * (int64_t) ((pf.bytes + 63) / 64) + steps - 1) / steps);
-          }
+          /* Fetched while these tiles run: the stretch after this one. */
+          prefetch_cursor pf = next_stretch_prefetch (w, ws, n, nr, r0, k0, nk, 32, ng);
           for (int g = 0; g < ng; g += 2)
             {
               const bool groups = g + 1 < ng;
@@ -271,22 +321,8 @@ sm_amx_bf16_gemm (sm_bf16_rows_fn decode,
 
       /* Sums (row, token) -> out[token][row]. */
       for (int h = 0; h < (halves ? 2 : 1); h++)
-        {
-          const int rows = nrb - 16 * h < 16 ? nrb - 16 * h : 16;
-          const __mmask16 mrow = (__mmask16) ((1u << rows) - 1);
-          for (int g = 0; g < ng; g++)
-            {
-              const float *c = cacc + ((size_t) h * ng + g) * 256;
-              const int nt = nc - 16 * g < 16 ? nc - 16 * g : 16;
-              __m512i v[16];
-              for (int i = 0; i < 16; i++)
-                v[i] = _mm512_load_si512 ((const __m512i *) (c + 16 * i));
-              sm_transpose16_epi32 (v);
-              for (int t = 0; t < nt; t++)
-                _mm512_mask_storeu_ps (out + (size_t) (16 * g + t) * os + r0 + 16 * h, mrow,
-                                       _mm512_castsi512_ps (v[t]));
-            }
-        }
+        store_sums (cacc + (size_t) h * ng * 256, ng, nrb - 16 * h < 16 ? nrb - 16 * h : 16, nc,
+                    out, os, r0 + 16 * h);
     }
   __asm__ volatile ("tilerelease" ::: "memory");
 }
@@ -444,21 +480,13 @@ sm_amx_f16_gemm (int64_t     n,
                  size_t      os,
                  void       *scratch)
 {
-  _Alignas (64) tile_config cfg;
   const int ng = (nc + 15) / 16;
   const int64_t ns = n / 32;
   uint16_t *ahi = scratch, *alo = ahi + (SM_AMX_KC / 32) * 512;
   float *cacc = (float *) (alo + (SM_AMX_KC / 32) * 512); /* ng tiles */
   const uint16_t *bh = acts_hi, *bl = acts_lo;
 
-  memset (&cfg, 0, sizeof cfg);
-  cfg.palette = 1;
-  for (int t = 0; t < 8; t++)
-    {
-      cfg.colsb[t] = 64;
-      cfg.rows[t] = 16;
-    }
-  __asm__ volatile ("ldtilecfg %0" ::"m"(cfg) : "memory");
+  load_tile_config ();
 
   for (int64_t r0 = 0; r0 < nr; r0 += 16)
     {
@@ -479,22 +507,8 @@ sm_amx_f16_gemm (int64_t     n,
                 _mm512_store_si512 ((__m512i *) (alo + 512 * s + 32 * r), _mm512_setzero_si512 ());
               }
 
-          /* The next stretch: the next one of these rows, or the first of the next 16. */
-          prefetch_cursor pf;
-          {
-            const int64_t k1 = k0 + nk < n ? k0 + nk : 0;
-            const int64_t r1 = k0 + nk < n ? r0 : r0 + 16;
-            const int64_t nk1 = n - k1 < SM_AMX_KC ? n - k1 : SM_AMX_KC;
-            const int64_t steps = nsc * ((ng + 1) / 2);
-            pf.ws = ws;
-            pf.bytes = (size_t) (2 * nk1);
-            pf.row = (const uint8_t *) w + (size_t) r1 * ws + (size_t) (2 * k1);
-            pf.off = 0;
-            pf.r = 0;
-            pf.nr = r1 < nr ? (nr - r1 < 16 ? (int) (nr - r1) : 16) : 0;
-            pf.per_step = (int) (((int64_t) pf.nr * (int64_t) ((pf.bytes + 63) / 64) + steps - 1)
-                                 / steps);
-          }
+          /* Fetched while these tiles run: the stretch after this one. */
+          prefetch_cursor pf = next_stretch_prefetch (w, ws, n, nr, r0, k0, nk, 16, ng);
           for (int g = 0; g < ng; g += 2)
             {
               const bool groups = g + 1 < ng;
@@ -523,19 +537,7 @@ sm_amx_f16_gemm (int64_t     n,
         }
 
       /* Sums (row, token) -> out[token][row]. */
-      const __mmask16 mrow = (__mmask16) ((1u << nrb) - 1);
-      for (int g = 0; g < ng; g++)
-        {
-          const float *c = cacc + (size_t) g * 256;
-          const int nt = nc - 16 * g < 16 ? nc - 16 * g : 16;
-          __m512i v[16];
-          for (int i = 0; i < 16; i++)
-            v[i] = _mm512_load_si512 ((const __m512i *) (c + 16 * i));
-          sm_transpose16_epi32 (v);
-          for (int t = 0; t < nt; t++)
-            _mm512_mask_storeu_ps (out + (size_t) (16 * g + t) * os + r0, mrow,
-                                   _mm512_castsi512_ps (v[t]));
-        }
+      store_sums (cacc, ng, nrb, nc, out, os, r0);
     }
   __asm__ volatile ("tilerelease" ::: "memory");
 }
