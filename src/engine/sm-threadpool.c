@@ -5,8 +5,11 @@
  * One job at a time: the submitting thread publishes (fn, ctx, n, grain), bumps the generation
  * counter and works on chunks itself; workers notice the new generation by spinning for a short
  * while (ops of a forward pass come microseconds apart) and otherwise sleep on a futex on that
- * counter. Chunks are handed out through an atomic cursor. The last worker to finish raises a done
- * word the submitter waits on the same way. Not for I/O or long-lived tasks.
+ * counter. Each worker owns a contiguous slice of the chunks and takes them in order from its
+ * front, so its reads of a weight matrix form one ascending stream whose prefetches run into its
+ * own next chunk; a worker with an empty slice steals the back half of the fullest other slice
+ * (benchmarks/NOTES.md, "Contiguous slices per worker", stop 13). The last worker to finish
+ * raises a done word the submitter waits on the same way. Not for I/O or long-lived tasks.
  */
 #include "sm-threadpool.h"
 
@@ -25,6 +28,22 @@
  * matrix products of a forward pass, far shorter than the gap between two user requests. */
 #define SM_POOL_SPIN 4096
 
+/* Chunks [lo, hi) of the current job still owned by one worker, packed as hi << 32 | lo so that
+ * the owner (lo + 1) and a thief (hi lowered) change it with one compare-and-swap. One per cache
+ * line. */
+typedef struct
+{
+  _Atomic uint64_t range;
+  char             pad[64 - sizeof (uint64_t)];
+} sm_pool_slice;
+
+static inline uint64_t
+slice_pack (uint32_t lo,
+            uint32_t hi)
+{
+  return (uint64_t) hi << 32 | lo;
+}
+
 struct sm_threadpool
 {
   int              n_threads;   /* workers including the caller */
@@ -42,7 +61,7 @@ struct sm_threadpool
   void            *ctx;
   int64_t          n;           /* rows */
   int64_t          grain;       /* rows per chunk */
-  _Atomic int64_t  cursor;      /* next row to hand out */
+  sm_pool_slice   *slices;      /* (n_threads): the chunks each worker has left */
 };
 
 typedef struct
@@ -74,15 +93,83 @@ futex_wake_all (_Atomic uint32_t *addr)
   syscall (SYS_futex, (uint32_t *) addr, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
 }
 
+/* Takes the first chunk of slice `own`; false when it is empty. */
+static bool
+take_front (sm_pool_slice *own,
+            uint32_t      *chunk)
+{
+  uint64_t r = atomic_load_explicit (&own->range, memory_order_relaxed);
+  for (;;)
+    {
+      uint32_t lo = (uint32_t) r, hi = (uint32_t) (r >> 32);
+      if (lo >= hi)
+        return false;
+      if (atomic_compare_exchange_weak_explicit (&own->range, &r, slice_pack (lo + 1, hi),
+                                                 memory_order_relaxed, memory_order_relaxed))
+        {
+          *chunk = lo;
+          return true;
+        }
+    }
+}
+
+/* Moves the back half (at least one chunk) of the fullest other slice into the empty slice of
+ * worker ith; false when every slice is empty. A chunk in flight between two slices is still
+ * run by its thief, so a worker that finds nothing may leave. */
+static bool
+steal (sm_threadpool *pool,
+       int            ith)
+{
+  for (;;)
+    {
+      int victim = -1;
+      uint32_t most = 0;
+      uint64_t r = 0;
+      for (int v = 0; v < pool->n_threads; v++)
+        {
+          uint64_t rv;
+          uint32_t lo, hi;
+          if (v == ith)
+            continue;
+          rv = atomic_load_explicit (&pool->slices[v].range, memory_order_relaxed);
+          lo = (uint32_t) rv;
+          hi = (uint32_t) (rv >> 32);
+          if (lo < hi && hi - lo > most)
+            {
+              most = hi - lo;
+              victim = v;
+              r = rv;
+            }
+        }
+      if (victim < 0)
+        return false;
+      uint32_t lo = (uint32_t) r, hi = (uint32_t) (r >> 32);
+      uint32_t mid = hi - (hi - lo + 1) / 2;
+      if (atomic_compare_exchange_strong_explicit (&pool->slices[victim].range, &r,
+                                                   slice_pack (lo, mid), memory_order_relaxed,
+                                                   memory_order_relaxed))
+        {
+          atomic_store_explicit (&pool->slices[ith].range, slice_pack (mid, hi),
+                                 memory_order_relaxed);
+          return true;
+        }
+    }
+}
+
 static void
 run_chunks (sm_threadpool *pool,
             int            ith)
 {
   for (;;)
     {
-      int64_t begin = atomic_fetch_add_explicit (&pool->cursor, pool->grain, memory_order_relaxed);
-      if (begin >= pool->n)
-        break;
+      uint32_t c;
+      if (!take_front (&pool->slices[ith], &c))
+        {
+          if (!steal (pool, ith))
+            break;
+          continue;
+        }
+      int64_t begin = (int64_t) c * pool->grain;
       int64_t end = begin + pool->grain < pool->n ? begin + pool->grain : pool->n;
       pool->fn (pool->ctx, begin, end, ith);
     }
@@ -215,13 +302,21 @@ sm_threadpool_new (int n_threads)
   atomic_init (&pool->done, 0);
   atomic_init (&pool->main_sleeping, 0);
   atomic_init (&pool->stop, false);
-  atomic_init (&pool->cursor, 0);
+  pool->slices = aligned_alloc (64, sizeof *pool->slices * (size_t) n_threads);
+  if (pool->slices == NULL)
+    {
+      free (pool);
+      return NULL;
+    }
+  for (int i = 0; i < n_threads; i++)
+    atomic_init (&pool->slices[i].range, 0);
 
   if (n_threads > 1)
     {
       pool->threads = calloc ((size_t) n_threads - 1, sizeof *pool->threads);
       if (pool->threads == NULL)
         {
+          free (pool->slices);
           free (pool);
           return NULL;
         }
@@ -256,6 +351,7 @@ sm_threadpool_free (sm_threadpool *pool)
   for (int i = 1; i < pool->n_threads; i++)
     pthread_join (pool->threads[i - 1], NULL);
   free (pool->threads);
+  free (pool->slices);
   free (pool);
 }
 
@@ -279,11 +375,14 @@ sm_threadpool_parallel_for (sm_threadpool  *pool,
   if (grain <= 0)
     {
       /* About four chunks per thread: enough to even out a slow worker, few enough that the
-       * atomic cursor stays cold. */
+       * slices' words stay cold. */
       grain = n / ((int64_t) nth * 4);
       if (grain < 1)
         grain = 1;
     }
+  /* Slices count chunks in 32 bits. */
+  if ((n + grain - 1) / grain > (int64_t) UINT32_MAX)
+    grain = n / (int64_t) UINT32_MAX + 1;
   if (nth == 1 || n <= grain)
     {
       for (int64_t b = 0; b < n; b += grain)
@@ -295,7 +394,14 @@ sm_threadpool_parallel_for (sm_threadpool  *pool,
   pool->ctx = ctx;
   pool->n = n;
   pool->grain = grain;
-  atomic_store_explicit (&pool->cursor, 0, memory_order_relaxed);
+  {
+    const int64_t n_chunks = (n + grain - 1) / grain;
+    for (int t = 0; t < nth; t++)
+      atomic_store_explicit (&pool->slices[t].range,
+                             slice_pack ((uint32_t) (n_chunks * t / nth),
+                                         (uint32_t) (n_chunks * (t + 1) / nth)),
+                             memory_order_relaxed);
+  }
   atomic_store_explicit (&pool->done, 0, memory_order_relaxed);
   atomic_store_explicit (&pool->pending, nth - 1, memory_order_relaxed);
   atomic_fetch_add (&pool->generation, 1); /* seq_cst: publishes the job */

@@ -37,8 +37,9 @@ void sm_threadpool_free (sm_threadpool *pool);
 int sm_threadpool_get_n_threads (const sm_threadpool *pool);
 
 /* Calls fn over [0, n) split into chunks of `grain` rows (grain <= 0: chosen from n and the
- * number of threads), handed out dynamically so a worker slowed by another process does not hold
- * the others up. Returns when every chunk is done. pool may be NULL (runs on the caller). */
+ * number of threads). Each worker starts on its own contiguous share of the chunks, in order, and
+ * takes over part of another's share when done, so a worker slowed by another process does not
+ * hold the others up. Returns when every chunk is done. pool may be NULL (runs on the caller). */
 void sm_threadpool_parallel_for (sm_threadpool  *pool,
                                  int64_t         n,
                                  int64_t         grain,

@@ -125,6 +125,65 @@ test_threadpool (void)
   sm_threadpool_free (NULL);
 }
 
+/* Records which worker ran each chunk, and in what order; worker 0 runs slower than the rest. */
+typedef struct
+{
+  int     owner[64];
+  int     seq[64];
+  int     runs[64];
+  int     next;
+  int64_t grain;
+} slice_job;
+
+static void
+record_chunk (void    *data,
+              int64_t  begin,
+              int64_t  end,
+              int      ith)
+{
+  slice_job *j = data;
+  int c = (int) (begin / j->grain);
+
+  g_assert_cmpint (end - begin, ==, j->grain);
+  __atomic_add_fetch (&j->runs[c], 1, __ATOMIC_RELAXED);
+  j->owner[c] = ith;
+  j->seq[c] = __atomic_fetch_add (&j->next, 1, __ATOMIC_RELAXED);
+  g_usleep (ith == 0 ? 4000 : 1000);
+}
+
+/* Each worker starts on its own contiguous half and walks it forwards (so its reads of a weight
+ * matrix are one ascending stream); the fast worker then takes over the back of the slow one's
+ * half. */
+static void
+test_threadpool_slices (void)
+{
+  sm_threadpool *pool = sm_threadpool_new (2);
+  slice_job j;
+
+  g_assert_nonnull (pool);
+  for (int round = 0; round < 3; round++)
+    {
+      int ran0 = 0, last = -1;
+      memset (&j, 0, sizeof j);
+      j.grain = 3;
+      sm_threadpool_parallel_for (pool, 64 * 3, j.grain, record_chunk, &j);
+      for (int c = 0; c < 64; c++)
+        g_assert_cmpint (j.runs[c], ==, 1);
+      /* Worker 0's chunks of the first half are a prefix of it, run in order. */
+      while (ran0 < 32 && j.owner[ran0] == 0)
+        {
+          g_assert_cmpint (j.seq[ran0], >, last);
+          last = j.seq[ran0++];
+        }
+      g_assert_cmpint (ran0, >=, 2);
+      for (int c = ran0; c < 32; c++)
+        g_assert_cmpint (j.owner[c], ==, 1);
+      /* Worker 1 ran a share of worker 0's half: the job did not wait for the slow one. */
+      g_assert_cmpint (ran0, <, 28);
+    }
+  sm_threadpool_free (pool);
+}
+
 /* ---- stories260K: a real trained model ---- */
 
 static void
@@ -1043,6 +1102,7 @@ main (int    argc,
   g_assert_nonnull (tmp_dir);
 
   g_test_add_func ("/model/threadpool", test_threadpool);
+  g_test_add_func ("/model/threadpool/slices", test_threadpool_slices);
   g_test_add_func ("/model/stories/greedy", test_stories_greedy);
   g_test_add_func ("/model/stories/batching", test_stories_batching);
   g_test_add_data_func ("/model/batching/q8_0", GINT_TO_POINTER (SM_TYPE_Q8_0),
