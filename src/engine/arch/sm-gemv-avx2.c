@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "sm-gemv-prefetch.h"
 #include "sm-gemv-private.h"
 #include "sm-quant-private.h"
 
@@ -28,9 +29,6 @@ enum
 
 /* Activation blocks prepared per pass over the rows (as in sm-gemv-avx512.c). */
 #define GEMV_KB 256
-
-/* Prefetch distance in bytes ahead of the rows being read (see sm-gemv-avx512.c). */
-#define SM_GEMV_PREFETCH 8192
 
 static inline float
 h2f (sm_half h)
@@ -165,11 +163,7 @@ gemv_32 (int kind, int64_t n, const void *w, size_t ws, int64_t nr, const void *
           for (int64_t b = 0; b < kn4; b += 4)
             {
               const size_t off = (size_t) b * bs;
-              /* The two rows are one contiguous stretch: prefetch it linearly ahead. */
-              /* (Addresses as integers: the prefetch may point past the matrix.) */
-              const uintptr_t pf = (uintptr_t) rows[0] + 2 * off + SM_GEMV_PREFETCH;
-              for (size_t k = 0; k < 2 * 4 * bs; k += 64)
-                _mm_prefetch ((const char *) (pf + k), _MM_HINT_T0);
+              sm_gemv_prefetch_rows (rows[0], ws, 2, off, 4 * bs);
               const __m256i p0 = block2 (kind, rows, off, yk + b, lut);
               const __m256i p1 = block2 (kind, rows, off + bs, yk + b + 1, lut);
               const __m256i p2 = block2 (kind, rows, off + 2 * bs, yk + b + 2, lut);
@@ -330,9 +324,7 @@ avx2_gemv_iq4_xs (int64_t n, const void *w, size_t ws, int64_t nr, const void *a
           for (int64_t i = 0; i < kn; i++)
             {
               const size_t off = (size_t) i * bs;
-              const uintptr_t pf = (uintptr_t) r_0 + 2 * off + SM_GEMV_PREFETCH;
-              for (size_t k = 0; k < 2 * bs; k += 64)
-                _mm_prefetch ((const char *) (pf + k), _MM_HINT_T0);
+              sm_gemv_prefetch_rows (r_0, ws, 2, off, bs);
 
               const uint64_t h0 = load_u64 (r_0 + off), h1 = load_u64 (r_1 + off);
               const __m256i sc0 = xs_scales (h0), sc1 = xs_scales (h1);

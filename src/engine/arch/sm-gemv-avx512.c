@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "sm-gemv-prefetch.h"
 #include "sm-gemv-private.h"
 #include "sm-quant-private.h"
 
@@ -32,10 +33,6 @@ enum
  * sums and scales live on the stack). */
 #define GEMV_KB 256
 
-/* How far ahead of the rows being read they are prefetched (bytes; measured best at 8 KiB
- * among 1-32 KiB, see benchmarks/NOTES.md). Prefetches never fault, so running past the end of
- * the matrix is harmless. */
-#define SM_GEMV_PREFETCH 8192
 
 static inline float
 h2f (sm_half h)
@@ -189,13 +186,7 @@ gemv_32 (int kind, int64_t n, const void *w, size_t ws, int64_t nr, const void *
           for (; b < kn4; b += 4)
             {
               const size_t off = (size_t) b * bs;
-              /* The four rows are one contiguous stretch of memory: prefetch it linearly,
-               * SM_GEMV_PREFETCH bytes ahead of the rate it is consumed at (the hardware
-               * prefetchers lose four interleaved streams at every 4 KiB page). */
-              /* (Addresses as integers: the prefetch may point past the matrix.) */
-              const uintptr_t pf = (uintptr_t) rows[0] + 4 * off + SM_GEMV_PREFETCH;
-              for (size_t k = 0; k < 4 * 4 * bs; k += 64)
-                _mm_prefetch ((const char *) (pf + k), _MM_HINT_T0);
+              sm_gemv_prefetch_rows (rows[0], ws, 4, off, 4 * bs);
               const __m512i p0 = block4 (kind, rows, off, yk + b, lut);
               const __m512i p1 = block4 (kind, rows, off + bs, yk + b + 1, lut);
               const __m512i p2 = block4 (kind, rows, off + 2 * bs, yk + b + 2, lut);
@@ -347,10 +338,7 @@ avx512_gemv_iq4_xs (int64_t n, const void *w, size_t ws, int64_t nr, const void 
           for (int64_t i = 0; i < kn; i++)
             {
               const size_t off = (size_t) i * bs;
-              /* Linear prefetch of the four rows' stretch, as gemv_32 does. */
-              const uintptr_t pf = (uintptr_t) rows[0] + 4 * off + SM_GEMV_PREFETCH;
-              for (size_t k = 0; k < 4 * bs; k += 64)
-                _mm_prefetch ((const char *) (pf + k), _MM_HINT_T0);
+              sm_gemv_prefetch_rows (rows[0], ws, 4, off, bs);
 
               const __m512i ya0 = _mm512_load_si512 ((const void *) yq[i]);
               const __m512i yb0 = _mm512_load_si512 ((const void *) (yq[i] + 64));

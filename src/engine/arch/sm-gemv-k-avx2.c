@@ -3,8 +3,8 @@
  * sm-gemv-k-avx2.c: multi-row kernels for one activation row (generation, n = 1) of Q6_K,
  * Q4_K and Q5_K, AVX2 + FMA + F16C (no VNNI, no AVX-VNNI assumed), reading the ggml block
  * layout as it is in the file. The 256-bit counterpart of sm-gemv-k-avx512.c: four rows go
- * through each super-block together (activation loads shared, the four rows prefetched
- * linearly as one stretch), and the activation work is done once per call for all rows: the
+ * through each super-block together (activation loads shared, the rows prefetched as
+ * sm-gemv-prefetch.h says), and the activation work is done once per call for all rows: the
  * negated 16-element sums for the Q6_K -32 offset (taken with the scales times 32 in one
  * vpmaddwd), the 32-element sums for the Q4_K/Q5_K mins. Per 32 codes: vpmaddubsw, one
  * vpshufb placing the 16-bit sub-block scales, vpmaddwd and an add; one int -> float
@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "sm-gemv-prefetch.h"
 #include "sm-gemv-private.h"
 #include "sm-quant-private.h"
 
@@ -25,9 +26,6 @@
 
 /* Rows per pass. */
 #define GEMV_K_ROWS 4
-
-/* How far ahead of the rows being read they are prefetched (bytes). */
-#define GEMV_K_PREFETCH 8192
 
 enum
 {
@@ -226,12 +224,8 @@ rows_pass (int kind, int R, const uint8_t *wp, size_t ws, int64_t kb0, int64_t k
     }
   for (int64_t b = 0; b < kn; b++)
     {
-      /* The R rows are one stretch of memory: prefetch it linearly (addresses as integers:
-       * the prefetch may point past the matrix, which never faults). */
-      const uintptr_t pf = (uintptr_t) wp + (size_t) R * (size_t) (kb0 + b) * bs + GEMV_K_PREFETCH;
-      for (size_t o = 0; o < (size_t) R * bs; o += 64)
-        _mm_prefetch ((const char *) (pf + o), _MM_HINT_T0);
       const size_t off = (size_t) (kb0 + b) * bs;
+      sm_gemv_prefetch_rows (wp, ws, R, off, bs);
 #pragma GCC unroll 4
       for (int i = 0; i < R; i++)
         {

@@ -5,8 +5,7 @@
  * as it is in the file (no repacking).
  *
  * Four rows go through each super-block together, so the activation block (Q8_K) is loaded
- * once for the four and the rows form one contiguous stretch that is prefetched linearly ahead
- * of the reads (the hardware prefetchers lose several slow streams at every 4 KiB page). The
+ * once for the four; the rows are prefetched ahead of the reads as sm-gemv-prefetch.h says. The
  * per-super-block work that depends on the activations alone is done once per call for all
  * rows: the negated 16-element sums for the Q6_K -32 offset, the 32-element sums for the
  * Q4_K/Q5_K mins, and for Q4_K/Q5_K the activations reordered so that one zmm of nibbles (low
@@ -24,6 +23,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "sm-gemv-prefetch.h"
 #include "sm-gemv-private.h"
 #include "sm-quant-private.h"
 
@@ -32,9 +32,6 @@
 
 /* Rows per pass. */
 #define GEMV_K_ROWS 4
-
-/* How far ahead of the rows being read they are prefetched (bytes; as sm-gemv-avx512.c). */
-#define GEMV_K_PREFETCH 8192
 
 /* vpternlogd immediate for c ? a : b (bitwise select by the third operand). */
 #define SEL_CAB 0xE4
@@ -256,12 +253,8 @@ rows_pass (int kind, int R, const uint8_t *wp, size_t ws, int64_t kb0, int64_t k
     }
   for (int64_t b = 0; b < kn; b++)
     {
-      /* The R rows are one stretch of memory: prefetch it linearly (addresses as integers:
-       * the prefetch may point past the matrix, which never faults). */
-      const uintptr_t pf = (uintptr_t) wp + (size_t) R * (size_t) (kb0 + b) * bs + GEMV_K_PREFETCH;
-      for (size_t o = 0; o < (size_t) R * bs; o += 64)
-        _mm_prefetch ((const char *) (pf + o), _MM_HINT_T0);
       const size_t off = (size_t) (kb0 + b) * bs;
+      sm_gemv_prefetch_rows (wp, ws, R, off, bs);
 #pragma GCC unroll 4
       for (int i = 0; i < R; i++)
         {
