@@ -16,7 +16,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "sm-gemv-prefetch.h"
+#include "sm-gemv-walk.h"
 #include "sm-gemv-private.h"
 #include "sm-quant-private.h"
 
@@ -128,6 +128,8 @@ gemv_32 (int kind, int64_t n, const void *w, size_t ws, int64_t nr, const void *
   const int64_t nb = n / 32;
   const sm_block_q8_0 *y = a;
   const uint8_t *wp = w;
+  const sm_gemv_walk walk = sm_gemv_walk_init (nr, ws, 2);
+  const int64_t n_pass = sm_gemv_walk_passes (&walk);
   __m256i lut = _mm256_setzero_si256 ();
   float dy[GEMV_KB] __attribute__ ((aligned (32)));
   int32_t oy[GEMV_KB] __attribute__ ((aligned (32)));
@@ -149,13 +151,15 @@ gemv_32 (int kind, int64_t n, const void *w, size_t ws, int64_t nr, const void *
           oy[b] = kind == KIND_Q4_0 ? 8 * block_sum (yk[b].qs) : 0;
         }
 
-      for (int64_t r0 = 0; r0 < nr; r0 += 2)
+      for (int64_t g = 0; g < n_pass; g++)
         {
-          /* An odd last row is computed twice and stored once. */
-          const int64_t r1 = r0 + 1 < nr ? r0 + 1 : r0;
-          const uint8_t *rows[2] = { wp + (size_t) r0 * ws + (size_t) kb0 * bs,
-                                     wp + (size_t) r1 * ws + (size_t) kb0 * bs };
-          const int32_t ro = (int32_t) ((size_t) (r1 - r0) * ws), b32 = (int32_t) bs;
+          /* The two rows of pass g (sm-gemv-walk.h); an odd last row is computed twice and
+           * stored once. */
+          const int64_t ri[2] = { sm_gemv_walk_row (&walk, g, 0), sm_gemv_walk_row (&walk, g, 1) };
+          const uint8_t *rows[2] = { wp + (size_t) ri[0] * ws + (size_t) kb0 * bs,
+                                     wp + (size_t) ri[1] * ws + (size_t) kb0 * bs };
+          const size_t ahead = sm_gemv_walk_ahead (&walk, g);
+          const int32_t ro = (int32_t) ((ri[1] - ri[0]) * (int64_t) ws), b32 = (int32_t) bs;
           const __m256i gidx = _mm256_setr_epi32 (0, b32, 2 * b32, 3 * b32, ro, ro + b32,
                                                   ro + 2 * b32, ro + 3 * b32);
           __m256 acc0 = _mm256_setzero_ps (), acc1 = acc0;
@@ -163,7 +167,7 @@ gemv_32 (int kind, int64_t n, const void *w, size_t ws, int64_t nr, const void *
           for (int64_t b = 0; b < kn4; b += 4)
             {
               const size_t off = (size_t) b * bs;
-              sm_gemv_prefetch_rows (rows[0], ws, 2, off, 4 * bs);
+              sm_gemv_prefetch (rows, 2, ahead, off, 4 * bs);
               const __m256i p0 = block2 (kind, rows, off, yk + b, lut);
               const __m256i p1 = block2 (kind, rows, off + bs, yk + b + 1, lut);
               const __m256i p2 = block2 (kind, rows, off + 2 * bs, yk + b + 2, lut);
@@ -187,12 +191,12 @@ gemv_32 (int kind, int64_t n, const void *w, size_t ws, int64_t nr, const void *
 
           float lanes[8];
           _mm256_storeu_ps (lanes, _mm256_add_ps (acc0, acc1));
-          for (int i = 0; i < 2 && r0 + i < nr; i++)
+          for (int i = 0; i < 2 && sm_gemv_walk_lane_used (&walk, g, i); i++)
             {
               float sum = (lanes[4 * i] + lanes[4 * i + 1]) + (lanes[4 * i + 2] + lanes[4 * i + 3]);
               for (int64_t t = kn4; t < kn; t++)
                 sum += block_dot_scalar (kind, rows[i] + (size_t) t * bs, yk + t);
-              out[r0 + i] += sum;
+              out[ri[i]] += sum;
             }
         }
     }
@@ -277,6 +281,8 @@ avx2_gemv_iq4_xs (int64_t n, const void *w, size_t ws, int64_t nr, const void *a
   const int64_t nsb = n / SM_QK_K;
   const sm_block_q8_K *y = a;
   const uint8_t *wp = w;
+  const sm_gemv_walk walk = sm_gemv_walk_init (nr, ws, 2);
+  const int64_t n_pass = sm_gemv_walk_passes (&walk);
   /* Per super-block, chunk k (sub-blocks 2k, 2k + 1): 32 bytes of their first 16 elements
    * (one sub-block per lane), then 32 bytes of their last 16; the same for the magnitudes. */
   int8_t yq[GEMV_XS_KS][256] __attribute__ ((aligned (32)));
@@ -314,17 +320,21 @@ avx2_gemv_iq4_xs (int64_t n, const void *w, size_t ws, int64_t nr, const void *a
             }
         }
 
-      for (int64_t r0 = 0; r0 < nr; r0 += 2)
+      for (int64_t g = 0; g < n_pass; g++)
         {
-          /* A last odd row is computed twice and kept once. */
-          const uint8_t *r_0 = wp + (size_t) r0 * ws + (size_t) s0 * bs;
-          const uint8_t *r_1 = r0 + 1 < nr ? r_0 + ws : r_0;
+          /* The two rows of pass g (sm-gemv-walk.h); a last odd row is computed twice and
+           * kept once. */
+          const int64_t ri[2] = { sm_gemv_walk_row (&walk, g, 0), sm_gemv_walk_row (&walk, g, 1) };
+          const uint8_t *rows[2] = { wp + (size_t) ri[0] * ws + (size_t) s0 * bs,
+                                     wp + (size_t) ri[1] * ws + (size_t) s0 * bs };
+          const uint8_t *r_0 = rows[0], *r_1 = rows[1];
+          const size_t ahead = sm_gemv_walk_ahead (&walk, g);
           __m256 acc0 = _mm256_setzero_ps (), acc1 = acc0;
 
           for (int64_t i = 0; i < kn; i++)
             {
               const size_t off = (size_t) i * bs;
-              sm_gemv_prefetch_rows (r_0, ws, 2, off, bs);
+              sm_gemv_prefetch (rows, 2, ahead, off, bs);
 
               const uint64_t h0 = load_u64 (r_0 + off), h1 = load_u64 (r_1 + off);
               const __m256i sc0 = xs_scales (h0), sc1 = xs_scales (h1);
@@ -354,9 +364,9 @@ avx2_gemv_iq4_xs (int64_t n, const void *w, size_t ws, int64_t nr, const void *a
           float l0[8], l1[8];
           _mm256_storeu_ps (l0, acc0);
           _mm256_storeu_ps (l1, acc1);
-          out[r0] += ((l0[0] + l0[1]) + (l0[2] + l0[3])) + ((l0[4] + l0[5]) + (l0[6] + l0[7]));
-          if (r0 + 1 < nr)
-            out[r0 + 1]
+          out[ri[0]] += ((l0[0] + l0[1]) + (l0[2] + l0[3])) + ((l0[4] + l0[5]) + (l0[6] + l0[7]));
+          if (sm_gemv_walk_lane_used (&walk, g, 1))
+            out[ri[1]]
                 += ((l1[0] + l1[1]) + (l1[2] + l1[3])) + ((l1[4] + l1[5]) + (l1[6] + l1[7]));
         }
     }

@@ -4,6 +4,9 @@
  * VNNI, reading the ggml block layout as it is in the file (no repacking, so the prompt tile
  * kernels and these read the same bytes).
  *
+ * Every kernel reads four rows at a time, in the order and with the prefetch of
+ * sm-gemv-walk.h.
+ *
  * 32-element formats (Q8_0, Q4_0, IQ4_NL): four rows at a time, one row per 128-bit lane. A
  * block of the four rows is four 16-byte broadcast loads merged under masks; its activation
  * block is broadcast to all four lanes, so one vpdpbusd serves four rows. Codes are made
@@ -18,7 +21,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "sm-gemv-prefetch.h"
+#include "sm-gemv-walk.h"
 #include "sm-gemv-private.h"
 #include "sm-quant-private.h"
 
@@ -134,6 +137,8 @@ gemv_32 (int kind, int64_t n, const void *w, size_t ws, int64_t nr, const void *
   const int64_t nb = n / 32;
   const sm_block_q8_0 *y = a;
   const uint8_t *wp = w;
+  const sm_gemv_walk walk = sm_gemv_walk_init (nr, ws, 4);
+  const int64_t n_pass = sm_gemv_walk_passes (&walk);
   __m512i lut = _mm512_setzero_si512 ();
   float dy[GEMV_KB] __attribute__ ((aligned (64)));
   int32_t oy[GEMV_KB] __attribute__ ((aligned (64)));
@@ -161,18 +166,21 @@ gemv_32 (int kind, int64_t n, const void *w, size_t ws, int64_t nr, const void *
           oy[b] = offset * block_sum (yk[b].qs);
         }
 
-      for (int64_t r0 = 0; r0 < nr; r0 += 4)
+      for (int64_t g = 0; g < n_pass; g++)
         {
-          /* A last group of fewer than four rows repeats its last row and keeps only the
-           * rows that exist. */
+          /* The four rows of pass g (sm-gemv-walk.h), lane i's bytes at roff[i] from
+           * lane 0's. */
           const uint8_t *rows[4];
+          int64_t ri[4];
           int32_t roff[4];
+          const size_t ahead = sm_gemv_walk_ahead (&walk, g);
           for (int i = 0; i < 4; i++)
             {
-              const int64_t ri = r0 + i < nr ? r0 + i : nr - 1;
-              rows[i] = wp + (size_t) ri * ws + (size_t) kb0 * bs;
-              roff[i] = (int32_t) ((size_t) (ri - r0) * ws);
+              ri[i] = sm_gemv_walk_row (&walk, g, i);
+              rows[i] = wp + (size_t) ri[i] * ws + (size_t) kb0 * bs;
             }
+          for (int i = 0; i < 4; i++)
+            roff[i] = (int32_t) ((ri[i] - ri[0]) * (int64_t) ws);
           const __m512i gidx = _mm512_add_epi32 (
               _mm512_setr_epi32 (roff[0], roff[0], roff[0], roff[0], roff[1], roff[1], roff[1],
                                  roff[1], roff[2], roff[2], roff[2], roff[2], roff[3], roff[3],
@@ -186,7 +194,7 @@ gemv_32 (int kind, int64_t n, const void *w, size_t ws, int64_t nr, const void *
           for (; b < kn4; b += 4)
             {
               const size_t off = (size_t) b * bs;
-              sm_gemv_prefetch_rows (rows[0], ws, 4, off, 4 * bs);
+              sm_gemv_prefetch (rows, 4, ahead, off, 4 * bs);
               const __m512i p0 = block4 (kind, rows, off, yk + b, lut);
               const __m512i p1 = block4 (kind, rows, off + bs, yk + b + 1, lut);
               const __m512i p2 = block4 (kind, rows, off + 2 * bs, yk + b + 2, lut);
@@ -207,12 +215,12 @@ gemv_32 (int kind, int64_t n, const void *w, size_t ws, int64_t nr, const void *
 
           float lanes[16];
           _mm512_storeu_ps (lanes, _mm512_add_ps (acc0, acc1));
-          for (int i = 0; i < 4 && r0 + i < nr; i++)
+          for (int i = 0; i < 4 && sm_gemv_walk_lane_used (&walk, g, i); i++)
             {
               float sum = (lanes[4 * i] + lanes[4 * i + 1]) + (lanes[4 * i + 2] + lanes[4 * i + 3]);
               for (int64_t t = kn4; t < kn; t++)
                 sum += block_dot_scalar (kind, rows[i] + (size_t) t * bs, yk + t);
-              out[r0 + i] += sum;
+              out[ri[i]] += sum;
             }
         }
     }
@@ -275,6 +283,8 @@ avx512_gemv_iq4_xs (int64_t n, const void *w, size_t ws, int64_t nr, const void 
   const int64_t nsb = n / SM_QK_K;
   const sm_block_q8_K *y = a;
   const uint8_t *wp = w;
+  const sm_gemv_walk walk = sm_gemv_walk_init (nr, ws, 4);
+  const int64_t n_pass = sm_gemv_walk_passes (&walk);
   /* Per super-block: the 256 activation codes permuted (half h: 64 bytes of the first 16
    * elements of sub-blocks 4h..4h+3, then 64 bytes of their last 16), the offsets
    * 128 * sum(sub-block) in lanes (sub-block, row), and the activation scale. */
@@ -323,22 +333,23 @@ avx512_gemv_iq4_xs (int64_t n, const void *w, size_t ws, int64_t nr, const void 
             }
         }
 
-      for (int64_t r0 = 0; r0 < nr; r0 += 4)
+      for (int64_t g = 0; g < n_pass; g++)
         {
-          /* A last group of fewer than four rows repeats its last row and keeps only the
-           * rows that exist. */
+          /* The four rows of pass g (sm-gemv-walk.h). */
           const uint8_t *rows[4];
+          int64_t ri[4];
+          const size_t ahead = sm_gemv_walk_ahead (&walk, g);
           for (int i = 0; i < 4; i++)
             {
-              const int64_t ri = r0 + i < nr ? r0 + i : nr - 1;
-              rows[i] = wp + (size_t) ri * ws + (size_t) s0 * bs;
+              ri[i] = sm_gemv_walk_row (&walk, g, i);
+              rows[i] = wp + (size_t) ri[i] * ws + (size_t) s0 * bs;
             }
           __m512 acc = _mm512_setzero_ps ();
 
           for (int64_t i = 0; i < kn; i++)
             {
               const size_t off = (size_t) i * bs;
-              sm_gemv_prefetch_rows (rows[0], ws, 4, off, bs);
+              sm_gemv_prefetch (rows, 4, ahead, off, bs);
 
               const __m512i ya0 = _mm512_load_si512 ((const void *) yq[i]);
               const __m512i yb0 = _mm512_load_si512 ((const void *) (yq[i] + 64));
@@ -378,8 +389,8 @@ avx512_gemv_iq4_xs (int64_t n, const void *w, size_t ws, int64_t nr, const void 
 
           float lanes[16];
           _mm512_storeu_ps (lanes, acc);
-          for (int i = 0; i < 4 && r0 + i < nr; i++)
-            out[r0 + i] += (lanes[i] + lanes[4 + i]) + (lanes[8 + i] + lanes[12 + i]);
+          for (int i = 0; i < 4 && sm_gemv_walk_lane_used (&walk, g, i); i++)
+            out[ri[i]] += (lanes[i] + lanes[4 + i]) + (lanes[8 + i] + lanes[12 + i]);
         }
     }
 }

@@ -23,7 +23,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "sm-gemv-prefetch.h"
+#include "sm-gemv-walk.h"
 #include "sm-gemv-private.h"
 #include "sm-quant-private.h"
 
@@ -233,11 +233,12 @@ hsum128 (__m128 v)
   return _mm_cvtss_f32 (v);
 }
 
-/* R rows from wp (ws apart) over the kn prepared super-blocks starting at super-block kb0,
- * added to out[0 .. R - 1]. */
+/* The R rows at rows[] (rows ri[] of the call, prefetched ahead bytes ahead) over the kn
+ * prepared super-blocks starting at super-block kb0, added to out[ri[0 .. R - 1]]. */
 static inline __attribute__ ((always_inline)) void
-rows_pass (int kind, int R, const uint8_t *wp, size_t ws, int64_t kb0, int64_t kn,
-           const sm_block_q8_K *yk, const act_prep *p, const k_consts *k, float *out)
+rows_pass (int kind, int R, const uint8_t *const rows[], const int64_t ri[], size_t ahead,
+           int64_t kb0, int64_t kn, const sm_block_q8_K *yk, const act_prep *p, const k_consts *k,
+           float *out)
 {
   const size_t bs = kind == KIND_Q6_K   ? sizeof (sm_block_q6_K)
                     : kind == KIND_Q4_K ? sizeof (sm_block_q4_K)
@@ -254,11 +255,11 @@ rows_pass (int kind, int R, const uint8_t *wp, size_t ws, int64_t kb0, int64_t k
   for (int64_t b = 0; b < kn; b++)
     {
       const size_t off = (size_t) (kb0 + b) * bs;
-      sm_gemv_prefetch_rows (wp, ws, R, off, bs);
+      sm_gemv_prefetch (rows, R, ahead, off, bs);
 #pragma GCC unroll 4
       for (int i = 0; i < R; i++)
         {
-          const uint8_t *xb = wp + (size_t) i * ws + off;
+          const uint8_t *xb = rows[i] + off;
           if (kind == KIND_Q6_K)
             acc[i] = block_q6_K ((const sm_block_q6_K *) xb, yk[b].qs, p->bs[b], p->yd[b], k,
                                  acc[i]);
@@ -269,7 +270,7 @@ rows_pass (int kind, int R, const uint8_t *wp, size_t ws, int64_t kb0, int64_t k
     }
 #pragma GCC unroll 4
   for (int i = 0; i < R; i++)
-    out[i] += _mm512_reduce_add_ps (acc[i]) - (kind == KIND_Q6_K ? 0.0f : hsum128 (accm[i]));
+    out[ri[i]] += _mm512_reduce_add_ps (acc[i]) - (kind == KIND_Q6_K ? 0.0f : hsum128 (accm[i]));
 }
 
 static inline __attribute__ ((always_inline)) void
@@ -278,6 +279,7 @@ gemv_k (int kind, int64_t n, const void *w, size_t ws, int64_t nr, const void *a
   const int64_t nb = n / SM_QK_K;
   const sm_block_q8_K *y = a;
   const uint8_t *wp = w;
+  const sm_gemv_walk walk = sm_gemv_walk_init (nr, ws, GEMV_K_ROWS);
   act_prep p __attribute__ ((aligned (64)));
   k_consts k;
 
@@ -288,12 +290,25 @@ gemv_k (int kind, int64_t n, const void *w, size_t ws, int64_t nr, const void *a
     {
       const int64_t kn = nb - kb0 < GEMV_K_KB ? nb - kb0 : GEMV_K_KB;
       prepare (kind, y + kb0, kn, &p);
-      int64_t r0 = 0;
-      for (; r0 + GEMV_K_ROWS <= nr; r0 += GEMV_K_ROWS)
-        rows_pass (kind, GEMV_K_ROWS, wp + (size_t) r0 * ws, ws, kb0, kn, y + kb0, &p, &k,
-                   out + r0);
-      for (; r0 < nr; r0++)
-        rows_pass (kind, 1, wp + (size_t) r0 * ws, ws, kb0, kn, y + kb0, &p, &k, out + r0);
+      /* Full passes of four rows in the order of sm-gemv-walk.h, then the last rows one by
+       * one. */
+      for (int64_t g = 0; g < nr / GEMV_K_ROWS; g++)
+        {
+          const uint8_t *rows[GEMV_K_ROWS];
+          int64_t ri[GEMV_K_ROWS];
+          for (int i = 0; i < GEMV_K_ROWS; i++)
+            {
+              ri[i] = sm_gemv_walk_row (&walk, g, i);
+              rows[i] = wp + (size_t) ri[i] * ws;
+            }
+          rows_pass (kind, GEMV_K_ROWS, rows, ri, sm_gemv_walk_ahead (&walk, g), kb0, kn,
+                     y + kb0, &p, &k, out);
+        }
+      for (int64_t r = nr / GEMV_K_ROWS * GEMV_K_ROWS; r < nr; r++)
+        {
+          const uint8_t *row = wp + (size_t) r * ws;
+          rows_pass (kind, 1, &row, &r, ws, kb0, kn, y + kb0, &p, &k, out);
+        }
     }
 }
 
