@@ -32,6 +32,7 @@
 #include "sm-quant-private.h"
 #include "sm-float-kernels.h"
 #include "sm-avx512-util.h"
+#include "sm-gemv-walk.h"
 
 /* Bytes ahead of the current position that the dot products prefetch (see above). */
 #define FLOAT_PREFETCH 4096
@@ -327,37 +328,39 @@ sm_float_gemm_bf16_avx512 (int64_t n, const void *w, size_t ws, int nr, const vo
 /* ---- Generation: several rows against one activation row (sm_gemv_fn) ----
  * Four rows at a time: each 16 (F16) or 32 (BF16) activation elements are loaded (and for F16
  * converted) once and serve the four rows, so the F16 product costs one conversion per 16
- * weights instead of two. Two accumulators per row (eight independent chains). While the four
- * rows are read, the next four rows are prefetched at the same offset: one cache line of each
- * per 64 bytes consumed of each, a group of rows ahead (the hardware prefetchers stop at every
- * 4 KiB page; addresses are formed as integers and may pass the matrix, a prefetch never
- * faults). The activation row is the one sm_quant_activation_row made (F16 for F16 weights,
+ * weights instead of two. Two accumulators per row (eight independent chains). The rows are
+ * read in the order of sm-gemv-walk.h (each lane of a pass walks its own run of consecutive
+ * rows) and prefetched as it says: one cache line of each row per 64 bytes consumed of it,
+ * `ahead` bytes on (addresses are formed as integers and may pass the matrix, a prefetch
+ * never faults). The activation row is the one sm_quant_activation_row made (F16 for F16 weights,
  * BF16 for BF16), as for the per-row dots. */
 
 #define GEMV_ROWS 4
 
-static inline void
-prefetch_next_group (uintptr_t next,
-                     size_t    ws,
-                     int64_t   byte)
+/* One cache line of each of the g rows, `ahead` bytes past byte `byte` of it. */
+static inline __attribute__ ((always_inline)) void
+prefetch_rows (int                  g,
+               const uint8_t *const rows[],
+               size_t               ahead,
+               int64_t              byte)
 {
-  for (int r = 0; r < GEMV_ROWS; r++)
-    _mm_prefetch ((const char *) (next + (uintptr_t) r * ws + (uintptr_t) byte), _MM_HINT_T0);
+  for (int r = 0; r < g; r++)
+    _mm_prefetch ((const char *) (rows[r] + ahead + (size_t) byte), _MM_HINT_T0);
 }
 
 /* g (<= GEMV_ROWS, constant after inlining) rows of widened elements (F16 by vcvtph2ps, BF16
  * by a shift) against the activations y, FMA in float. */
 static inline __attribute__ ((always_inline)) void
-gemv_rows_cvt (panel_kind      kind,
-               int             g,
-               int64_t         n,
-               const uint8_t  *w,
-               size_t          ws,
-               const uint16_t *y,
-               float          *out)
+gemv_rows_cvt (panel_kind           kind,
+               int                  g,
+               int64_t              n,
+               const uint8_t *const rows[],
+               size_t               ahead,
+               const uint16_t      *y,
+               float               *out,
+               const int64_t        ri[])
 {
   __m512 acc0[GEMV_ROWS], acc1[GEMV_ROWS];
-  const uintptr_t next = (uintptr_t) w + GEMV_ROWS * ws;
   int64_t i = 0;
 
   SM_UNROLL
@@ -365,13 +368,13 @@ gemv_rows_cvt (panel_kind      kind,
     acc0[r] = acc1[r] = _mm512_setzero_ps ();
   for (; i + 32 <= n; i += 32)
     {
-      prefetch_next_group (next, ws, 2 * i);
+      prefetch_rows (g, rows, ahead, 2 * i);
       const __m512 y0 = load_as_f32 (kind, y + i, 0xffff);
       const __m512 y1 = load_as_f32 (kind, y + i + 16, 0xffff);
       SM_UNROLL
       for (int r = 0; r < g; r++)
         {
-          const uint16_t *x = (const uint16_t *) (w + (size_t) r * ws) + i;
+          const uint16_t *x = (const uint16_t *) rows[r] + i;
           acc0[r] = _mm512_fmadd_ps (load_as_f32 (kind, x, 0xffff), y0, acc0[r]);
           acc1[r] = _mm512_fmadd_ps (load_as_f32 (kind, x + 16, 0xffff), y1, acc1[r]);
         }
@@ -385,14 +388,14 @@ gemv_rows_cvt (panel_kind      kind,
       SM_UNROLL
       for (int r = 0; r < g; r++)
         {
-          const uint16_t *x = (const uint16_t *) (w + (size_t) r * ws) + i;
+          const uint16_t *x = (const uint16_t *) rows[r] + i;
           acc0[r] = _mm512_fmadd_ps (load_as_f32 (kind, x, m0), y0, acc0[r]);
           acc1[r] = _mm512_fmadd_ps (load_as_f32 (kind, x + 16, m1), y1, acc1[r]);
         }
     }
   SM_UNROLL
   for (int r = 0; r < g; r++)
-    out[r] = _mm512_reduce_add_ps (_mm512_add_ps (acc0[r], acc1[r]));
+    out[ri[r]] = _mm512_reduce_add_ps (_mm512_add_ps (acc0[r], acc1[r]));
 }
 
 static inline __attribute__ ((always_inline)) void
@@ -405,16 +408,30 @@ gemv_cvt (panel_kind  kind,
           float      *out)
 {
   const uint8_t *wb = w;
-  int64_t r0 = 0;
+  const sm_gemv_walk walk = sm_gemv_walk_init (nr, ws, GEMV_ROWS);
+  const int64_t n_pass = sm_gemv_walk_passes (&walk);
 
-  for (; r0 + GEMV_ROWS <= nr; r0 += GEMV_ROWS)
-    gemv_rows_cvt (kind, GEMV_ROWS, n, wb + (size_t) r0 * ws, ws, a, out + r0);
-  switch (nr - r0)
+  /* Passes of four rows in the order of sm-gemv-walk.h; a last pass of fewer rows takes
+   * just those. */
+  for (int64_t p = 0; p < n_pass; p++)
     {
-    case 3: gemv_rows_cvt (kind, 3, n, wb + (size_t) r0 * ws, ws, a, out + r0); break;
-    case 2: gemv_rows_cvt (kind, 2, n, wb + (size_t) r0 * ws, ws, a, out + r0); break;
-    case 1: gemv_rows_cvt (kind, 1, n, wb + (size_t) r0 * ws, ws, a, out + r0); break;
-    default: break;
+      const uint8_t *rows[GEMV_ROWS];
+      int64_t ri[GEMV_ROWS];
+      int g = 0;
+      while (g < GEMV_ROWS && sm_gemv_walk_lane_used (&walk, p, g))
+        {
+          ri[g] = sm_gemv_walk_row (&walk, p, g);
+          rows[g] = wb + (size_t) ri[g] * ws;
+          g++;
+        }
+      const size_t ahead = sm_gemv_walk_ahead (&walk, p);
+      switch (g)
+        {
+        case 4: gemv_rows_cvt (kind, 4, n, rows, ahead, a, out, ri); break;
+        case 3: gemv_rows_cvt (kind, 3, n, rows, ahead, a, out, ri); break;
+        case 2: gemv_rows_cvt (kind, 2, n, rows, ahead, a, out, ri); break;
+        default: gemv_rows_cvt (kind, 1, n, rows, ahead, a, out, ri); break;
+        }
     }
 }
 
@@ -435,15 +452,15 @@ sm_float_gemv_bf16_avx512 (int64_t n, const void *w, size_t ws, int64_t nr, cons
 /* With avx512_bf16: g rows by vdpbf16ps, 64 elements per step (bf16 subnormals count as zero,
  * as in sm_float_dot_bf16_avx512bf16). */
 static inline __attribute__ ((always_inline, target ("avx512bf16"))) void
-gemv_rows_dp (int             g,
-              int64_t         n,
-              const uint8_t  *w,
-              size_t          ws,
-              const uint16_t *y,
-              float          *out)
+gemv_rows_dp (int                  g,
+              int64_t              n,
+              const uint8_t *const rows[],
+              size_t               ahead,
+              const uint16_t      *y,
+              float               *out,
+              const int64_t        ri[])
 {
   __m512 acc0[GEMV_ROWS], acc1[GEMV_ROWS];
-  const uintptr_t next = (uintptr_t) w + GEMV_ROWS * ws;
   int64_t i = 0;
 
   SM_UNROLL
@@ -451,14 +468,14 @@ gemv_rows_dp (int             g,
     acc0[r] = acc1[r] = _mm512_setzero_ps ();
   for (; i + 64 <= n; i += 64)
     {
-      prefetch_next_group (next, ws, 2 * i);
-      prefetch_next_group (next, ws, 2 * i + 64);
+      prefetch_rows (g, rows, ahead, 2 * i);
+      prefetch_rows (g, rows, ahead, 2 * i + 64);
       const __m512bh y0 = (__m512bh) _mm512_loadu_si512 ((const void *) (y + i));
       const __m512bh y1 = (__m512bh) _mm512_loadu_si512 ((const void *) (y + i + 32));
       SM_UNROLL
       for (int r = 0; r < g; r++)
         {
-          const uint16_t *x = (const uint16_t *) (w + (size_t) r * ws) + i;
+          const uint16_t *x = (const uint16_t *) rows[r] + i;
           acc0[r] = _mm512_dpbf16_ps (acc0[r], (__m512bh) _mm512_loadu_si512 ((const void *) x), y0);
           acc1[r] = _mm512_dpbf16_ps (acc1[r], (__m512bh) _mm512_loadu_si512 ((const void *) (x + 32)),
                                       y1);
@@ -474,7 +491,7 @@ gemv_rows_dp (int             g,
       SM_UNROLL
       for (int r = 0; r < g; r++)
         {
-          const uint16_t *x = (const uint16_t *) (w + (size_t) r * ws) + i;
+          const uint16_t *x = (const uint16_t *) rows[r] + i;
           acc0[r] = _mm512_dpbf16_ps (acc0[r], (__m512bh) _mm512_maskz_loadu_epi16 (m0, x), y0);
           acc1[r] = _mm512_dpbf16_ps (acc1[r], (__m512bh) _mm512_maskz_loadu_epi16 (m1, x + 32),
                                       y1);
@@ -482,7 +499,7 @@ gemv_rows_dp (int             g,
     }
   SM_UNROLL
   for (int r = 0; r < g; r++)
-    out[r] = _mm512_reduce_add_ps (_mm512_add_ps (acc0[r], acc1[r]));
+    out[ri[r]] = _mm512_reduce_add_ps (_mm512_add_ps (acc0[r], acc1[r]));
 }
 
 __attribute__ ((target ("avx512bf16"))) void
@@ -490,16 +507,30 @@ sm_float_gemv_bf16_avx512bf16 (int64_t n, const void *w, size_t ws, int64_t nr, 
                                float *out)
 {
   const uint8_t *wb = w;
-  int64_t r0 = 0;
+  const sm_gemv_walk walk = sm_gemv_walk_init (nr, ws, GEMV_ROWS);
+  const int64_t n_pass = sm_gemv_walk_passes (&walk);
 
-  for (; r0 + GEMV_ROWS <= nr; r0 += GEMV_ROWS)
-    gemv_rows_dp (GEMV_ROWS, n, wb + (size_t) r0 * ws, ws, a, out + r0);
-  switch (nr - r0)
+  /* Passes of four rows in the order of sm-gemv-walk.h; a last pass of fewer rows takes
+   * just those. */
+  for (int64_t p = 0; p < n_pass; p++)
     {
-    case 3: gemv_rows_dp (3, n, wb + (size_t) r0 * ws, ws, a, out + r0); break;
-    case 2: gemv_rows_dp (2, n, wb + (size_t) r0 * ws, ws, a, out + r0); break;
-    case 1: gemv_rows_dp (1, n, wb + (size_t) r0 * ws, ws, a, out + r0); break;
-    default: break;
+      const uint8_t *rows[GEMV_ROWS];
+      int64_t ri[GEMV_ROWS];
+      int g = 0;
+      while (g < GEMV_ROWS && sm_gemv_walk_lane_used (&walk, p, g))
+        {
+          ri[g] = sm_gemv_walk_row (&walk, p, g);
+          rows[g] = wb + (size_t) ri[g] * ws;
+          g++;
+        }
+      const size_t ahead = sm_gemv_walk_ahead (&walk, p);
+      switch (g)
+        {
+        case 4: gemv_rows_dp (4, n, rows, ahead, a, out, ri); break;
+        case 3: gemv_rows_dp (3, n, rows, ahead, a, out, ri); break;
+        case 2: gemv_rows_dp (2, n, rows, ahead, a, out, ri); break;
+        default: gemv_rows_dp (1, n, rows, ahead, a, out, ri); break;
+        }
     }
 }
 
