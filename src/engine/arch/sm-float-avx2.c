@@ -19,6 +19,7 @@
 
 #include "sm-quant-private.h"
 #include "sm-float-kernels.h"
+#include "sm-gemv-walk.h"
 
 #define CHUNK 128
 #define GROUP 8
@@ -208,23 +209,24 @@ sm_float_gemm_bf16_avx2 (int64_t n, const void *w, size_t ws, int nr, const void
 /* ---- Generation: several rows against one activation row (sm_gemv_fn) ----
  * The scheme of sm-float-avx512.c at half the width: four rows at a time, each 16 activation
  * elements widened once (F16 by vcvtph2ps, BF16 by a shift) and used by the four rows, two
- * accumulators per row, and the next four rows prefetched at the same offset (one line of each
- * per 64 bytes consumed of each; addresses as integers, a prefetch never faults). The last
+ * accumulators per row, the rows read in the runs of sm-gemv-walk.h and each prefetched
+ * `ahead` bytes on (one line per 64 bytes consumed; addresses as integers, a prefetch never
+ * faults). The last
  * partial 16 elements go through load8's zero-padded copy. */
 
 #define GEMV_ROWS 4
 
 static inline __attribute__ ((always_inline)) void
-gemv_rows8 (panel_kind      kind,
-            int             g,
-            int64_t         n,
-            const uint8_t  *w,
-            size_t          ws,
-            const uint16_t *y,
-            float          *out)
+gemv_rows8 (panel_kind           kind,
+            int                  g,
+            int64_t              n,
+            const uint8_t *const rows[],
+            size_t               ahead,
+            const uint16_t      *y,
+            float               *out,
+            const int64_t        ri[])
 {
   __m256 acc0[GEMV_ROWS], acc1[GEMV_ROWS];
-  const uintptr_t next = (uintptr_t) w + GEMV_ROWS * ws;
   int64_t i = 0;
 
   for (int r = 0; r < g; r++)
@@ -232,15 +234,14 @@ gemv_rows8 (panel_kind      kind,
   for (; i + 16 <= n; i += 16)
     {
       if ((i & 31) == 0)
-        for (int r = 0; r < GEMV_ROWS; r++)
-          _mm_prefetch ((const char *) (next + (uintptr_t) r * ws + (uintptr_t) (2 * i)),
-                        _MM_HINT_T0);
+        for (int r = 0; r < g; r++)
+          _mm_prefetch ((const char *) (rows[r] + ahead + (size_t) (2 * i)), _MM_HINT_T0);
       const __m256 y0 = load8 (kind, y + i, 8);
       const __m256 y1 = load8 (kind, y + i + 8, 8);
       SM_UNROLL
       for (int r = 0; r < g; r++)
         {
-          const uint16_t *x = (const uint16_t *) (w + (size_t) r * ws) + i;
+          const uint16_t *x = (const uint16_t *) rows[r] + i;
           acc0[r] = _mm256_fmadd_ps (load8 (kind, x, 8), y0, acc0[r]);
           acc1[r] = _mm256_fmadd_ps (load8 (kind, x + 8, 8), y1, acc1[r]);
         }
@@ -249,9 +250,8 @@ gemv_rows8 (panel_kind      kind,
     {
       const __m256 y0 = load8 (kind, y + i, n - i);
       for (int r = 0; r < g; r++)
-        acc0[r] = _mm256_fmadd_ps (load8 (kind, (const uint16_t *) (w + (size_t) r * ws) + i,
-                                          n - i),
-                                   y0, acc0[r]);
+        acc0[r] = _mm256_fmadd_ps (load8 (kind, (const uint16_t *) rows[r] + i, n - i), y0,
+                                   acc0[r]);
     }
   for (int r = 0; r < g; r++)
     {
@@ -259,7 +259,7 @@ gemv_rows8 (panel_kind      kind,
       __m128 t = _mm_add_ps (_mm256_castps256_ps128 (s), _mm256_extractf128_ps (s, 1));
       t = _mm_add_ps (t, _mm_movehl_ps (t, t));
       t = _mm_add_ss (t, _mm_movehdup_ps (t));
-      out[r] = _mm_cvtss_f32 (t);
+      out[ri[r]] = _mm_cvtss_f32 (t);
     }
 }
 
@@ -273,16 +273,24 @@ gemv8 (panel_kind  kind,
        float      *out)
 {
   const uint8_t *wb = w;
-  int64_t r0 = 0;
+  const sm_gemv_walk walk = sm_gemv_walk_init (nr, ws, GEMV_ROWS);
+  const int64_t n_pass = sm_gemv_walk_passes (&walk);
 
-  for (; r0 + GEMV_ROWS <= nr; r0 += GEMV_ROWS)
-    gemv_rows8 (kind, GEMV_ROWS, n, wb + (size_t) r0 * ws, ws, a, out + r0);
-  switch (nr - r0)
+  /* Passes of four rows in the order of sm-gemv-walk.h; a last pass of fewer rows takes
+   * just those. */
+  for (int64_t p = 0; p < n_pass; p++)
     {
-    case 3: gemv_rows8 (kind, 3, n, wb + (size_t) r0 * ws, ws, a, out + r0); break;
-    case 2: gemv_rows8 (kind, 2, n, wb + (size_t) r0 * ws, ws, a, out + r0); break;
-    case 1: gemv_rows8 (kind, 1, n, wb + (size_t) r0 * ws, ws, a, out + r0); break;
-    default: break;
+      const uint8_t *rows[GEMV_ROWS];
+      int64_t ri[GEMV_ROWS];
+      const int g = sm_gemv_walk_pass (&walk, p, wb, rows, ri);
+      const size_t ahead = sm_gemv_walk_ahead (&walk, p);
+      switch (g)
+        {
+        case 4: gemv_rows8 (kind, 4, n, rows, ahead, a, out, ri); break;
+        case 3: gemv_rows8 (kind, 3, n, rows, ahead, a, out, ri); break;
+        case 2: gemv_rows8 (kind, 2, n, rows, ahead, a, out, ri); break;
+        default: gemv_rows8 (kind, 1, n, rows, ahead, a, out, ri); break;
+        }
     }
 }
 

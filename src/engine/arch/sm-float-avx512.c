@@ -417,13 +417,7 @@ gemv_cvt (panel_kind  kind,
     {
       const uint8_t *rows[GEMV_ROWS];
       int64_t ri[GEMV_ROWS];
-      int g = 0;
-      while (g < GEMV_ROWS && sm_gemv_walk_lane_used (&walk, p, g))
-        {
-          ri[g] = sm_gemv_walk_row (&walk, p, g);
-          rows[g] = wb + (size_t) ri[g] * ws;
-          g++;
-        }
+      const int g = sm_gemv_walk_pass (&walk, p, wb, rows, ri);
       const size_t ahead = sm_gemv_walk_ahead (&walk, p);
       switch (g)
         {
@@ -516,13 +510,7 @@ sm_float_gemv_bf16_avx512bf16 (int64_t n, const void *w, size_t ws, int64_t nr, 
     {
       const uint8_t *rows[GEMV_ROWS];
       int64_t ri[GEMV_ROWS];
-      int g = 0;
-      while (g < GEMV_ROWS && sm_gemv_walk_lane_used (&walk, p, g))
-        {
-          ri[g] = sm_gemv_walk_row (&walk, p, g);
-          rows[g] = wb + (size_t) ri[g] * ws;
-          g++;
-        }
+      const int g = sm_gemv_walk_pass (&walk, p, wb, rows, ri);
       const size_t ahead = sm_gemv_walk_ahead (&walk, p);
       switch (g)
         {

@@ -75,6 +75,25 @@ sm_gemv_walk_lane_used (const sm_gemv_walk *w,
   return g < w->q || g * w->R + i < w->nr;
 }
 
+/* The rows of pass g that exist (all R but in a last adjacent pass), from the matrix at wb:
+ * their indices in ri[], their bytes in rows[]; returns how many. */
+static inline int
+sm_gemv_walk_pass (const sm_gemv_walk *w,
+                   int64_t             g,
+                   const uint8_t      *wb,
+                   const uint8_t      *rows[],
+                   int64_t             ri[])
+{
+  int i = 0;
+  while (i < w->R && sm_gemv_walk_lane_used (w, g, i))
+    {
+      ri[i] = sm_gemv_walk_row (w, g, i);
+      rows[i] = wb + (size_t) ri[i] * w->ws;
+      i++;
+    }
+  return i;
+}
+
 /* How far ahead of its reads each row of pass g is prefetched. */
 static inline size_t
 sm_gemv_walk_ahead (const sm_gemv_walk *w,
