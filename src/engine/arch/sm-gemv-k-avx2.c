@@ -4,7 +4,7 @@
  * Q4_K and Q5_K, AVX2 + FMA + F16C (no VNNI, no AVX-VNNI assumed), reading the ggml block
  * layout as it is in the file. The 256-bit counterpart of sm-gemv-k-avx512.c: four rows go
  * through each super-block together (activation loads shared, the rows prefetched as
- * sm-gemv-prefetch.h says), and the activation work is done once per call for all rows: the
+ * sm-gemv-walk.h says), and the activation work is done once per call for all rows: the
  * negated 16-element sums for the Q6_K -32 offset (taken with the scales times 32 in one
  * vpmaddwd), the 32-element sums for the Q4_K/Q5_K mins. Per 32 codes: vpmaddubsw, one
  * vpshufb placing the 16-bit sub-block scales, vpmaddwd and an add; one int -> float

@@ -5,7 +5,7 @@
  * as it is in the file (no repacking).
  *
  * Four rows go through each super-block together, so the activation block (Q8_K) is loaded
- * once for the four; the rows are prefetched ahead of the reads as sm-gemv-prefetch.h says. The
+ * once for the four; the rows are read and prefetched in the order sm-gemv-walk.h says. The
  * per-super-block work that depends on the activations alone is done once per call for all
  * rows: the negated 16-element sums for the Q6_K -32 offset, the 32-element sums for the
  * Q4_K/Q5_K mins, and for Q4_K/Q5_K the activations reordered so that one zmm of nibbles (low
