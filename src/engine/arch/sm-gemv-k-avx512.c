@@ -55,6 +55,7 @@ typedef struct
 {
   __m512i m4, m10, hmask, hshl, hshr, h5[4];
   __m512i idx[4];
+  __m512i idx1[4]; /* Q4_K/Q5_K four-row pass: idx of the second row of a 256-bit half */
 } k_consts;
 
 static inline float
@@ -103,6 +104,8 @@ consts_init (int kind, k_consts *k)
         k->idx[2 * j] = runs_index (4 * j, 4 * j, 4 * j + 2, 4 * j + 2);
         k->idx[2 * j + 1] = runs_index (4 * j + 1, 4 * j + 1, 4 * j + 3, 4 * j + 3);
       }
+  for (int j = 0; j < 4; j++)
+    k->idx1[j] = _mm512_add_epi16 (k->idx[j], _mm512_set1_epi16 (16));
 }
 
 static void
@@ -233,6 +236,91 @@ hsum128 (__m128 v)
   return _mm_cvtss_f32 (v);
 }
 
+/* Super-block b of four Q4_K (bits5 false) or Q5_K rows, with the per-row header work done
+ * for the four at once: the four 16-byte headers (d, dmin, scales[12]) side by side in one
+ * zmm, the 6-bit scales and mins unpacked there, widened to int16 (rows 0-1 in w01, 2-3 in
+ * w23: per row 8 scales then 8 mins), the mins' term of the four rows in two vpmaddwd against
+ * the 32-element sums, and the eight f16 factors converted in one go. The codes' part is
+ * block_q4_5_K's, with the scales permuted out of w01 / w23. */
+static inline __attribute__ ((always_inline)) void
+pass4_q4_5_K (const uint8_t *const rows[], size_t off, bool bits5, const int8_t *yq,
+              const int16_t *bs32, float yd, const k_consts *k, __m512 acc[4], __m512 *accm01,
+              __m512 *accm23)
+{
+  __m512i h = _mm512_broadcast_i32x4 (_mm_loadu_si128 ((const __m128i *) (rows[0] + off)));
+  h = _mm512_mask_broadcast_i32x4 (h, 0x00F0, _mm_loadu_si128 ((const __m128i *) (rows[1] + off)));
+  h = _mm512_mask_broadcast_i32x4 (h, 0x0F00, _mm_loadu_si128 ((const __m128i *) (rows[2] + off)));
+  h = _mm512_mask_broadcast_i32x4 (h, 0xF000, _mm_loadu_si128 ((const __m128i *) (rows[3] + off)));
+  /* Per row (128-bit lane), dwords u0 u1 u2 = scales[0..11] (k4_unpack's): dwords 0 and 1 of
+   * lo / hi become s_lo, m_lo / s_hi, m_hi. */
+  const __m512i a = _mm512_shuffle_epi32 (h, _MM_SHUFFLE (3, 3, 2, 1));
+  const __m512i u2 = _mm512_shuffle_epi32 (h, _MM_SHUFFLE (3, 3, 3, 3));
+  const __m512i lo = _mm512_and_si512 (a, _mm512_set1_epi8 (0x3F));
+  const __m512i hi = _mm512_or_si512 (
+      _mm512_and_si512 (_mm512_srlv_epi32 (u2, _mm512_setr_epi32 (0, 4, 0, 0, 0, 4, 0, 0, 0, 4, 0,
+                                                                   0, 0, 4, 0, 0)),
+                        k->m4),
+      _mm512_slli_epi32 (_mm512_and_si512 (_mm512_srli_epi32 (a, 6), _mm512_set1_epi8 (0x03)),
+                         4));
+  /* Per row: sc[0..7], mn[0..7] as bytes, then as int16. */
+  const __m512i scmn = _mm512_unpacklo_epi32 (lo, hi);
+  const __m512i w01 = _mm512_cvtepu8_epi16 (_mm512_castsi512_si256 (scmn));
+  const __m512i w23 = _mm512_cvtepu8_epi16 (_mm512_extracti64x4_epi64 (scmn, 1));
+  /* d0 dmin0 d1 dmin1 ... d3 dmin3, times the activation scale. */
+  const __m256 f = _mm256_mul_ps (
+      _mm256_cvtph_ps (_mm512_castsi512_si128 (_mm512_permutexvar_epi32 (
+          _mm512_setr_epi32 (0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0), h))),
+      _mm256_set1_ps (yd));
+  const __m512 f512 = _mm512_castps256_ps512 (f);
+  /* The mins' term: words 8-15 of each row's group times the 32-element sums. */
+  const __m512i bsv = _mm512_broadcast_i64x4 (_mm256_inserti128_si256 (
+      _mm256_setzero_si256 (), _mm_loadu_si128 ((const __m128i *) bs32), 1));
+  *accm01 = _mm512_fmadd_ps (
+      _mm512_cvtepi32_ps (_mm512_madd_epi16 (w01, bsv)),
+      _mm512_permutexvar_ps (_mm512_setr_epi32 (1, 1, 1, 1, 1, 1, 1, 1, 3, 3, 3, 3, 3, 3, 3, 3),
+                             f512),
+      *accm01);
+  *accm23 = _mm512_fmadd_ps (
+      _mm512_cvtepi32_ps (_mm512_madd_epi16 (w23, bsv)),
+      _mm512_permutexvar_ps (_mm512_setr_epi32 (5, 5, 5, 5, 5, 5, 5, 5, 7, 7, 7, 7, 7, 7, 7, 7),
+                             f512),
+      *accm23);
+#pragma GCC unroll 4
+  for (int i = 0; i < 4; i++)
+    {
+      const uint8_t *xb = rows[i] + off;
+      const uint8_t *qs = xb + 16 + (bits5 ? 32 : 0);
+      const __m512i hq
+          = bits5 ? _mm512_broadcast_i64x4 (_mm256_loadu_si256 ((const __m256i *) (xb + 16)))
+                  : _mm512_setzero_si512 ();
+      const __m512i wsc = i < 2 ? w01 : w23;
+      const __m512i *idx = (i & 1) ? k->idx1 : k->idx;
+      __m512i sumi = _mm512_setzero_si512 ();
+#pragma GCC unroll 2
+      for (int j = 0; j < 2; j++)
+        {
+          const __m512i q = _mm512_loadu_si512 (qs + 64 * j);
+          __m512i ql = _mm512_and_si512 (q, k->m4);
+          __m512i qh = _mm512_and_si512 (_mm512_srli_epi16 (q, 4), k->m4);
+          if (bits5)
+            {
+              const __m512i b0 = j == 0 ? _mm512_sllv_epi16 (hq, k->h5[0])
+                                        : _mm512_srlv_epi16 (hq, k->h5[2]);
+              const __m512i b1 = j == 0 ? _mm512_sllv_epi16 (hq, k->h5[1])
+                                        : _mm512_srlv_epi16 (hq, k->h5[3]);
+              ql = _mm512_ternarylogic_epi32 (ql, b0, k->m10, 0xF8);
+              qh = _mm512_ternarylogic_epi32 (qh, b1, k->m10, 0xF8);
+            }
+          const __m512i p0 = _mm512_maddubs_epi16 (ql, _mm512_loadu_si512 (yq + 128 * j));
+          const __m512i p1 = _mm512_maddubs_epi16 (qh, _mm512_loadu_si512 (yq + 128 * j + 64));
+          sumi = _mm512_dpwssd_epi32 (sumi, p0, _mm512_permutexvar_epi16 (idx[2 * j], wsc));
+          sumi = _mm512_dpwssd_epi32 (sumi, p1, _mm512_permutexvar_epi16 (idx[2 * j + 1], wsc));
+        }
+      acc[i] = _mm512_fmadd_ps (_mm512_cvtepi32_ps (sumi),
+                                _mm512_permutexvar_ps (_mm512_set1_epi32 (2 * i), f512), acc[i]);
+    }
+}
+
 /* The R rows at rows[] (rows ri[] of the call, prefetched ahead bytes ahead) over the kn
  * prepared super-blocks starting at super-block kb0, added to out[ri[0 .. R - 1]]. */
 static inline __attribute__ ((always_inline)) void
@@ -245,6 +333,7 @@ rows_pass (int kind, int R, const uint8_t *const rows[], const int64_t ri[], siz
                                         : sizeof (sm_block_q5_K);
   __m512 acc[GEMV_K_ROWS];
   __m128 accm[GEMV_K_ROWS];
+  __m512 accm01 = _mm512_setzero_ps (), accm23 = accm01;
 
 #pragma GCC unroll 4
   for (int i = 0; i < R; i++)
@@ -256,6 +345,12 @@ rows_pass (int kind, int R, const uint8_t *const rows[], const int64_t ri[], siz
     {
       const size_t off = (size_t) (kb0 + b) * bs;
       sm_gemv_prefetch (rows, R, ahead, off, bs);
+      if (kind != KIND_Q6_K && R == 4)
+        {
+          pass4_q4_5_K (rows, off, kind == KIND_Q5_K, p->q[b], p->bs[b], p->yd[b], k, acc,
+                        &accm01, &accm23);
+          continue;
+        }
 #pragma GCC unroll 4
       for (int i = 0; i < R; i++)
         {
@@ -267,6 +362,21 @@ rows_pass (int kind, int R, const uint8_t *const rows[], const int64_t ri[], siz
             acc[i] = block_q4_5_K (xb, kind == KIND_Q5_K, p->q[b], p->bs[b], p->yd[b], k,
                                    acc[i], &accm[i]);
         }
+    }
+  if (kind != KIND_Q6_K && R == 4)
+    {
+      /* The mins' term of row i lies in 256-bit half i % 2 of accm01 (rows 0, 1) or accm23. */
+      float m[32];
+      _mm512_storeu_ps (m, accm01);
+      _mm512_storeu_ps (m + 16, accm23);
+      for (int i = 0; i < 4; i++)
+        {
+          float t = 0.0f;
+          for (int l = 0; l < 8; l++)
+            t += m[8 * i + l];
+          out[ri[i]] += _mm512_reduce_add_ps (acc[i]) - t;
+        }
+      return;
     }
 #pragma GCC unroll 4
   for (int i = 0; i < R; i++)
