@@ -8,7 +8,7 @@
  * counter. Each worker owns a contiguous slice of the chunks and takes them in order from its
  * front, so its reads of a weight matrix form one ascending stream whose prefetches run into its
  * own next chunk; a worker with an empty slice steals the back half of the fullest other slice
- * (benchmarks/NOTES.md, "Contiguous slices per worker", stop 13). The last worker to finish
+ * (benchmarks/NOTES.md, "Generation as long streams", stop 13). The last worker to finish
  * raises a done word the submitter waits on the same way. Not for I/O or long-lived tasks.
  */
 #include "sm-threadpool.h"

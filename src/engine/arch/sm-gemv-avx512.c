@@ -36,7 +36,6 @@ enum
  * sums and scales live on the stack). */
 #define GEMV_KB 256
 
-
 static inline float
 h2f (sm_half h)
 {

@@ -14,7 +14,8 @@
  * stops within a few pages, and neither a linear prefetch of the group 8 KiB ahead (each row
  * of it in turn) nor one of each row's counterpart in the next group kept the memory busy:
  * with the runs, Q4_0 and IQ4_XS rows of 2048 elements stream 13-22% faster, Q8_0 rows of
- * 2048 and 8192 elements 8-22% faster (benchmarks/NOTES.md, "Row runs", stop 13).
+ * 2048 and 8192 elements 8-22% faster (benchmarks/NOTES.md, "Generation as long streams",
+ * stop 13).
  *
  * Addresses are formed as integers and may point past the matrix: a prefetch never faults.
  */
