@@ -16,6 +16,9 @@
 #include "sm-quant.h"
 #include "sm-quant-blocks.h"
 #include "sm-types.h"
+#if defined(__x86_64__) || defined(__i386__)
+#include "arch/sm-gemv-walk.h"
+#endif
 
 typedef struct
 {
@@ -400,10 +403,69 @@ test_gemv_iq4_xs_hostile (gconstpointer data)
       }
 }
 
+#if defined(__x86_64__) || defined(__i386__)
+/* The order the x86 kernels read a call's rows in (arch/sm-gemv-walk.h): every row once, each
+ * lane of the runs' passes one ascending run of consecutive rows, and the runs' prefetch
+ * distance; calls of 2 GiB and more fall back to adjacent passes. */
+static void
+test_gemv_walk (void)
+{
+  for (int R = 2; R <= 4; R += 2)
+    for (int64_t nr = 1; nr <= 101; nr++)
+      {
+        const sm_gemv_walk w = sm_gemv_walk_init (nr, 1152, R);
+        g_autofree int *seen = g_new0 (int, nr);
+        g_autofree uint8_t *base = g_malloc (nr * 1152);
+        int64_t last[4] = { -1, -1, -1, -1 };
+
+        g_assert_cmpint (w.q, ==, nr / R);
+        g_assert_cmpint (sm_gemv_walk_passes (&w), ==, (nr + R - 1) / R);
+        for (int64_t g = 0; g < sm_gemv_walk_passes (&w); g++)
+          {
+            const uint8_t *rows[4];
+            int64_t ri[4];
+            const int used = sm_gemv_walk_pass (&w, g, base, rows, ri);
+            g_assert_cmpint (used, ==, g < w.q ? R : nr - w.q * R);
+            g_assert_cmpuint (sm_gemv_walk_ahead (&w, g), ==,
+                              g < w.q ? (size_t) SM_GEMV_STREAM_AHEAD : (size_t) R * 1152);
+            for (int i = 0; i < used; i++)
+              {
+                g_assert_true (sm_gemv_walk_lane_used (&w, g, i));
+                g_assert_cmpint (ri[i], ==, sm_gemv_walk_row (&w, g, i));
+                g_assert_true (rows[i] == base + ri[i] * 1152);
+                g_assert_cmpint (ri[i], >=, 0);
+                g_assert_cmpint (ri[i], <, nr);
+                seen[ri[i]]++;
+                if (g < w.q)
+                  {
+                    /* Lane i walks run i: rows i q, i q + 1, ... */
+                    g_assert_cmpint (ri[i], ==, last[i] < 0 ? i * w.q : last[i] + 1);
+                    last[i] = ri[i];
+                  }
+              }
+            for (int i = used; i < R; i++)
+              {
+                /* An unused lane of the last pass repeats a row that exists. */
+                g_assert_false (sm_gemv_walk_lane_used (&w, g, i));
+                g_assert_cmpint (sm_gemv_walk_row (&w, g, i), ==, nr - 1);
+              }
+          }
+        for (int64_t r = 0; r < nr; r++)
+          g_assert_cmpint (seen[r], ==, 1);
+      }
+  const sm_gemv_walk big = sm_gemv_walk_init ((int64_t) 1 << 21, 1024, 4);
+  g_assert_cmpint (big.q, ==, 0);
+  g_assert_cmpint (sm_gemv_walk_row (&big, 3, 2), ==, 14);
+}
+#endif
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
+#if defined(__x86_64__) || defined(__i386__)
+  g_test_add_func ("/quant/gemv/walk", test_gemv_walk);
+#endif
 
   static gemv_case cases[SM_CPU_VARIANT_COUNT][G_N_ELEMENTS (gemv_types)];
   for (int v = 0; v < SM_CPU_VARIANT_COUNT; v++)
