@@ -182,27 +182,18 @@ k4_unpack (const uint8_t *q, uint64_t *sc, uint64_t *mn)
   *mn = m_lo | ((uint64_t) m_hi << 32);
 }
 
-/* One Q4_K (bits5 false) or Q5_K super-block of one row at xb: the scaled dot added to acc,
- * the min term to accm. Both block types start with d, dmin, scales[12]; Q5_K then has
- * qh[32]. */
-static inline __attribute__ ((always_inline)) __m512
-block_q4_5_K (const uint8_t *xb, bool bits5, const int8_t *yq, const int16_t *bs32, float yd,
-              const k_consts *k, __m512 acc, __m128 *accm)
+/* The codes' part of one Q4_K (bits5 false) or Q5_K super-block at xb: sum over its 8
+ * sub-blocks of scale * (codes . activations) in 16 int32 lanes, the int16 scales taken from
+ * the words of sc by idx (runs_index patterns: k->idx, or k->idx1 for the second row of a
+ * pair). */
+static inline __attribute__ ((always_inline)) __m512i
+codes_q4_5_K (const uint8_t *xb, bool bits5, const int8_t *yq, const k_consts *k,
+              const __m512i *idx, __m512i sc)
 {
-  sm_half d, dmin;
-  memcpy (&d, xb, 2);
-  memcpy (&dmin, xb + 2, 2);
   const uint8_t *qs = xb + 16 + (bits5 ? 32 : 0);
   const __m512i hq
       = bits5 ? _mm512_broadcast_i64x4 (_mm256_loadu_si256 ((const __m256i *) (xb + 16)))
               : _mm512_setzero_si512 ();
-  uint64_t sc, mn;
-  k4_unpack (xb + 4, &sc, &mn);
-  const __m512i scz
-      = _mm512_castsi128_si512 (_mm_cvtepu8_epi16 (_mm_cvtsi64_si128 ((long long) sc)));
-  const __m128i mt = _mm_madd_epi16 (_mm_cvtepu8_epi16 (_mm_cvtsi64_si128 ((long long) mn)),
-                                     _mm_loadu_si128 ((const __m128i *) bs32));
-  *accm = _mm_fmadd_ps (_mm_cvtepi32_ps (mt), _mm_set1_ps (yd * h2f (dmin)), *accm);
   __m512i sumi = _mm512_setzero_si512 ();
 #pragma GCC unroll 2
   for (int j = 0; j < 2; j++)
@@ -222,9 +213,30 @@ block_q4_5_K (const uint8_t *xb, bool bits5, const int8_t *yq, const int16_t *bs
         }
       const __m512i p0 = _mm512_maddubs_epi16 (lo, _mm512_loadu_si512 (yq + 128 * j));
       const __m512i p1 = _mm512_maddubs_epi16 (hi, _mm512_loadu_si512 (yq + 128 * j + 64));
-      sumi = _mm512_dpwssd_epi32 (sumi, p0, _mm512_permutexvar_epi16 (k->idx[2 * j], scz));
-      sumi = _mm512_dpwssd_epi32 (sumi, p1, _mm512_permutexvar_epi16 (k->idx[2 * j + 1], scz));
+      sumi = _mm512_dpwssd_epi32 (sumi, p0, _mm512_permutexvar_epi16 (idx[2 * j], sc));
+      sumi = _mm512_dpwssd_epi32 (sumi, p1, _mm512_permutexvar_epi16 (idx[2 * j + 1], sc));
     }
+  return sumi;
+}
+
+/* One Q4_K (bits5 false) or Q5_K super-block of one row at xb: the scaled dot added to acc,
+ * the min term to accm. Both block types start with d, dmin, scales[12]; Q5_K then has
+ * qh[32]. */
+static inline __attribute__ ((always_inline)) __m512
+block_q4_5_K (const uint8_t *xb, bool bits5, const int8_t *yq, const int16_t *bs32, float yd,
+              const k_consts *k, __m512 acc, __m128 *accm)
+{
+  sm_half d, dmin;
+  memcpy (&d, xb, 2);
+  memcpy (&dmin, xb + 2, 2);
+  uint64_t sc, mn;
+  k4_unpack (xb + 4, &sc, &mn);
+  const __m512i scz
+      = _mm512_castsi128_si512 (_mm_cvtepu8_epi16 (_mm_cvtsi64_si128 ((long long) sc)));
+  const __m128i mt = _mm_madd_epi16 (_mm_cvtepu8_epi16 (_mm_cvtsi64_si128 ((long long) mn)),
+                                     _mm_loadu_si128 ((const __m128i *) bs32));
+  *accm = _mm_fmadd_ps (_mm_cvtepi32_ps (mt), _mm_set1_ps (yd * h2f (dmin)), *accm);
+  const __m512i sumi = codes_q4_5_K (xb, bits5, yq, k, k->idx, scz);
   return _mm512_fmadd_ps (_mm512_cvtepi32_ps (sumi), _mm512_set1_ps (yd * h2f (d)), acc);
 }
 
@@ -241,7 +253,7 @@ hsum128 (__m128 v)
  * zmm, the 6-bit scales and mins unpacked there, widened to int16 (rows 0-1 in w01, 2-3 in
  * w23: per row 8 scales then 8 mins), the mins' term of the four rows in two vpmaddwd against
  * the 32-element sums, and the eight f16 factors converted in one go. The codes' part is
- * block_q4_5_K's, with the scales permuted out of w01 / w23. */
+ * codes_q4_5_K, with the scales permuted out of w01 / w23. */
 static inline __attribute__ ((always_inline)) void
 pass4_q4_5_K (const uint8_t *const rows[], size_t off, bool bits5, const int8_t *yq,
               const int16_t *bs32, float yd, const k_consts *k, __m512 acc[4], __m512 *accm01,
@@ -288,34 +300,8 @@ pass4_q4_5_K (const uint8_t *const rows[], size_t off, bool bits5, const int8_t 
 #pragma GCC unroll 4
   for (int i = 0; i < 4; i++)
     {
-      const uint8_t *xb = rows[i] + off;
-      const uint8_t *qs = xb + 16 + (bits5 ? 32 : 0);
-      const __m512i hq
-          = bits5 ? _mm512_broadcast_i64x4 (_mm256_loadu_si256 ((const __m256i *) (xb + 16)))
-                  : _mm512_setzero_si512 ();
-      const __m512i wsc = i < 2 ? w01 : w23;
-      const __m512i *idx = (i & 1) ? k->idx1 : k->idx;
-      __m512i sumi = _mm512_setzero_si512 ();
-#pragma GCC unroll 2
-      for (int j = 0; j < 2; j++)
-        {
-          const __m512i q = _mm512_loadu_si512 (qs + 64 * j);
-          __m512i ql = _mm512_and_si512 (q, k->m4);
-          __m512i qh = _mm512_and_si512 (_mm512_srli_epi16 (q, 4), k->m4);
-          if (bits5)
-            {
-              const __m512i b0 = j == 0 ? _mm512_sllv_epi16 (hq, k->h5[0])
-                                        : _mm512_srlv_epi16 (hq, k->h5[2]);
-              const __m512i b1 = j == 0 ? _mm512_sllv_epi16 (hq, k->h5[1])
-                                        : _mm512_srlv_epi16 (hq, k->h5[3]);
-              ql = _mm512_ternarylogic_epi32 (ql, b0, k->m10, 0xF8);
-              qh = _mm512_ternarylogic_epi32 (qh, b1, k->m10, 0xF8);
-            }
-          const __m512i p0 = _mm512_maddubs_epi16 (ql, _mm512_loadu_si512 (yq + 128 * j));
-          const __m512i p1 = _mm512_maddubs_epi16 (qh, _mm512_loadu_si512 (yq + 128 * j + 64));
-          sumi = _mm512_dpwssd_epi32 (sumi, p0, _mm512_permutexvar_epi16 (idx[2 * j], wsc));
-          sumi = _mm512_dpwssd_epi32 (sumi, p1, _mm512_permutexvar_epi16 (idx[2 * j + 1], wsc));
-        }
+      const __m512i sumi = codes_q4_5_K (rows[i] + off, bits5, yq, k,
+                                         (i & 1) ? k->idx1 : k->idx, i < 2 ? w01 : w23);
       acc[i] = _mm512_fmadd_ps (_mm512_cvtepi32_ps (sumi),
                                 _mm512_permutexvar_ps (_mm512_set1_epi32 (2 * i), f512), acc[i]);
     }
