@@ -32,7 +32,7 @@
 typedef struct
 {
   int64_t nr;   /* rows of the call */
-  int64_t q;    /* rows per spaced run; 0: adjacent passes only */
+  int64_t q;    /* rows per run; 0: adjacent passes only */
   size_t  ws;   /* bytes from one row to the next */
   int     R;    /* rows per pass */
 } sm_gemv_walk;
